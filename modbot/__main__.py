@@ -1,0 +1,3 @@
+from modbot.cli import main
+
+raise SystemExit(main())

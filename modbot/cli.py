@@ -1,0 +1,39 @@
+"""The `modbot` command line. Each subcommand lives in modbot/commands/<name>.py."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from modbot.errors import ModbotError
+
+# command -> (module under modbot.commands, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("run", "run the moderation daemon"),
+    "enqueue": ("enqueue", "add comments from a JSONL file to the input stream"),
+    "check": ("check", "score one text and explain the decision"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="modbot", description="Moderation bot for comment sections.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module, help_text) in COMMANDS.items():
+        cmd = importlib.import_module(f"modbot.commands.{module}")
+        p = sub.add_parser(name, help=help_text, description=(cmd.__doc__ or help_text).strip())
+        cmd.add_arguments(p)
+        p.set_defaults(_run=cmd.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._run(args))
+    except ModbotError as exc:
+        print(f"modbot {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

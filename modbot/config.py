@@ -1,0 +1,252 @@
+"""modbot.yaml: one schema, validated once at start; the rest of the code gets typed settings.
+
+Every setting has a default here and is documented in config/modbot.yaml. Relative paths are resolved
+against the directory of the config file. Environment variables override a few settings so containers
+need no file edits: MODBOT_REDIS_URL, MODBOT_LOG_LEVEL.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from modbot.errors import ConfigError
+from modbot.yamlsrc import LDict, error_at, load_yaml
+
+SCORER_NAMES = ("patterns", "toxicity")
+DETOXIFY_MODELS = ("original", "unbiased", "multilingual", "original-small", "unbiased-small")
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    url: str | None = None  # None: start the embedded Valkey server
+    data_dir: Path = Path("modbot-data")  # embedded server's data (append-only file on)
+    prefix: str = "modbot:"  # every key modbot writes starts with this
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    name: str = "comments"  # input stream key (after the prefix)
+    group: str = "modbot"
+    consumer: str | None = None  # None: hostname-pid
+    batch_size: int = 32
+    batch_wait_ms: int = 200  # longest wait to fill a batch once the first comment arrived
+    reclaim_idle_ms: int = 60_000  # pending this long with a dead consumer: reclaimed
+    max_text_chars: int = 20_000
+
+
+@dataclass(frozen=True)
+class PatternSettings:
+    file: Path = Path("patterns.yaml")
+
+
+@dataclass(frozen=True)
+class ToxicitySettings:
+    model: str = "original"  # one of DETOXIFY_MODELS (downloaded by Detoxify when online)
+    checkpoint: Path | None = None  # local .ckpt in Detoxify's format: no network is used
+    config_dir: Path | None = None  # local folder with config.json + tokenizer files for the checkpoint
+    device: str = "cpu"
+    threads: int = 0  # torch intra-op threads; 0 = torch's default
+    batch_size: int = 16  # texts per forward pass
+    max_length: int = 256  # tokens per text; longer texts are truncated
+
+
+@dataclass(frozen=True)
+class ScorerSettings:
+    enabled: tuple[str, ...] = ("patterns", "toxicity")
+    patterns: PatternSettings = field(default_factory=PatternSettings)
+    toxicity: ToxicitySettings = field(default_factory=ToxicitySettings)
+
+
+@dataclass(frozen=True)
+class RulesSettings:
+    file: Path = Path("rules.yaml")
+    watch: bool = True  # reload on file change (SIGHUP always reloads)
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    url: str = ""
+    secret_env: str = "MODBOT_WEBHOOK_SECRET"
+    secret_file: Path | None = None
+    timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class WordPressSettings:
+    url: str = ""  # site root, e.g. https://news.example.com
+    user: str = ""
+    password_env: str = "MODBOT_WP_APP_PASSWORD"  # an Application Password
+    password_file: Path | None = None
+    timeout_s: float = 10.0
+    poll: bool = False  # also read new comments from WordPress into the stream
+    poll_interval_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class SinkSettings:
+    type: str = "webhook"  # webhook | wordpress | log
+    webhook: WebhookSettings = field(default_factory=WebhookSettings)
+    wordpress: WordPressSettings = field(default_factory=WordPressSettings)
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 60.0
+    max_attempts: int = 0  # 0: retry for ever; retryable failures never drop a decision
+
+
+@dataclass(frozen=True)
+class ReviewSettings:
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8080
+    users_file: Path = Path("moderators.yaml")
+    secure_cookies: bool = False  # set true behind HTTPS
+    claim_ttl_s: int = 300
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis: RedisSettings = field(default_factory=RedisSettings)
+    stream: StreamSettings = field(default_factory=StreamSettings)
+    scorers: ScorerSettings = field(default_factory=ScorerSettings)
+    rules: RulesSettings = field(default_factory=RulesSettings)
+    sink: SinkSettings = field(default_factory=SinkSettings)
+    review: ReviewSettings = field(default_factory=ReviewSettings)
+    log_level: str = "info"
+    source: Path | None = None  # the file these settings came from
+
+
+def load_settings(path: Path | None, scorers: str | None = None) -> Settings:
+    """Load modbot.yaml (or defaults when path is None), apply env overrides and `--scorers`."""
+    base = path.parent.resolve() if path else Path.cwd()
+    data: Any = LDict() if path is None else load_yaml(path)
+    if data is None:
+        data = LDict()
+    file = str(path) if path else "<defaults>"
+    if not isinstance(data, dict):
+        raise ConfigError("the config must be a mapping of sections", file=file, line=1)
+    settings = _build(Settings, data, file, base, "")
+    overrides: dict[str, Any] = {"source": path.resolve() if path else None}
+    if os.environ.get("MODBOT_REDIS_URL"):
+        overrides["redis"] = RedisSettings(os.environ["MODBOT_REDIS_URL"], settings.redis.data_dir,
+                                           settings.redis.prefix)
+    if os.environ.get("MODBOT_LOG_LEVEL"):
+        overrides["log_level"] = os.environ["MODBOT_LOG_LEVEL"]
+    if scorers is not None:
+        overrides["scorers"] = ScorerSettings(parse_scorer_list(scorers), settings.scorers.patterns,
+                                              settings.scorers.toxicity)
+    settings = _replace(settings, overrides)
+    _check(settings, data, file)
+    return settings
+
+
+def parse_scorer_list(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    bad = [n for n in names if n not in SCORER_NAMES]
+    if bad:
+        raise ConfigError(f"unknown scorer(s) {bad}; choose from {', '.join(SCORER_NAMES)}")
+    return names
+
+
+def _replace(obj: Any, changes: dict[str, Any]) -> Any:
+    from dataclasses import replace
+    return replace(obj, **changes)
+
+
+def _build(cls: type, data: Any, file: str, base: Path, path: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"'{path or 'config'}' must be a mapping", file=file,
+                          line=getattr(data, "line", None))
+    known = {f.name: f for f in fields(cls) if f.name != "source"}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        dotted = f"{path}.{key}" if path else key
+        if key not in known:
+            raise error_at(data, key, f"unknown setting '{dotted}'", file,
+                           hint=f"known settings here: {', '.join(sorted(known))}")
+        kwargs[key] = _convert(known[key].type, value, data, key, dotted, file, base)
+    return cls(**kwargs)
+
+
+_SECTIONS = {c.__name__: c for c in (RedisSettings, StreamSettings, PatternSettings, ToxicitySettings,
+                                      ScorerSettings, RulesSettings, WebhookSettings, WordPressSettings,
+                                      SinkSettings, ReviewSettings)}
+
+
+def _convert(typ: Any, value: Any, node: Any, key: str, dotted: str, file: str, base: Path) -> Any:  # noqa: C901
+    t = str(typ)
+    if t in _SECTIONS:
+        return _build(_SECTIONS[t], value if value is not None else {}, file, base, dotted)
+    optional = "None" in t
+    if value is None:
+        if optional:
+            return None
+        raise error_at(node, key, f"'{dotted}' may not be empty", file)
+    if t.startswith("Path"):
+        if not isinstance(value, str):
+            raise error_at(node, key, f"'{dotted}' must be a path string", file)
+        p = Path(os.path.expanduser(value))
+        return p if p.is_absolute() else (base / p)
+    if t.startswith("tuple"):
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise error_at(node, key, f"'{dotted}' must be a list of names", file)
+        return tuple(value)
+    if t.startswith("bool"):
+        if not isinstance(value, bool):
+            raise error_at(node, key, f"'{dotted}' must be true or false", file)
+        return value
+    if t.startswith("int"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise error_at(node, key, f"'{dotted}' must be a whole number", file)
+        return value
+    if t.startswith("float"):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise error_at(node, key, f"'{dotted}' must be a number", file)
+        return float(value)
+    if t.startswith("str"):
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise error_at(node, key, f"'{dotted}' must be a string", file)
+        return str(value)
+    raise error_at(node, key, f"'{dotted}' has an unsupported type", file)
+
+
+def _section(data: Any, *keys: str) -> Any:
+    for k in keys:
+        if not isinstance(data, dict) or k not in data:
+            return None
+        data = data[k]
+    return data
+
+
+def _check(s: Settings, data: Any, file: str) -> None:
+    """Cross-field checks, each pointing at the offending line."""
+    def fail(keys: tuple[str, ...], msg: str, hint: str | None = None) -> None:
+        parent = _section(data, *keys[:-1]) if len(keys) > 1 else data
+        raise error_at(parent if isinstance(parent, dict) else data, keys[-1], msg, file, hint)
+
+    bad = [n for n in s.scorers.enabled if n not in SCORER_NAMES]
+    if bad:
+        fail(("scorers", "enabled"), f"unknown scorer(s) {bad}", f"choose from {', '.join(SCORER_NAMES)}")
+    tox = s.scorers.toxicity
+    if tox.checkpoint is None and tox.model not in DETOXIFY_MODELS:
+        fail(("scorers", "toxicity", "model"), f"unknown Detoxify model '{tox.model}'",
+             f"one of {', '.join(DETOXIFY_MODELS)}, or set 'checkpoint' and 'config_dir'")
+    if (tox.checkpoint is None) != (tox.config_dir is None):
+        fail(("scorers", "toxicity", "checkpoint" if tox.checkpoint is None else "config_dir"),
+             "'checkpoint' and 'config_dir' go together", "set both for offline loading, or neither")
+    for name, value in (("batch_size", s.stream.batch_size), ("batch_wait_ms", s.stream.batch_wait_ms + 1),
+                        ("max_text_chars", s.stream.max_text_chars), ("reclaim_idle_ms", s.stream.reclaim_idle_ms)):
+        if value <= 0:
+            fail(("stream", name), f"'stream.{name}' must be positive")
+    if s.sink.type not in ("webhook", "wordpress", "log"):
+        fail(("sink", "type"), f"unknown sink type '{s.sink.type}'", "webhook, wordpress or log")
+    if s.sink.type == "webhook" and not s.sink.webhook.url:
+        fail(("sink", "webhook") if _section(data, "sink", "webhook") is not None else ("sink", "type"),
+             "the webhook sink needs 'sink.webhook.url'", "set the URL, or use sink.type: log")
+    if s.sink.type == "wordpress" and not (s.sink.wordpress.url and s.sink.wordpress.user):
+        fail(("sink", "type"), "the wordpress sink needs 'sink.wordpress.url' and 'sink.wordpress.user'")
+    if s.log_level.lower() not in ("debug", "info", "warning", "error"):
+        fail(("log_level",), f"unknown log level '{s.log_level}'", "debug, info, warning or error")

@@ -1,0 +1,1 @@
+"""Getting comments in: the schema, the Redis stream, and platform pollers."""

@@ -1,0 +1,136 @@
+"""The typed records that cross module boundaries: Comment in, Scores and Decision out."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class Action(str, enum.Enum):
+    """What happens to a comment. `hold` sends it to the review queue."""
+
+    APPROVE = "approve"
+    HOLD = "hold"
+    REJECT = "reject"
+    SPAM = "spam"
+
+
+@dataclass(frozen=True)
+class Author:
+    id: str
+    name: str = ""
+    account_age_days: float | None = None  # None when the platform does not say
+    approved_count: int = 0
+    flags: frozenset[str] = frozenset()  # trust flags from the platform: "moderator", "trusted", "verified", ...
+
+    @property
+    def is_moderator(self) -> bool:
+        return "moderator" in self.flags
+
+
+@dataclass(frozen=True)
+class Comment:
+    id: str
+    text: str
+    author: Author
+    thread_id: str = ""
+    thread_url: str | None = None
+    site: str | None = None
+    created_at: datetime | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Match:
+    """A pattern hit; `start`/`end` index the original (un-normalised) comment text."""
+
+    category: str
+    pattern: str
+    start: int
+    end: int
+    text: str
+    severity: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"category": self.category, "pattern": self.pattern, "start": self.start,
+                "end": self.end, "text": self.text, "severity": self.severity}
+
+
+@dataclass(frozen=True)
+class ScorerOutput:
+    """What one scorer says about one comment."""
+
+    labels: Mapping[str, float] = field(default_factory=dict)
+    matches: tuple[Match, ...] = ()
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Everything the scorers said about one comment, merged. `errors` names scorers that failed."""
+
+    labels: Mapping[str, float] = field(default_factory=dict)
+    matches: tuple[Match, ...] = ()
+    errors: Mapping[str, str] = field(default_factory=dict)
+
+    def categories(self) -> set[str]:
+        return {m.category for m in self.matches}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A decision with its explanation, as stored in Redis and posted to the platform."""
+
+    comment_id: str
+    action: Action
+    rule: str | None
+    reason: str
+    scores: Mapping[str, float]
+    matches: tuple[Match, ...]
+    versions: Mapping[str, str]  # "rules", "patterns", "toxicity", ... -> version string
+    decided_at: datetime
+    source: str = "auto"  # "auto" (the rules) or "moderator" (a review verdict)
+    moderator: str | None = None
+    priority: int = 0
+    scorer_errors: Mapping[str, str] = field(default_factory=dict)
+    site: str | None = None
+    thread_id: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "comment_id": self.comment_id,
+            "action": self.action.value,
+            "rule": self.rule,
+            "reason": self.reason,
+            "scores": dict(self.scores),
+            "matches": [m.to_dict() for m in self.matches],
+            "versions": dict(self.versions),
+            "decided_at": self.decided_at.isoformat(),
+            "source": self.source,
+            "moderator": self.moderator,
+            "priority": self.priority,
+            "scorer_errors": dict(self.scorer_errors),
+            "site": self.site,
+            "thread_id": self.thread_id,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Decision:
+        return cls(
+            comment_id=d["comment_id"],
+            action=Action(d["action"]),
+            rule=d.get("rule"),
+            reason=d.get("reason", ""),
+            scores=d.get("scores", {}),
+            matches=tuple(Match(**m) for m in d.get("matches", [])),
+            versions=d.get("versions", {}),
+            decided_at=datetime.fromisoformat(d["decided_at"]),
+            source=d.get("source", "auto"),
+            moderator=d.get("moderator"),
+            priority=int(d.get("priority", 0)),
+            scorer_errors=d.get("scorer_errors", {}),
+            site=d.get("site"),
+            thread_id=d.get("thread_id", ""),
+        )

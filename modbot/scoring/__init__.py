@@ -1,0 +1,1 @@
+"""Scorers: each turns a batch of comments into labels and pattern matches."""
