@@ -1,0 +1,55 @@
+"""Every Redis key modbot uses, in one place. All keys start with the configured prefix (default "modbot:").
+
+| key                         | type   | what                                                                  |
+|-----------------------------|--------|-----------------------------------------------------------------------|
+| {p}comments                 | stream | input: field `comment` = comment JSON (the stream name is configurable) |
+| {p}deadletter               | stream | rejected input: `reason`, `raw`, `source_id`, `at`                     |
+| {p}comment:{id}             | string | the comment JSON as received (schema of ingest/schema.py)              |
+| {p}decision:{id}            | string | the latest decision JSON for the comment (Decision.to_dict)            |
+| {p}decisions                | stream | every decision ever made, in order: field `decision` = JSON            |
+| {p}review                   | zset   | held comment ids; score orders by priority (high first) then age      |
+| {p}outbox                   | stream | decisions waiting for delivery: field `decision` = JSON; group `sink` |
+| {p}outbox:failed            | stream | decisions the platform refused permanently (4xx): kept for operators  |
+| {p}rulestats                | hash   | `{rule}|fired`, `{rule}|held`, `{rule}|upheld`, `{rule}|overturned`    |
+| {p}audit                    | stream | moderator actions: who, when, what, previous state                    |
+| {p}claim:{id}               | string | moderator holding a review item (expires)                             |
+| {p}wp:cursor                | string | WordPress poller position                                             |
+"""
+
+from __future__ import annotations
+
+OUTBOX_GROUP = "sink"
+
+
+class Keys:
+    """Key names for one prefix."""
+
+    def __init__(self, prefix: str = "modbot:", stream: str = "comments") -> None:
+        self.prefix = prefix
+        self.comments = prefix + stream
+        self.deadletter = prefix + "deadletter"
+        self.decisions = prefix + "decisions"
+        self.review = prefix + "review"
+        self.outbox = prefix + "outbox"
+        self.outbox_failed = prefix + "outbox:failed"
+        self.rulestats = prefix + "rulestats"
+        self.audit = prefix + "audit"
+        self.wp_cursor = prefix + "wp:cursor"
+
+    def comment(self, comment_id: str) -> str:
+        return f"{self.prefix}comment:{comment_id}"
+
+    def decision(self, comment_id: str) -> str:
+        return f"{self.prefix}decision:{comment_id}"
+
+    def claim(self, comment_id: str) -> str:
+        return f"{self.prefix}claim:{comment_id}"
+
+
+def review_score(priority: int, created_ts: float) -> float:
+    """Sort key for the review zset (ascending): higher priority first, then older first.
+
+    Priorities are clamped to [-9999, 9999]; timestamps in seconds fit well inside a double's exact range.
+    """
+    p = max(-9999, min(9999, priority))
+    return (10_000 - p) * 1e10 + created_ts
