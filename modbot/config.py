@@ -165,6 +165,8 @@ def _build(cls: type, data: Any, file: str, base: Path, path: str) -> Any:
         if key not in known:
             raise error_at(data, key, f"unknown setting '{dotted}'", file,
                            hint=f"known settings here: {', '.join(sorted(known))}")
+        if value is None and "None" not in str(known[key].type) and str(known[key].type) not in _SECTIONS:
+            continue  # an empty value means "the default"
         kwargs[key] = _convert(known[key].type, value, data, key, dotted, file, base)
     return cls(**kwargs)
 
@@ -178,16 +180,13 @@ def _convert(typ: Any, value: Any, node: Any, key: str, dotted: str, file: str, 
     t = str(typ)
     if t in _SECTIONS:
         return _build(_SECTIONS[t], value if value is not None else {}, file, base, dotted)
-    optional = "None" in t
     if value is None:
-        if optional:
-            return None
-        raise error_at(node, key, f"'{dotted}' may not be empty", file)
+        return None
     if t.startswith("Path"):
         if not isinstance(value, str):
             raise error_at(node, key, f"'{dotted}' must be a path string", file)
         p = Path(os.path.expanduser(value))
-        return p if p.is_absolute() else (base / p)
+        return p if p.is_absolute() else Path(os.path.normpath(base / p))
     if t.startswith("tuple"):
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
