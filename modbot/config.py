@@ -2,7 +2,7 @@
 
 Every setting has a default here and is documented in config/modbot.yaml. Relative paths are resolved
 against the directory of the config file. Environment variables override a few settings so containers
-need no file edits: MODBOT_REDIS_URL, MODBOT_LOG_LEVEL.
+need no file edits: MODBOT_REDIS_URL, MODBOT_DATA_DIR, MODBOT_REVIEW_HOST, MODBOT_REVIEW_PORT, MODBOT_LOG_LEVEL.
 """
 
 from __future__ import annotations
@@ -128,9 +128,18 @@ def load_settings(path: Path | None, scorers: str | None = None) -> Settings:
         raise ConfigError("the config must be a mapping of sections", file=file, line=1)
     settings = _build(Settings, data, file, base, "")
     overrides: dict[str, Any] = {"source": path.resolve() if path else None}
-    if os.environ.get("MODBOT_REDIS_URL"):
-        overrides["redis"] = RedisSettings(os.environ["MODBOT_REDIS_URL"], settings.redis.data_dir,
-                                           settings.redis.prefix)
+    env = os.environ
+    if env.get("MODBOT_REDIS_URL") or env.get("MODBOT_DATA_DIR"):
+        overrides["redis"] = _replace(settings.redis, {
+            "url": env.get("MODBOT_REDIS_URL") or settings.redis.url,
+            "data_dir": Path(env["MODBOT_DATA_DIR"]) if env.get("MODBOT_DATA_DIR") else settings.redis.data_dir})
+    if env.get("MODBOT_REVIEW_HOST") or env.get("MODBOT_REVIEW_PORT"):
+        try:
+            port = int(env.get("MODBOT_REVIEW_PORT") or settings.review.port)
+        except ValueError:
+            raise ConfigError("MODBOT_REVIEW_PORT must be a port number") from None
+        overrides["review"] = _replace(settings.review, {"host": env.get("MODBOT_REVIEW_HOST") or settings.review.host,
+                                                         "port": port})
     if os.environ.get("MODBOT_LOG_LEVEL"):
         overrides["log_level"] = os.environ["MODBOT_LOG_LEVEL"]
     if scorers is not None:
