@@ -145,9 +145,9 @@ def load_settings(path: Path | None, scorers: str | None = None) -> Settings:
     if scorers is not None:
         overrides["scorers"] = ScorerSettings(parse_scorer_list(scorers), settings.scorers.patterns,
                                               settings.scorers.toxicity)
-    settings = _replace(settings, overrides)
-    _check(settings, data, file)
-    return settings
+    final: Settings = _replace(settings, overrides)
+    _check(final, data, file)
+    return final
 
 
 def parse_scorer_list(text: str) -> tuple[str, ...]:

@@ -14,6 +14,7 @@ import json
 import logging
 import random
 from datetime import UTC, datetime
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
@@ -86,16 +87,16 @@ class OutboxDeliverer:
     async def _next_entries(self, block_ms: int | None) -> list[tuple[str, dict[bytes, bytes]]]:
         # Our own pending entries first (left by an earlier failed attempt or a restart with the same name),
         # then entries stuck with dead consumers, then new ones.
-        mine = await self.redis.xreadgroup(OUTBOX_GROUP, self.consumer, {self.keys.outbox: "0"}, count=50)
+        mine: Any = await self.redis.xreadgroup(OUTBOX_GROUP, self.consumer, {self.keys.outbox: "0"}, count=50)
         entries = _entries(mine)
         if entries:
             return entries
-        claimed = await self.redis.xautoclaim(self.keys.outbox, OUTBOX_GROUP, self.consumer,
+        claimed: Any = await self.redis.xautoclaim(self.keys.outbox, OUTBOX_GROUP, self.consumer,
                                               min_idle_time=self.reclaim_idle_ms, start_id="0-0", count=50)
         entries = [(_s(i), f) for i, f in claimed[1] if f]
         if entries:
             return entries
-        new = await self.redis.xreadgroup(OUTBOX_GROUP, self.consumer, {self.keys.outbox: ">"}, count=50,
+        new: Any = await self.redis.xreadgroup(OUTBOX_GROUP, self.consumer, {self.keys.outbox: ">"}, count=50,
                                           block=block_ms)
         return _entries(new)
 
@@ -144,8 +145,8 @@ class OutboxDeliverer:
 
     async def _fail(self, entry_id: str, fields: dict[bytes, bytes], error: str) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(self.keys.outbox_failed, {**fields, b"error": error.encode(),
-                                                b"at": datetime.now(UTC).isoformat().encode()})
+            failed: dict[Any, Any] = {**fields, b"error": error.encode(), b"at": datetime.now(UTC).isoformat().encode()}
+            pipe.xadd(self.keys.outbox_failed, failed)
             pipe.xack(self.keys.outbox, OUTBOX_GROUP, entry_id)
             pipe.xdel(self.keys.outbox, entry_id)
             await pipe.execute()
@@ -155,7 +156,7 @@ def _s(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _entries(reply: list | None) -> list[tuple[str, dict[bytes, bytes]]]:  # type: ignore[type-arg]
+def _entries(reply: Any) -> list[tuple[str, dict[bytes, bytes]]]:
     if not reply:
         return []
     _, items = reply[0]

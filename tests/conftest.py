@@ -50,7 +50,7 @@ class Platform:
         self.status_override: int | None = None
         self.url = ""
 
-    async def handle(self, request: "web.Request") -> "web.Response":
+    async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
         if self.status_override is not None:
             return web.Response(status=self.status_override, text="refused")

@@ -64,7 +64,7 @@ async def check(settings: Settings, comment: Comment) -> dict[str, Any]:
         "scorers": [s.name for s in scorers],
         "rules_version": ruleset.version,
         "explain": explanation.to_dict(),
-        "_explain_text": explanation.render(),
+        "_explain_text": "\n".join(explanation.lines()),
     }
 
 

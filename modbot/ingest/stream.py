@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -57,7 +58,7 @@ class StreamReader:
         return batch
 
     async def _read_new(self, count: int, block_ms: int) -> list[StreamMessage]:
-        reply = await self.redis.xreadgroup(self.settings.group, self.consumer, {self.stream: ">"},
+        reply: Any = await self.redis.xreadgroup(self.settings.group, self.consumer, {self.stream: ">"},
                                             count=count, block=max(1, block_ms))
         if not reply:
             return []
@@ -69,7 +70,7 @@ class StreamReader:
         if loop.time() < self._next_reclaim:
             return []
         self._next_reclaim = loop.time() + min(5.0, self.settings.reclaim_idle_ms / 4000)
-        reply = await self.redis.xautoclaim(self.stream, self.settings.group, self.consumer,
+        reply: Any = await self.redis.xautoclaim(self.stream, self.settings.group, self.consumer,
                                             min_idle_time=self.settings.reclaim_idle_ms, start_id="0-0", count=count)
         messages = [StreamMessage(_s(i), f or {}) for i, f in reply[1]]
         deleted = [_s(i) for i in (reply[2] if len(reply) > 2 else [])]

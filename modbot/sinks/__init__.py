@@ -15,6 +15,7 @@ def build_sink(settings: SinkSettings, session: aiohttp.ClientSession) -> Sink:
         return WebhookSink(settings.webhook, session)
     if settings.type == "wordpress":
         from modbot.sinks.wordpress import WordPressSink
-        return WordPressSink(settings.wordpress, session)
+        wp: Sink = WordPressSink(settings.wordpress, session)
+        return wp
     from modbot.sinks.webhook import LogSink
     return LogSink()

@@ -9,7 +9,6 @@ in constant time (see README, "Receiving decisions").
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -50,7 +49,7 @@ class WebhookSink:
         try:
             async with self.session.post(self.url, data=body, headers=headers, timeout=self.timeout) as resp:
                 check_status(resp.status, await resp.text(errors="replace"), "webhook")
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise DeliveryError(f"webhook unreachable: {type(exc).__name__}: {exc}", retryable=True) from None
 
     async def close(self) -> None:
