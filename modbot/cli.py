@@ -14,6 +14,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("run", "run the moderation daemon"),
     "enqueue": ("enqueue", "add comments from a JSONL file to the input stream"),
     "check": ("check", "score one text and explain the decision"),
+    "validate": ("validate", "check the rules file: every error with file, line, column and a fix"),
+    "backtest": ("backtest", "replay comments through the rules; compare rule sets; precision and recall"),
+    "stats": ("stats", "per-rule statistics: fired, held, upheld, overturned, precision"),
 }
 
 

@@ -95,9 +95,14 @@ def parse_rules(data: bytes, file: str, categories: Collection[str] | None = Non
 
 
 def _did_you_mean(word: str, choices: Collection[str]) -> str:
+    if word == "body" and "text" in choices:
+        return "AutoModerator's 'body' is called 'text' here"
     close = difflib.get_close_matches(word, list(choices), n=1)
-    listed = ", ".join(choices)
-    return f"did you mean '{close[0]}'? Known: {listed}" if close else f"known: {listed}"
+    if close:
+        return f"did you mean '{close[0]}'?"
+    names = list(choices)
+    listed = ", ".join(names[:16]) + (", ..." if len(names) > 16 else "")
+    return f"known: {listed}" if names else "none defined"
 
 
 class _Parser:
@@ -219,7 +224,8 @@ class _Parser:
             for key in values:
                 if key not in self.threshold_names:
                     self.err(values, key, f"override of unknown threshold '{key}'",
-                             "define it under 'thresholds:' first; " + _did_you_mean(str(key), list(base)))
+                             "define it under 'thresholds:' first; "
+                             + _did_you_mean(str(key), sorted(self.threshold_names)))
                     continue
                 value = self._threshold_value(values, key)
                 if value is not None:
@@ -437,7 +443,7 @@ class _Parser:
         try:
             return features.parse_comparison(value, units, default_unit)
         except ValueError as exc:
-            self.err(node, key, f"'{key}': {exc}", 'quote it: "< 7 days" or ">= 2"')
+            self.err(node, key, f"'{key}': {exc}", 'write an operator, a number and a unit if any: "< 7 days", ">= 2"')
             return None
 
     def _author(self, node: LDict, key: str, value: Any) -> Condition | None:
