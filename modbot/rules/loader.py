@@ -359,6 +359,7 @@ class _Parser:
             self.err(node, key, "'score' must be a mapping", "e.g. score: {label: toxicity, gte: 0.9}")
             return None
         tests: list[Condition] = []
+        unknown = False
         label = value.get("label")
         if label not in self.labels:
             self.err(value if "label" in value else node, "label" if "label" in value else key,
@@ -371,7 +372,9 @@ class _Parser:
             op = "gte" if k == "threshold" else k
             if op not in SCORE_OPS:
                 self.err(value, k, f"unknown score comparison '{k}'",
-                         _did_you_mean(str(k), [*SCORE_OPS, "threshold", "label"]))
+                         _did_you_mean(str(k), [*SCORE_OPS, "threshold"]) + " (gte: at least, gt: above, "
+                         "lte: at most, lt: below; threshold: a named threshold)")
+                unknown = True
                 continue
             if isinstance(v, str):
                 if v not in self.threshold_names:
@@ -385,7 +388,7 @@ class _Parser:
                 self.err(value, k, f"score threshold {v} is outside 0..1", "model scores are between 0 and 1")
             else:
                 tests.append(ScoreTest(label or "", op, value=float(v)))
-        if not tests and not any(k in SCORE_OPS or k == "threshold" for k in value):
+        if not unknown and not any(k in SCORE_OPS or k == "threshold" for k in value):
             self.err(node, key, "score condition without a comparison", "add gte, gt, lte, lt or threshold")
         if label is None or len(tests) != len(value) - 1:
             return None
