@@ -82,10 +82,10 @@ def _pct(x: float | int | None) -> str:
     return "-" if x is None else f"{x:.2f}"
 
 
-def print_report(report: Report, rules: RuleSet, against: RuleSet | None, show: int, out: Any = sys.stdout) -> None:
+def print_report(report: Report, rules: RuleSet, against: RuleSet | None, show: int, out: Any = None) -> None:
     """The summary a person reads: counts, changes and transitions, precision/recall."""
     def p(line: str = "") -> None:
-        print(line, file=out)
+        print(line, file=out or sys.stdout)
 
     n = len(report.outcomes)
     p(f"replayed {n} comments with {rules.source} (version {rules.version})")
@@ -127,7 +127,7 @@ def print_report(report: Report, rules: RuleSet, against: RuleSet | None, show: 
                                          for a, m in base.items()))
 
 
-async def _run(args: argparse.Namespace) -> int:
+async def run_async(args: argparse.Namespace) -> int:
     settings = settings_from(args, args.scorers)
     rules = load_rules(rules_path(args))
     against = load_rules(args.against) if args.against else None
@@ -153,4 +153,4 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    return asyncio.run(_run(args))
+    return asyncio.run(run_async(args))

@@ -34,7 +34,7 @@ def format_table(stats: dict[str, RuleStats]) -> list[str]:
     return lines
 
 
-async def _run(args: argparse.Namespace) -> int:
+async def run_async(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     url = args.redis_url or settings.redis.url
     if not url:
@@ -62,4 +62,4 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    return asyncio.run(_run(args))
+    return asyncio.run(run_async(args))

@@ -49,7 +49,12 @@ def rules_path(args: argparse.Namespace) -> Path:
         return Path(args.rules)
     if args.config is None and not DEFAULT_CONFIG.exists():
         return Path("config/rules.yaml")
-    return settings_from(args).rules.file
+    settings = settings_from(args)
+    path = settings.rules.file
+    # A default (not written in the file) stays relative; like written paths it belongs next to the config.
+    if not path.is_absolute() and settings.source is not None:
+        path = settings.source.parent / path
+    return path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
