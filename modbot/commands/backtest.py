@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -55,7 +56,7 @@ async def build_scorers(settings: Settings) -> list[Scorer]:
     if not settings.scorers.enabled:
         return []
     try:
-        from modbot import pipeline
+        pipeline = importlib.import_module("modbot.pipeline")
     except ImportError as exc:
         raise ConfigError(f"scorers are not available in this build ({exc})",
                           hint="use --scorers '' to replay rules on text, author and features only") from None

@@ -252,7 +252,7 @@ class _Parser:
                 out.append(rule)
         return out
 
-    def _rule(self, item: LDict, parent: LList, index: int, seen: dict[str, int | None]) -> Rule | None:
+    def _rule(self, item: Any, parent: Any, index: int, seen: dict[str, int | None]) -> Rule | None:
         ok = True
         for key in item:
             if key not in RULE_KEYS:
@@ -334,7 +334,7 @@ class _Parser:
             return None
         return kind(tuple(p for p in parts if p is not None))
 
-    def _one(self, node: LDict, key: Any, value: Any) -> Condition | None:
+    def _one(self, node: Any, key: Any, value: Any) -> Condition | None:
         if key == "all":
             return self._list(node, key, value, AllOf)
         if key == "any":
