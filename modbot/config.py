@@ -87,7 +87,7 @@ class WordPressSettings:
 
 @dataclass(frozen=True)
 class SinkSettings:
-    type: str = "webhook"  # webhook | wordpress | log
+    type: str = "log"  # webhook | wordpress | log
     webhook: WebhookSettings = field(default_factory=WebhookSettings)
     wordpress: WordPressSettings = field(default_factory=WordPressSettings)
     backoff_base_s: float = 0.5
@@ -177,6 +177,14 @@ def _build(cls: type, data: Any, file: str, base: Path, path: str) -> Any:
         if value is None and "None" not in str(known[key].type) and str(known[key].type) not in _SECTIONS:
             continue  # an empty value means "the default"
         kwargs[key] = _convert(known[key].type, value, data, key, dotted, file, base)
+    for name, f in known.items():
+        # Defaults that are relative paths live beside the config file too.
+        if name in kwargs:
+            continue
+        if isinstance(f.default, Path) and not f.default.is_absolute():
+            kwargs[name] = Path(os.path.normpath(base / f.default))
+        elif str(f.type) in _SECTIONS:
+            kwargs[name] = _build(_SECTIONS[str(f.type)], {}, file, base, f"{path}.{name}" if path else name)
     return cls(**kwargs)
 
 

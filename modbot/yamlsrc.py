@@ -18,7 +18,7 @@ class Located:
     _where: dict[Any, tuple[int, int]]
 
     def where(self, key: Any) -> tuple[int | None, int | None]:
-        return self._where.get(key, (self.line, self.column))
+        return getattr(self, "_where", {}).get(key, (self.line, self.column))
 
 
 class LDict(dict[str, Any], Located):

@@ -215,5 +215,7 @@ def _age(days: float | None) -> str:
     if days is None:
         return "unknown"
     if days < 1:
-        return f"{days * 24:.0f} hours"
-    return f"{days:.0f} days"
+        hours = round(days * 24)
+        return f"{hours} hour{'' if hours == 1 else 's'}"
+    whole = round(days)
+    return f"{whole} day{'' if whole == 1 else 's'}"

@@ -95,9 +95,14 @@ def parse_rules(data: bytes, file: str, categories: Collection[str] | None = Non
 
 
 def _did_you_mean(word: str, choices: Collection[str]) -> str:
+    if word == "body" and "text" in choices:
+        return "AutoModerator's 'body' is called 'text' here"
     close = difflib.get_close_matches(word, list(choices), n=1)
-    listed = ", ".join(choices)
-    return f"did you mean '{close[0]}'? Known: {listed}" if close else f"known: {listed}"
+    if close:
+        return f"did you mean '{close[0]}'?"
+    names = list(choices)
+    listed = ", ".join(names[:16]) + (", ..." if len(names) > 16 else "")
+    return f"known: {listed}" if names else "none defined"
 
 
 class _Parser:
@@ -219,7 +224,8 @@ class _Parser:
             for key in values:
                 if key not in self.threshold_names:
                     self.err(values, key, f"override of unknown threshold '{key}'",
-                             "define it under 'thresholds:' first; " + _did_you_mean(str(key), list(base)))
+                             "define it under 'thresholds:' first; "
+                             + _did_you_mean(str(key), sorted(self.threshold_names)))
                     continue
                 value = self._threshold_value(values, key)
                 if value is not None:
@@ -246,7 +252,7 @@ class _Parser:
                 out.append(rule)
         return out
 
-    def _rule(self, item: LDict, parent: LList, index: int, seen: dict[str, int | None]) -> Rule | None:
+    def _rule(self, item: Any, parent: Any, index: int, seen: dict[str, int | None]) -> Rule | None:
         ok = True
         for key in item:
             if key not in RULE_KEYS:
@@ -328,7 +334,7 @@ class _Parser:
             return None
         return kind(tuple(p for p in parts if p is not None))
 
-    def _one(self, node: LDict, key: Any, value: Any) -> Condition | None:
+    def _one(self, node: Any, key: Any, value: Any) -> Condition | None:
         if key == "all":
             return self._list(node, key, value, AllOf)
         if key == "any":
@@ -353,6 +359,7 @@ class _Parser:
             self.err(node, key, "'score' must be a mapping", "e.g. score: {label: toxicity, gte: 0.9}")
             return None
         tests: list[Condition] = []
+        unknown = False
         label = value.get("label")
         if label not in self.labels:
             self.err(value if "label" in value else node, "label" if "label" in value else key,
@@ -365,7 +372,9 @@ class _Parser:
             op = "gte" if k == "threshold" else k
             if op not in SCORE_OPS:
                 self.err(value, k, f"unknown score comparison '{k}'",
-                         _did_you_mean(str(k), [*SCORE_OPS, "threshold", "label"]))
+                         _did_you_mean(str(k), [*SCORE_OPS, "threshold"]) + " (gte: at least, gt: above, "
+                         "lte: at most, lt: below; threshold: a named threshold)")
+                unknown = True
                 continue
             if isinstance(v, str):
                 if v not in self.threshold_names:
@@ -379,7 +388,7 @@ class _Parser:
                 self.err(value, k, f"score threshold {v} is outside 0..1", "model scores are between 0 and 1")
             else:
                 tests.append(ScoreTest(label or "", op, value=float(v)))
-        if not tests and not any(k in SCORE_OPS or k == "threshold" for k in value):
+        if not unknown and not any(k in SCORE_OPS or k == "threshold" for k in value):
             self.err(node, key, "score condition without a comparison", "add gte, gt, lte, lt or threshold")
         if label is None or len(tests) != len(value) - 1:
             return None
@@ -437,7 +446,7 @@ class _Parser:
         try:
             return features.parse_comparison(value, units, default_unit)
         except ValueError as exc:
-            self.err(node, key, f"'{key}': {exc}", 'quote it: "< 7 days" or ">= 2"')
+            self.err(node, key, f"'{key}': {exc}", 'write an operator, a number and a unit if any: "< 7 days", ">= 2"')
             return None
 
     def _author(self, node: LDict, key: str, value: Any) -> Condition | None:

@@ -1,0 +1,65 @@
+"""Per-rule statistics from Redis: how often each rule fired and held, and how moderators judged its holds.
+
+precision = upheld / (upheld + overturned): the share of reviewed holds that moderators removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+
+import redis.asyncio as aioredis
+
+from modbot.errors import ConfigError, RuleError
+from modbot.keys import Keys
+from modbot.rules import load_rules
+from modbot.rules.stats import RuleStats, read_rule_stats
+
+from .validate import add_config_arguments, rules_path, settings_from
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_arguments(parser)
+    parser.add_argument("--redis-url", default=None, help="Redis URL (default: redis.url / MODBOT_REDIS_URL)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def format_table(stats: dict[str, RuleStats]) -> list[str]:
+    width = max([len("rule"), *(len(r) for r in stats)])
+    lines = [f"{'rule':<{width}}  {'fired':>7}  {'held':>7}  {'upheld':>7}  {'overturned':>10}  {'precision':>9}"]
+    for s in stats.values():
+        p = "-" if s.precision is None else f"{s.precision:.2f}"
+        lines.append(f"{s.rule:<{width}}  {s.fired:>7}  {s.held:>7}  {s.upheld:>7}  {s.overturned:>10}  {p:>9}")
+    return lines
+
+
+async def run_async(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    url = args.redis_url or settings.redis.url
+    if not url:
+        raise ConfigError("no Redis URL: the daemon's embedded server is only reachable through the URL it logs",
+                          hint="pass --redis-url, set MODBOT_REDIS_URL, or set redis.url in modbot.yaml")
+    client = aioredis.from_url(url)
+    try:
+        stats = await read_rule_stats(client, Keys(settings.redis.prefix, settings.stream.name))
+    finally:
+        await client.aclose()
+    # Rules that never fired still belong in the table: a rule that never fires is worth knowing about.
+    try:
+        for rule in load_rules(rules_path(args)).rules:
+            stats.setdefault(rule.id, RuleStats(rule.id))
+    except RuleError:
+        pass  # the counters stand on their own; `modbot validate` reports the file's problems
+    if args.json:
+        print(json.dumps({r: {"fired": s.fired, "held": s.held, "upheld": s.upheld, "overturned": s.overturned,
+                              "precision": s.precision} for r, s in stats.items()}))
+    elif not stats:
+        print("no rule has fired yet")
+    else:
+        print("\n".join(format_table(stats)))
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    return asyncio.run(run_async(args))

@@ -1,0 +1,212 @@
+"""Replay comments through rules: score once (cached), judge with one or two rule sets, compare, measure.
+
+Pure work and local files only, except `read_history`, which reads the decision history from Redis.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modbot.errors import InvalidComment, ModbotError
+from modbot.ingest.schema import parse_comment
+from modbot.keys import Keys
+from modbot.models import Action, Comment, ScorerOutput, Scores
+from modbot.rules.engine import RuleSet, Verdict
+from modbot.scorecache import ScoreCache, cache_key
+from modbot.scoring.base import Scorer, merge
+
+_COMMENT_KEYS = {"id", "text", "author", "thread_id", "thread_url", "site", "created_at", "metadata"}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One comment to replay, with the expected action (`label`) and the action recorded earlier, if known."""
+
+    comment: Comment
+    label: Action | None = None
+    recorded: Action | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    case: Case
+    verdict: Verdict
+    baseline: Verdict | None = None  # the --against rules' verdict (or the recorded decision's action)
+
+    @property
+    def baseline_action(self) -> Action | None:
+        return self.baseline.action if self.baseline is not None else self.case.recorded
+
+    @property
+    def changed(self) -> bool:
+        return self.baseline_action is not None and self.baseline_action is not self.verdict.action
+
+    def to_dict(self) -> dict[str, Any]:
+        v = self.verdict
+        out: dict[str, Any] = {"id": self.case.comment.id, "action": v.action.value, "rule": v.rule,
+                               "reason": v.reason}
+        if self.case.label is not None:
+            out["label"] = self.case.label.value
+        if self.baseline_action is not None:
+            out["baseline_action"] = self.baseline_action.value
+            out["baseline_rule"] = self.baseline.rule if self.baseline else None
+        return out
+
+
+@dataclass
+class Report:
+    outcomes: list[Outcome] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # why input lines were not replayed
+    cache_hits: int = 0
+    cache_misses: int = 0
+
+    def counts(self, baseline: bool = False) -> Counter[str]:
+        if baseline:
+            return Counter(o.baseline_action.value for o in self.outcomes if o.baseline_action is not None)
+        return Counter(o.verdict.action.value for o in self.outcomes)
+
+    def transitions(self) -> Counter[tuple[str, str]]:
+        """(baseline action, new action) -> count, over comments that have a baseline."""
+        return Counter((o.baseline_action.value, o.verdict.action.value)
+                       for o in self.outcomes if o.baseline_action is not None)
+
+    def changed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.changed]
+
+    def metrics(self, baseline: bool = False) -> dict[str, dict[str, float | int | None]]:
+        """Precision and recall per action over the labelled comments."""
+        pairs = [((o.baseline_action if baseline else o.verdict.action), o.case.label)
+                 for o in self.outcomes if o.case.label is not None]
+        out: dict[str, dict[str, float | int | None]] = {}
+        for action in Action:
+            tp = sum(1 for p, t in pairs if p is action and t is action)
+            predicted = sum(1 for p, _ in pairs if p is action)
+            actual = sum(1 for _, t in pairs if t is action)
+            if predicted or actual:
+                out[action.value] = {"precision": tp / predicted if predicted else None,
+                                     "recall": tp / actual if actual else None,
+                                     "predicted": predicted, "labelled": actual}
+        return out
+
+
+def case_from_json(data: Any) -> Case:
+    """A corpus line: the comment schema, plus `label` (expected action); author may be left out and unknown
+    top-level keys go to metadata, so exported data replays without cleaning."""
+    if not isinstance(data, dict):
+        raise InvalidComment("each line must be a JSON object")
+    data = dict(data)
+    label = data.pop("label", None)
+    if label is not None and label not in {a.value for a in Action}:
+        raise InvalidComment(f"'label' must be one of approve, hold, reject, spam; got {label!r}")
+    extra = {k: data.pop(k) for k in list(data) if k not in _COMMENT_KEYS}
+    if extra:
+        data["metadata"] = {**(data.get("metadata") or {}), **extra}
+    data.setdefault("author", {"id": "unknown"})
+    return Case(parse_comment(data, max_text_chars=10_000_000), Action(label) if label else None)
+
+
+def read_corpus(path: Path, skipped: list[str]) -> Iterator[Case]:
+    """Cases from a JSONL file; bad lines are reported in `skipped` (line number and reason), not fatal."""
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                yield case_from_json(json.loads(line))
+            except (json.JSONDecodeError, InvalidComment) as exc:
+                skipped.append(f"{path}:{n}: {exc}")
+
+
+async def read_history(redis: Any, keys: Keys, skipped: list[str], chunk: int = 1000) -> list[Case]:
+    """Cases from the decision history: every comment in `{p}decisions` whose text is still in `{p}comment:{id}`.
+
+    The latest automatic decision becomes `recorded` (the baseline); the latest moderator verdict that approved
+    or removed the comment becomes the `label`.
+    """
+    recorded: dict[str, Action] = {}
+    labels: dict[str, Action] = {}
+    start = "-"
+    while True:
+        entries = await redis.xrange(keys.decisions, min=start, max="+", count=chunk)
+        for entry_id, fields in entries:
+            raw = fields.get(b"decision") or fields.get("decision")
+            try:
+                d = json.loads(raw)
+                cid, action = str(d["comment_id"]), Action(d["action"])
+            except (TypeError, ValueError, KeyError):
+                skipped.append(f"decision {entry_id!r}: unreadable")
+                continue
+            if d.get("source", "auto") == "moderator":
+                if action is not Action.HOLD:
+                    labels[cid] = action
+            else:
+                recorded[cid] = action
+        if len(entries) < chunk:
+            break
+        last = entries[-1][0]
+        start = "(" + (last.decode() if isinstance(last, bytes) else last)
+    cases = []
+    ids = list(dict.fromkeys([*recorded, *labels]))
+    for i in range(0, len(ids), chunk):
+        part = ids[i:i + chunk]
+        for cid, raw in zip(part, await redis.mget([keys.comment(c) for c in part]), strict=True):
+            if raw is None:
+                skipped.append(f"comment {cid}: text no longer stored")
+                continue
+            try:
+                comment = parse_comment(json.loads(raw), max_text_chars=10_000_000)
+            except (ValueError, InvalidComment) as exc:
+                skipped.append(f"comment {cid}: {exc}")
+                continue
+            cases.append(Case(comment, labels.get(cid), recorded.get(cid)))
+    return cases
+
+
+async def score_cached(scorers: Sequence[Scorer], comments: Sequence[Comment], cache: ScoreCache) -> list[Scores]:
+    """Scores for `comments`, asking each scorer only about texts it has not scored before (same version)."""
+    per_comment: list[list[ScorerOutput]] = [[] for _ in comments]
+    errors: list[dict[str, str]] = [{} for _ in comments]
+    for scorer in scorers:
+        version = scorer.version
+        keys = [cache_key(scorer.name, version, c.text) for c in comments]
+        found = cache.get_many(keys)
+        missing = [i for i, k in enumerate(keys) if k not in found]
+        if missing:
+            # One text per key: duplicates in the batch are scored once.
+            todo = list({keys[i]: i for i in missing}.values())
+            try:
+                outs = await scorer.score([comments[i] for i in todo])
+            except ModbotError as exc:
+                for i in missing:
+                    errors[i][scorer.name] = str(exc)
+                continue
+            new = {keys[i]: out for i, out in zip(todo, outs, strict=True)}
+            cache.put_many(new)
+            found.update(new)
+        for i, k in enumerate(keys):
+            if k in found:
+                per_comment[i].append(found[k])
+    return [merge(outs, errs) for outs, errs in zip(per_comment, errors, strict=True)]
+
+
+async def backtest(cases: Sequence[Case], scorers: Sequence[Scorer], rules: RuleSet, against: RuleSet | None,
+                   cache: ScoreCache, batch_size: int = 64,
+                   progress: Callable[[int], None] | None = None) -> Report:
+    """Score (through the cache) and judge every case with `rules`, and with `against` when given."""
+    report = Report()
+    hits0, misses0 = cache.hits, cache.misses
+    for start in range(0, len(cases), batch_size):
+        batch = cases[start:start + batch_size]
+        scores = await score_cached(scorers, [c.comment for c in batch], cache)
+        for case, s in zip(batch, scores, strict=True):
+            report.outcomes.append(Outcome(case, rules.evaluate(case.comment, s),
+                                           against.evaluate(case.comment, s) if against else None))
+        if progress is not None:
+            progress(len(batch))
+    report.cache_hits, report.cache_misses = cache.hits - hits0, cache.misses - misses0
+    return report

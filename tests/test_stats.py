@@ -1,0 +1,62 @@
+"""Per-rule counters in Redis (real Valkey) and `modbot stats`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from modbot.commands import stats as stats_cmd
+from modbot.keys import Keys
+from modbot.models import Action
+from modbot.rules import Verdict
+from modbot.rules.stats import RuleStats, add_rule_fired, read_rule_stats, record_review, record_rule_fired
+
+
+async def test_record_and_read(redis_client: aioredis.Redis, prefix: str) -> None:
+    keys = Keys(prefix)
+    await record_rule_fired(redis_client, keys, Verdict(Action.HOLD, "toxic", "r", 50))
+    await record_rule_fired(redis_client, keys, Verdict(Action.HOLD, "toxic", "r", 50))
+    await record_rule_fired(redis_client, keys, Verdict(Action.REJECT, "threat", "r", 80))
+    await record_rule_fired(redis_client, keys, Verdict(Action.APPROVE, None, "default", 0))  # counts nothing
+    pipe = redis_client.pipeline(transaction=False)
+    add_rule_fired(pipe, keys, Verdict(Action.SPAM, "links", "r", 70))
+    await pipe.execute()
+    await record_review(redis_client, keys, "toxic", Action.REJECT)
+    await record_review(redis_client, keys, "toxic", Action.APPROVE)
+    await record_review(redis_client, keys, "toxic", Action.SPAM)
+    await record_review(redis_client, keys, "toxic", Action.HOLD)  # escalated: neither
+    raw = await redis_client.hgetall(keys.rulestats)
+    assert raw[b"toxic|fired"] == b"2" and raw[b"toxic|held"] == b"2" and b"threat|held" not in raw
+    stats = await read_rule_stats(redis_client, keys)
+    assert stats["toxic"] == RuleStats("toxic", fired=2, held=2, upheld=2, overturned=1)
+    assert stats["toxic"].precision == pytest.approx(2 / 3)
+    assert stats["threat"] == RuleStats("threat", fired=1)
+    assert stats["threat"].precision is None
+    assert stats["links"].fired == 1
+    assert set(stats) == {"toxic", "threat", "links"}
+
+
+async def test_stats_command(redis_client: aioredis.Redis, redis_url: str, prefix: str, tmp_path: Path,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    keys = Keys(prefix)
+    await redis_client.hset(keys.rulestats, mapping={"toxic|fired": 10, "toxic|held": 10, "toxic|upheld": 3,
+                                                     "toxic|overturned": 1})
+    (tmp_path / "rules.yaml").write_text("version: 1\nrules:\n  - id: toxic\n    action: hold\n"
+                                         "    when: {text: [x]}\n  - id: quiet\n    action: hold\n"
+                                         "    when: {text: [y]}\n")
+    cfg = tmp_path / "modbot.yaml"
+    cfg.write_text(f"redis:\n  url: {redis_url}\n  prefix: '{prefix}'\nsink:\n  type: log\n")
+    parser = argparse.ArgumentParser()
+    stats_cmd.add_arguments(parser)
+    assert await stats_cmd.run_async(parser.parse_args(["--config", str(cfg)])) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["rule", "fired", "held", "upheld", "overturned", "precision"]
+    assert lines[1].split() == ["toxic", "10", "10", "3", "1", "0.75"]
+    assert lines[2].split() == ["quiet", "0", "0", "0", "0", "-"]  # in the rules file, never fired
+    assert await stats_cmd.run_async(parser.parse_args(["--config", str(cfg), "--json"])) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["toxic"]["precision"] == 0.75 and data["quiet"]["fired"] == 0
