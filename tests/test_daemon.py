@@ -128,3 +128,30 @@ def test_check_json_explains(tmp_path, redis_url, prefix):
     assert seed[m["start"]:m["end"]] == m["text"] and {"pattern", "start", "end", "text"} <= set(m)
     text = modbot("check", "--config", str(config), seed, cwd=tmp_path).stdout
     assert "action: hold" in text and "antisemitic_conspiracy" in text
+
+
+async def test_daemon_with_local_detoxify_checkpoint(tmp_path, redis_url, prefix, platform):
+    from modbot.scoring.tiny_checkpoint import build_tiny_checkpoint
+
+    ckpt, config_dir = build_tiny_checkpoint(tmp_path / "model", "bert")
+    config = write_config(tmp_path, redis_url, prefix, sink_url=platform.url, scorers="patterns, toxicity",
+                          extra="")
+    text = config.read_text().replace(
+        "scorers:\n  enabled: [patterns, toxicity]\n",
+        f"scorers:\n  enabled: [patterns, toxicity]\n  toxicity:\n    checkpoint: {ckpt}\n"
+        f"    config_dir: {config_dir}\n    threads: 1\n")
+    config.write_text(text)
+    (tmp_path / "in.jsonl").write_text("\n".join(
+        json.dumps({"id": f"t{i}", "text": f"comment number {i}", "author": {"id": "u"}}) for i in range(6)))
+    proc = _start(config)
+    try:
+        out = modbot("enqueue", "--config", str(config), str(tmp_path / "in.jsonl"), cwd=tmp_path)
+        assert "added 6 comment(s)" in out.stdout, out.stderr
+        await _wait(lambda: len(platform.received) == 6)
+    finally:
+        code, logs = _stop(proc)
+    assert code == 0, logs[-5:]
+    for _, body in platform.received:
+        d = json.loads(body)
+        assert set(d["scores"]) >= {"toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack"}
+        assert d["versions"]["toxicity"].startswith("detoxify:") and d["versions"]["patterns"]
