@@ -2,7 +2,7 @@
 
 Every setting has a default here and is documented in config/modbot.yaml. Relative paths are resolved
 against the directory of the config file. Environment variables override a few settings so containers
-need no file edits: MODBOT_REDIS_URL, MODBOT_LOG_LEVEL.
+need no file edits: MODBOT_REDIS_URL, MODBOT_DATA_DIR, MODBOT_REVIEW_HOST, MODBOT_REVIEW_PORT, MODBOT_LOG_LEVEL.
 """
 
 from __future__ import annotations
@@ -128,17 +128,26 @@ def load_settings(path: Path | None, scorers: str | None = None) -> Settings:
         raise ConfigError("the config must be a mapping of sections", file=file, line=1)
     settings = _build(Settings, data, file, base, "")
     overrides: dict[str, Any] = {"source": path.resolve() if path else None}
-    if os.environ.get("MODBOT_REDIS_URL"):
-        overrides["redis"] = RedisSettings(os.environ["MODBOT_REDIS_URL"], settings.redis.data_dir,
-                                           settings.redis.prefix)
+    env = os.environ
+    if env.get("MODBOT_REDIS_URL") or env.get("MODBOT_DATA_DIR"):
+        overrides["redis"] = _replace(settings.redis, {
+            "url": env.get("MODBOT_REDIS_URL") or settings.redis.url,
+            "data_dir": Path(env["MODBOT_DATA_DIR"]) if env.get("MODBOT_DATA_DIR") else settings.redis.data_dir})
+    if env.get("MODBOT_REVIEW_HOST") or env.get("MODBOT_REVIEW_PORT"):
+        try:
+            port = int(env.get("MODBOT_REVIEW_PORT") or settings.review.port)
+        except ValueError:
+            raise ConfigError("MODBOT_REVIEW_PORT must be a port number") from None
+        overrides["review"] = _replace(settings.review, {"host": env.get("MODBOT_REVIEW_HOST") or settings.review.host,
+                                                         "port": port})
     if os.environ.get("MODBOT_LOG_LEVEL"):
         overrides["log_level"] = os.environ["MODBOT_LOG_LEVEL"]
     if scorers is not None:
         overrides["scorers"] = ScorerSettings(parse_scorer_list(scorers), settings.scorers.patterns,
                                               settings.scorers.toxicity)
-    settings = _replace(settings, overrides)
-    _check(settings, data, file)
-    return settings
+    final: Settings = _replace(settings, overrides)
+    _check(final, data, file)
+    return final
 
 
 def parse_scorer_list(text: str) -> tuple[str, ...]:
@@ -165,6 +174,8 @@ def _build(cls: type, data: Any, file: str, base: Path, path: str) -> Any:
         if key not in known:
             raise error_at(data, key, f"unknown setting '{dotted}'", file,
                            hint=f"known settings here: {', '.join(sorted(known))}")
+        if value is None and "None" not in str(known[key].type) and str(known[key].type) not in _SECTIONS:
+            continue  # an empty value means "the default"
         kwargs[key] = _convert(known[key].type, value, data, key, dotted, file, base)
     return cls(**kwargs)
 
@@ -178,16 +189,13 @@ def _convert(typ: Any, value: Any, node: Any, key: str, dotted: str, file: str, 
     t = str(typ)
     if t in _SECTIONS:
         return _build(_SECTIONS[t], value if value is not None else {}, file, base, dotted)
-    optional = "None" in t
     if value is None:
-        if optional:
-            return None
-        raise error_at(node, key, f"'{dotted}' may not be empty", file)
+        return None
     if t.startswith("Path"):
         if not isinstance(value, str):
             raise error_at(node, key, f"'{dotted}' must be a path string", file)
         p = Path(os.path.expanduser(value))
-        return p if p.is_absolute() else (base / p)
+        return p if p.is_absolute() else Path(os.path.normpath(base / p))
     if t.startswith("tuple"):
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]

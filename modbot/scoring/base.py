@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from modbot.models import Comment, ScorerOutput, Scores
+from modbot.models import Comment, Match, ScorerOutput, Scores
 
 
 class Scorer(Protocol):
@@ -24,7 +24,7 @@ class Scorer(Protocol):
 def merge(outputs: Sequence[ScorerOutput], errors: dict[str, str] | None = None) -> Scores:
     """Merge one comment's outputs from several scorers into Scores (labels from later scorers win)."""
     labels: dict[str, float] = {}
-    matches = []
+    matches: list[Match] = []
     for out in outputs:
         labels.update(out.labels)
         matches.extend(out.matches)

@@ -1,0 +1,87 @@
+"""Score one text and explain the decision: every score, every pattern match with its span, the rules
+evaluated, the rule that fired and the action. --json prints one object for scripts."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from typing import Any
+
+from modbot.commands.common import add_config_argument, add_scorers_argument, settings_from_args
+from modbot.config import Settings
+from modbot.models import Author, Comment
+from modbot.pipeline import build_scorers, close_scorers, score_batch
+from modbot.rules import load_rules
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_argument(parser)
+    add_scorers_argument(parser)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--site", default=None, help="site the comment is from (per-site thresholds)")
+    parser.add_argument("--thread", default="", help="thread id (per-thread thresholds)")
+    parser.add_argument("--author-age-days", type=float, default=None, help="author's account age in days")
+    parser.add_argument("--approved-count", type=int, default=0, help="author's approved comments")
+    parser.add_argument("--author-flag", action="append", default=[], help="author trust flag (repeatable)")
+    parser.add_argument("text", help="the comment text")
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    result = asyncio.run(check(settings, _comment(args)))
+    text = result.pop("_explain_text")
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+    else:
+        print(render(result, text))
+    return 0
+
+
+def _comment(args: argparse.Namespace) -> Comment:
+    author = Author(id="cli", name="cli", account_age_days=args.author_age_days,
+                    approved_count=args.approved_count, flags=frozenset(args.author_flag))
+    return Comment(id="check", text=args.text, author=author, thread_id=args.thread, site=args.site)
+
+
+async def check(settings: Settings, comment: Comment) -> dict[str, Any]:
+    """Everything `modbot check` reports, as one JSON-ready dict."""
+    ruleset = load_rules(settings.rules.file)
+    scorers = await build_scorers(settings)
+    try:
+        scores = (await score_batch(scorers, [comment]))[0]
+    finally:
+        await close_scorers(scorers)
+    verdict = ruleset.evaluate(comment, scores)
+    explanation = ruleset.explain(comment, scores)
+    return {
+        "action": verdict.action.value,
+        "rule": verdict.rule,
+        "reason": verdict.reason,
+        "scores": dict(scores.labels),
+        "matches": [m.to_dict() for m in scores.matches],
+        "scorer_errors": dict(scores.errors),
+        "scorers": [s.name for s in scorers],
+        "rules_version": ruleset.version,
+        "explain": explanation.to_dict(),
+        "_explain_text": "\n".join(explanation.lines()),
+    }
+
+
+def render(result: dict[str, Any], explain_text: str) -> str:
+    lines = [f"action: {result['action']}", f"rule:   {result['rule'] or '(default)'}",
+             f"reason: {result['reason']}", "", f"scores ({', '.join(result['scorers'])}):"]
+    if not result["scores"]:
+        lines.append("  (no model scores)")
+    for label, value in sorted(result["scores"].items()):
+        lines.append(f"  {label:<18} {value:.4f}")
+    lines.append("matches:")
+    if not result["matches"]:
+        lines.append("  (none)")
+    for m in result["matches"]:
+        lines.append(f"  [{m['start']}:{m['end']}] {m['category']} / {m['pattern']} (severity {m['severity']}): "
+                     f"{m['text']!r}")
+    for name, error in result["scorer_errors"].items():
+        lines.append(f"scorer {name} FAILED: {error}")
+    lines += ["", "rules:", explain_text]
+    return "\n".join(lines)

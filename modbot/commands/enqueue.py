@@ -1,0 +1,62 @@
+"""Add comments from a JSONL file (one comment object per line, '-' for stdin) to the input stream.
+
+Lines are checked against the comment schema first; with --strict any bad line stops the whole file before
+anything is added, otherwise bad lines are reported (line number and reason) and skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from modbot.commands.common import add_config_argument, settings_from_args
+from modbot.config import Settings
+from modbot.connections import connect
+from modbot.errors import InvalidComment
+from modbot.ingest.schema import comment_to_dict, parse_comment
+from modbot.keys import Keys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_argument(parser)
+    parser.add_argument("file", type=Path, help="JSONL file of comments, or - for standard input")
+    parser.add_argument("--strict", action="store_true", help="add nothing if any line is invalid")
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    text = sys.stdin.read() if str(args.file) == "-" else args.file.read_text(encoding="utf-8")
+    good: list[str] = []
+    bad = 0
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            comment = parse_comment(json.loads(line), settings.stream.max_text_chars)
+        except (json.JSONDecodeError, InvalidComment) as exc:
+            bad += 1
+            print(f"{args.file}:{n}: skipped: {exc}", file=sys.stderr)
+            continue
+        good.append(json.dumps(comment_to_dict(comment), ensure_ascii=False))
+    if bad and args.strict:
+        print(f"{bad} invalid line(s); nothing added (--strict)", file=sys.stderr)
+        return 1
+    ids = asyncio.run(_add(settings, good))
+    print(f"added {len(ids)} comment(s) to {Keys(settings.redis.prefix, settings.stream.name).comments}"
+          + (f"; skipped {bad} invalid line(s)" if bad else ""))
+    return 1 if bad else 0
+
+
+async def _add(settings: Settings, payloads: list[str]) -> list[str]:
+    conn = await connect(settings.redis)
+    try:
+        keys = Keys(settings.redis.prefix, settings.stream.name)
+        async with conn.redis.pipeline(transaction=False) as pipe:
+            for payload in payloads:
+                pipe.xadd(keys.comments, {"comment": payload})
+            return [str(i) for i in await pipe.execute()]
+    finally:
+        await conn.close()

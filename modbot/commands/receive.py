@@ -1,0 +1,55 @@
+"""A reference webhook receiver for trying modbot out: verifies each decision's signature and prints it.
+
+It is what a platform's endpoint does, in a few lines (see modbot/sinks/webhook.py): check the HMAC over the
+raw body, drop repeats by Idempotency-Key, answer 2xx. Not for production use as a platform.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from aiohttp import web
+
+from modbot.sinks.webhook import SIGNATURE_HEADER, verify
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9000)
+    parser.add_argument("--path", default="/modbot", help="URL path to accept decisions on")
+    parser.add_argument("--secret-env", default="MODBOT_WEBHOOK_SECRET", help="env var holding the shared secret")
+
+
+def make_app(secret: str, path: str) -> web.Application:
+    seen: set[str] = set()
+
+    async def receive(request: web.Request) -> web.Response:
+        body = await request.read()
+        if not verify(secret, body, request.headers.get(SIGNATURE_HEADER, "")):
+            print("REJECTED: bad signature", file=sys.stderr, flush=True)
+            return web.Response(status=401, text="bad signature")
+        key = request.headers.get("Idempotency-Key", "")
+        if key in seen:
+            return web.Response(status=200, text="duplicate")
+        seen.add(key)
+        d = json.loads(body)
+        print(f"{d['comment_id']}: {d['action'].upper()} rule={d['rule']} reason={d['reason']!r} "
+              f"(signature ok, key {key})", flush=True)
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post(path, receive)
+    return app
+
+
+def run(args: argparse.Namespace) -> int:
+    secret = os.environ.get(args.secret_env, "")
+    if not secret:
+        print(f"set ${args.secret_env} to the secret modbot signs with", file=sys.stderr)
+        return 2
+    print(f"listening on http://{args.host}:{args.port}{args.path}", flush=True)
+    web.run_app(make_app(secret, args.path), host=args.host, port=args.port, print=None)
+    return 0

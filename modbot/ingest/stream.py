@@ -1,0 +1,83 @@
+"""Reading the input stream through a consumer group, in batches, reclaiming what dead consumers left.
+
+At-least-once: a message is acknowledged only together with its stored decision (or its dead-letter entry),
+so a worker that dies mid-batch leaves its messages pending; after `reclaim_idle_ms` another worker claims
+them with XAUTOCLAIM and decides them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from modbot.config import StreamSettings
+from modbot.keys import Keys
+from modbot.outbox import ensure_group
+
+
+@dataclass(frozen=True)
+class StreamMessage:
+    id: str
+    fields: dict[bytes, bytes]
+
+
+class StreamReader:
+    def __init__(self, redis: aioredis.Redis, keys: Keys, settings: StreamSettings, consumer: str) -> None:
+        self.redis = redis
+        self.stream = keys.comments
+        self.settings = settings
+        self.consumer = consumer
+        self._next_reclaim = 0.0
+
+    async def ensure_group(self) -> None:
+        await ensure_group(self.redis, self.stream, self.settings.group)
+
+    async def read_batch(self, poll_ms: int = 1000) -> list[StreamMessage]:
+        """Up to batch_size messages: reclaimed ones first, then new ones, waiting at most poll_ms for the
+        first and batch_wait_ms more to fill the batch."""
+        size = self.settings.batch_size
+        batch = await self._reclaim(size)
+        loop = asyncio.get_running_loop()
+        deadline: float | None = loop.time() + self.settings.batch_wait_ms / 1000 if batch else None
+        while len(batch) < size:
+            if deadline is None:
+                block = poll_ms
+            else:
+                block = int((deadline - loop.time()) * 1000)
+                if block <= 0:
+                    break
+            got = await self._read_new(size - len(batch), block)
+            if not got:
+                break
+            batch.extend(got)
+            if deadline is None:
+                deadline = loop.time() + self.settings.batch_wait_ms / 1000
+        return batch
+
+    async def _read_new(self, count: int, block_ms: int) -> list[StreamMessage]:
+        reply: Any = await self.redis.xreadgroup(self.settings.group, self.consumer, {self.stream: ">"},
+                                            count=count, block=max(1, block_ms))
+        if not reply:
+            return []
+        return [StreamMessage(_s(i), f) for i, f in reply[0][1]]
+
+    async def _reclaim(self, count: int) -> list[StreamMessage]:
+        # Checking every loop would cost a round trip per batch; a quarter of the idle time is soon enough.
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._next_reclaim:
+            return []
+        self._next_reclaim = loop.time() + min(5.0, self.settings.reclaim_idle_ms / 4000)
+        reply: Any = await self.redis.xautoclaim(self.stream, self.settings.group, self.consumer,
+                                            min_idle_time=self.settings.reclaim_idle_ms, start_id="0-0", count=count)
+        messages = [StreamMessage(_s(i), f or {}) for i, f in reply[1]]
+        deleted = [_s(i) for i in (reply[2] if len(reply) > 2 else [])]
+        if deleted:  # trimmed from the stream while pending: nothing left to decide
+            await self.redis.xack(self.stream, self.settings.group, *deleted)
+        return messages
+
+
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

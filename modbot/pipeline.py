@@ -1,0 +1,82 @@
+"""The pure middle of the data path: build scorers, score a batch, turn rules' verdicts into decisions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from modbot.config import Settings
+from modbot.models import Comment, Decision, ScorerOutput, Scores
+from modbot.rules import RuleSet
+from modbot.scoring.base import Scorer, merge
+
+log = logging.getLogger("modbot.pipeline")
+
+
+async def build_scorers(settings: Settings) -> list[Scorer]:
+    """The scorers named in `scorers.enabled` (or `--scorers`), loaded and ready."""
+    scorers: list[Scorer] = []
+    for name in settings.scorers.enabled:
+        if name == "patterns":
+            from modbot.scoring.patterns import PatternScorer
+            scorers.append(PatternScorer.from_file(settings.scorers.patterns.file))
+        elif name == "toxicity":
+            from modbot.scoring.toxicity import ToxicityScorer
+            scorers.append(await ToxicityScorer.load(settings.scorers.toxicity))
+    return scorers
+
+
+async def score_batch(scorers: Sequence[Scorer], comments: Sequence[Comment]) -> list[Scores]:
+    """Run every scorer over the batch concurrently. A scorer that fails is named in each comment's
+    `Scores.errors`; the rules' scorer-failure policy decides what that means."""
+    if not comments:
+        return []
+    results = await asyncio.gather(*(s.score(comments) for s in scorers), return_exceptions=True)
+    per_comment: list[list[ScorerOutput]] = [[] for _ in comments]
+    errors: dict[str, str] = {}
+    for scorer, result in zip(scorers, results, strict=True):
+        if isinstance(result, BaseException):
+            if not isinstance(result, Exception):
+                raise result
+            errors[scorer.name] = f"{type(result).__name__}: {result}"
+            log.error("scorer failed", extra={"scorer": scorer.name, "error": errors[scorer.name],
+                                              "batch": len(comments)})
+            continue
+        if len(result) != len(comments):
+            errors[scorer.name] = f"returned {len(result)} results for {len(comments)} comments"
+            continue
+        for outputs, out in zip(per_comment, result, strict=True):
+            outputs.append(out)
+    return [merge(outputs, errors) for outputs in per_comment]
+
+
+def versions(scorers: Sequence[Scorer], ruleset: RuleSet) -> dict[str, str]:
+    out = {s.name: s.version for s in scorers}
+    out["rules"] = ruleset.version
+    return out
+
+
+def decide(comment: Comment, scores: Scores, ruleset: RuleSet, versions: dict[str, str]) -> Decision:
+    """Apply the rules and build the decision record with its explanation."""
+    verdict = ruleset.evaluate(comment, scores)
+    return Decision(
+        comment_id=comment.id,
+        action=verdict.action,
+        rule=verdict.rule,
+        reason=verdict.reason,
+        scores=dict(scores.labels),
+        matches=scores.matches,
+        versions=versions,
+        decided_at=datetime.now(UTC),
+        priority=verdict.priority,
+        scorer_errors=dict(scores.errors),
+        site=comment.site,
+        thread_id=comment.thread_id,
+    )
+
+
+async def close_scorers(scorers: Sequence[Scorer]) -> None:
+    for s in scorers:
+        await s.close()

@@ -1,0 +1,219 @@
+"""A loaded rule set and how it judges one comment: first matching rule in priority order wins.
+
+Order: higher `priority` first; at equal priority removal actions (reject, spam) before hold before approve, so a
+removal is never shadowed by a milder rule written above it; then file order. Moderators skip rules that are
+`moderators_exempt` (the default). No rule matching gives the default action.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from modbot.models import Action, Comment, Match, Scores
+from modbot.rules.conditions import Condition, CondTrace, Context, Evidence
+
+ACTION_RANK = {Action.REJECT: 0, Action.SPAM: 0, Action.HOLD: 1, Action.APPROVE: 2}
+PLACEHOLDER = re.compile(r"\{\{\s*([a-zA-Z0-9_.\-]+)\s*\}\}")
+SIMPLE_PLACEHOLDERS = ("match", "rule", "action", "category", "severity", "author.name", "author.id",
+                       "author.account_age", "author.approved_count", "site", "thread_id")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the rules decided. `rule` is None when the default action or the scorer-failure policy decided."""
+
+    action: Action
+    rule: str | None
+    reason: str
+    priority: int
+    rules_version: str = ""
+    matches: tuple[Match, ...] = ()  # the pattern matches the firing rule relied on
+    scorer_failed: bool = False  # the scorer-failure policy changed the outcome
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    action: Action
+    when: Condition
+    reason: str = ""
+    priority: int = 0
+    moderators_exempt: bool = True
+    line: int | None = None  # where the rule starts in the file
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Named thresholds with per-site and per-thread overrides (a thread override beats a site override)."""
+
+    base: Mapping[str, float] = field(default_factory=dict)
+    sites: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    threads: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+
+    def resolve(self, site: str | None, thread_id: str) -> dict[str, float]:
+        out = dict(self.base)
+        if site and site in self.sites:
+            out.update(self.sites[site])
+        if thread_id and thread_id in self.threads:
+            out.update(self.threads[thread_id])
+        return out
+
+
+@dataclass(frozen=True)
+class RuleTrace:
+    """One rule's outcome in `explain`."""
+
+    id: str
+    priority: int
+    action: Action
+    held: bool
+    fired: bool
+    skipped: str | None
+    condition: CondTrace | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "priority": self.priority, "action": self.action.value, "held": self.held,
+                "fired": self.fired, "skipped": self.skipped,
+                "condition": self.condition.to_dict() if self.condition else None}
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Every rule evaluated (none short-circuited), which conditions held, and the verdict."""
+
+    verdict: Verdict
+    rules: tuple[RuleTrace, ...]
+    thresholds: Mapping[str, float]
+    scorer_errors: Mapping[str, str]
+
+    @property
+    def fired(self) -> str | None:
+        return self.verdict.rule
+
+    def to_dict(self) -> dict[str, Any]:
+        v = self.verdict
+        return {"action": v.action.value, "rule": v.rule, "reason": v.reason, "priority": v.priority,
+                "rules_version": v.rules_version, "scorer_failed": v.scorer_failed,
+                "thresholds": dict(self.thresholds), "scorer_errors": dict(self.scorer_errors),
+                "rules": [r.to_dict() for r in self.rules]}
+
+    def lines(self) -> list[str]:
+        """Human-readable explanation, one rule per block, for `modbot check`."""
+        out = []
+        for r in self.rules:
+            state = "FIRED" if r.fired else ("skipped: " + r.skipped if r.skipped else
+                                             ("held (shadowed by an earlier rule)" if r.held else "did not hold"))
+            out.append(f"rule {r.id} (priority {r.priority}, {r.action.value}): {state}")
+            if r.condition is not None:
+                out.extend("  " + line for line in r.condition.lines())
+        v = self.verdict
+        out.append(f"=> {v.action.value} by {v.rule or 'default'}: {v.reason}")
+        return out
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """A validated rule set. Immutable: hot reload swaps whole RuleSets."""
+
+    rules: tuple[Rule, ...]
+    version: str
+    default_action: Action = Action.APPROVE
+    default_reason: str = "No rule matched"
+    on_scorer_error: Action = Action.HOLD
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    source: str = ""  # file the rules came from
+    sha256: str = ""  # full hash of the file contents
+
+    def _skip(self, rule: Rule, comment: Comment) -> str | None:
+        if rule.moderators_exempt and comment.author.is_moderator:
+            return "author is a moderator"
+        return None
+
+    def evaluate(self, comment: Comment, scores: Scores) -> Verdict:
+        """Judge one comment: the first rule (in priority order) whose conditions hold decides."""
+        ctx = Context(comment, scores, self.thresholds.resolve(comment.site, comment.thread_id))
+        for rule in self.rules:
+            if self._skip(rule, comment):
+                continue
+            evidence = rule.when.check(ctx)
+            if evidence is not None:
+                return self._policy(self._fired(rule, ctx, evidence), scores)
+        return self._policy(self._default(), scores)
+
+    def explain(self, comment: Comment, scores: Scores) -> Explanation:
+        """Evaluate every rule fully and report each condition; the verdict equals `evaluate`'s."""
+        ctx = Context(comment, scores, self.thresholds.resolve(comment.site, comment.thread_id))
+        traces = []
+        verdict: Verdict | None = None
+        for rule in self.rules:
+            skipped = self._skip(rule, comment)
+            if skipped:
+                traces.append(RuleTrace(rule.id, rule.priority, rule.action, False, False, skipped, None))
+                continue
+            cond = rule.when.trace(ctx)
+            fired = cond.held and verdict is None
+            if fired:
+                evidence = rule.when.check(ctx)
+                verdict = self._fired(rule, ctx, evidence or Evidence())
+            traces.append(RuleTrace(rule.id, rule.priority, rule.action, cond.held, fired, None, cond))
+        final = self._policy(verdict or self._default(), scores)
+        return Explanation(final, tuple(traces), ctx.thresholds, dict(scores.errors))
+
+    def _default(self) -> Verdict:
+        return Verdict(self.default_action, None, self.default_reason, 0, self.version)
+
+    def _fired(self, rule: Rule, ctx: Context, evidence: Evidence) -> Verdict:
+        return Verdict(rule.action, rule.id, render_reason(rule, ctx, evidence), rule.priority, self.version,
+                       evidence.matches)
+
+    def _policy(self, verdict: Verdict, scores: Scores) -> Verdict:
+        # A failed scorer means the rules judged with missing evidence: an approval cannot be trusted, so the
+        # rule set's policy decides. Removals and holds stand, since they needed no missing evidence to fire.
+        if not scores.errors or verdict.action is not Action.APPROVE or self.on_scorer_error is Action.APPROVE:
+            return verdict
+        failed = "; ".join(f"{name}: {msg}" for name, msg in sorted(scores.errors.items()))
+        return Verdict(self.on_scorer_error, None, f"Scorer failed ({failed}); held by the on_scorer_error policy",
+                       verdict.priority, self.version, verdict.matches, scorer_failed=True)
+
+
+def render_reason(rule: Rule, ctx: Context, evidence: Evidence) -> str:
+    """Fill {{placeholders}} in a rule's reason. Names were validated at load, so every name is known here."""
+    matches = evidence.matches or ctx.scores.matches
+    values: dict[str, str] = {
+        "match": evidence.texts[0] if evidence.texts else "",
+        "rule": rule.id,
+        "action": rule.action.value,
+        "category": ", ".join(dict.fromkeys(m.category for m in matches)),
+        "severity": str(max((m.severity for m in matches), default=0)),
+        "author.name": ctx.comment.author.name,
+        "author.id": ctx.comment.author.id,
+        "author.account_age": _age(ctx.comment.author.account_age_days),
+        "author.approved_count": str(ctx.comment.author.approved_count),
+        "site": ctx.comment.site or "",
+        "thread_id": ctx.comment.thread_id,
+    }
+
+    def fill(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name in values:
+            return values[name]
+        kind, _, rest = name.partition(".")
+        if kind == "score":
+            score = ctx.scores.labels.get(rest)
+            return "n/a" if score is None else f"{score:.2f}"
+        if kind == "threshold":
+            return f"{ctx.thresholds.get(rest, 0.0):g}"
+        return m.group(0)
+
+    return PLACEHOLDER.sub(fill, rule.reason)
+
+
+def _age(days: float | None) -> str:
+    if days is None:
+        return "unknown"
+    if days < 1:
+        return f"{days * 24:.0f} hours"
+    return f"{days:.0f} days"

@@ -1,0 +1,81 @@
+"""Hot reload: the rules in force live in a RulesHolder; a valid new file replaces them whole, a broken one does not.
+
+Swapping is one attribute assignment, so a batch that read `holder.current` keeps judging with that RuleSet even
+if a reload lands mid-batch: every decision names exactly one rules version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Collection
+from pathlib import Path
+
+from modbot.errors import RuleError
+from modbot.rules.engine import RuleSet
+from modbot.rules.loader import RuleSetInvalid, parse_rules
+
+log = logging.getLogger("modbot.rules")
+
+
+class RulesHolder:
+    """Holds the current RuleSet for `path`.
+
+    The constructor loads the file and raises RuleError when it is invalid: the daemon must not start without
+    valid rules. Later reloads never raise; they log and keep the old rules.
+    """
+
+    def __init__(self, path: Path, categories: Collection[str] | None = None) -> None:
+        self.path = Path(path)
+        self.categories = categories
+        self.last_error: RuleError | None = None
+        self._stamp = self._stat()
+        self.current: RuleSet = parse_rules(self._read(), str(self.path), categories)
+
+    def _read(self) -> bytes:
+        try:
+            return self.path.read_bytes()
+        except OSError as exc:
+            raise RuleSetInvalid([RuleError(f"cannot read rules file: {exc.strerror}", file=str(self.path))]) from None
+
+    def _stat(self) -> tuple[int, int] | None:
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size)
+
+    def reload(self) -> bool:
+        """Load, validate and swap. True when the file's current content is in force, False when it was refused
+        (the old rules stay and the reason is logged and kept in `last_error`)."""
+        self._stamp = self._stat()
+        try:
+            data = self._read()
+            if hashlib.sha256(data).hexdigest() == self.current.sha256:
+                self.last_error = None
+                return True
+            new = parse_rules(data, str(self.path), self.categories)
+        except RuleError as exc:
+            self.last_error = exc
+            log.error("rules reload refused, keeping version %s: %s", self.current.version, exc,
+                      extra={"event": "rules_reload_failed", "rules_version": self.current.version,
+                             "error": str(exc)})
+            return False
+        old = self.current
+        self.current = new
+        self.last_error = None
+        log.info("rules reloaded: version %s -> %s (%d rules)", old.version, new.version, len(new.rules),
+                 extra={"event": "rules_reloaded", "rules_version": new.version, "previous_version": old.version})
+        return True
+
+    def changed(self) -> bool:
+        """Whether the file's mtime or size differ from the last load attempt (cheap; the hash decides)."""
+        return self._stat() != self._stamp
+
+    async def watch(self, interval_s: float = 2.0) -> None:
+        """Poll the file every `interval_s` seconds and reload on change. Runs until cancelled."""
+        while True:
+            await asyncio.sleep(interval_s)
+            if self.changed():
+                self.reload()

@@ -1,0 +1,119 @@
+"""Tiny Detoxify-format checkpoints with random weights, for tests and demos.
+
+The files have the exact layout of Detoxify's published checkpoints (a torch-saved dict with `config` and
+`state_dict`, plus a folder holding the Hugging Face config and tokenizer files), but a model a few hundred
+kilobytes big and a vocabulary of a few hundred tokens written by this module. The scores mean nothing; the
+point is that the production loading path can be exercised anywhere, offline, in well under a second.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+# Jigsaw's column names, in the order Detoxify's `original` checkpoints list them.
+JIGSAW_CLASSES = ("toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate")
+
+# name -> (Detoxify model_type, transformers model class, tokenizer class)
+TINY_ARCHS = {
+    "bert": ("bert-base-uncased", "BertForSequenceClassification", "BertTokenizer"),
+    "albert": ("albert-base-v2", "AlbertForSequenceClassification", "AlbertTokenizer"),
+}
+
+# Our own sentences: they give the WordPiece vocabulary its words and train the SentencePiece model.
+_SENTENCES = (
+    "thank you for the clear article about the city council vote",
+    "i disagree with the author but the reporting is fair",
+    "you are an idiot and nobody wants to read your comments",
+    "the mayor said the new bridge will open next spring",
+    "stop posting this nonsense on every single story",
+    "great photos of the harbour festival this weekend",
+    "what a stupid take from a clueless writer",
+    "could the paper publish the full budget figures please",
+    "people like you should be banned from this site",
+    "the school board meets again on tuesday evening",
+)
+_BERT_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+_LETTERS = "abcdefghijklmnopqrstuvwxyz0123456789"
+_PUNCT = ".,!?'\"-:;()"
+
+
+def build_tiny_checkpoint(out_dir: Path, arch: str = "bert", *, seed: int = 0,
+                          classes: tuple[str, ...] = JIGSAW_CLASSES) -> tuple[Path, Path]:
+    """Write `<out_dir>/tiny-<arch>.ckpt` and the folder `<out_dir>/tiny-<arch>-config/`; return both paths.
+
+    `arch` is "bert" (WordPiece vocabulary written here) or "albert" (SentencePiece model trained here from a
+    few sentences). Weights are random but reproducible from `seed`.
+    """
+    import torch
+    import transformers
+
+    if arch not in TINY_ARCHS:
+        raise ValueError(f"unknown arch '{arch}'; choose from {', '.join(TINY_ARCHS)}")
+    model_type, model_name, tokenizer_name = TINY_ARCHS[arch]
+    config_dir = out_dir / f"tiny-{arch}-config"
+    config_dir.mkdir(parents=True, exist_ok=True)
+    vocab_size = _write_bert_vocab(config_dir) if arch == "bert" else _write_sentencepiece(config_dir)
+    config = _tiny_config(arch, vocab_size, classes, transformers)
+    config.save_pretrained(str(config_dir))
+
+    torch.manual_seed(seed)
+    model = getattr(transformers, model_name)(config)
+    state_dict = OrderedDict((k, v.detach().clone()) for k, v in model.state_dict().items())
+    checkpoint: dict[str, Any] = {
+        "config": {
+            "arch": {"args": {"model_type": model_type, "model_name": model_name,
+                              "tokenizer_name": tokenizer_name, "num_classes": len(classes)}},
+            "dataset": {"args": {"classes": list(classes)}},
+        },
+        "state_dict": state_dict,
+    }
+    ckpt_path = out_dir / f"tiny-{arch}.ckpt"
+    torch.save(checkpoint, ckpt_path)
+    return ckpt_path, config_dir
+
+
+def _tiny_config(arch: str, vocab_size: int, classes: tuple[str, ...], transformers: Any) -> Any:
+    labels = {"id2label": dict(enumerate(classes)), "label2id": {c: i for i, c in enumerate(classes)}}
+    common = {"vocab_size": vocab_size, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+              "intermediate_size": 64, "max_position_embeddings": 128, "pad_token_id": 0,
+              # far wider than the usual 0.02, so that random scores differ clearly from text to text
+              "initializer_range": 0.5,
+              "problem_type": "multi_label_classification", **labels}
+    if arch == "bert":
+        return transformers.BertConfig(**common)
+    return transformers.AlbertConfig(embedding_size=16, **common)
+
+
+def _write_bert_vocab(config_dir: Path) -> int:
+    """A WordPiece vocabulary: specials, single characters (so any ASCII text tokenizes), their `##` forms
+    and the whole words of the sentences above."""
+    words = sorted({w for s in _SENTENCES for w in s.split()})
+    chars = list(_LETTERS) + list(_PUNCT)
+    vocab = list(_BERT_SPECIALS) + chars + [f"##{c}" for c in _LETTERS] + [w for w in words if w not in chars]
+    (config_dir / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    tokenizer_config = {"tokenizer_class": "BertTokenizer", "do_lower_case": True, "model_max_length": 128,
+                        "unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]",
+                        "mask_token": "[MASK]"}
+    (config_dir / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2), encoding="utf-8")
+    return len(vocab)
+
+
+def _write_sentencepiece(config_dir: Path) -> int:
+    """A unigram SentencePiece model with ALBERT's special pieces at ALBERT's ids (<pad>=0, <unk>=1, [CLS]=2,
+    [SEP]=3, [MASK]=4), trained in memory from the sentences above."""
+    import sentencepiece as spm
+
+    buffer = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(_SENTENCES * 5), model_writer=buffer, model_type="unigram", vocab_size=150,
+        hard_vocab_limit=False, pad_id=0, unk_id=1, bos_id=-1, eos_id=-1,
+        control_symbols=["[CLS]", "[SEP]"], user_defined_symbols=["[MASK]"],
+        character_coverage=1.0, num_threads=1, minloglevel=2,
+    )
+    (config_dir / "spiece.model").write_bytes(buffer.getvalue())
+    processor = spm.SentencePieceProcessor(model_proto=buffer.getvalue())
+    return int(processor.get_piece_size())

@@ -1,0 +1,93 @@
+"""The worker: read a batch, validate, score together, apply rules, store each decision and acknowledge."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+
+import redis.asyncio as aioredis
+
+from modbot.config import StreamSettings
+from modbot.decisions import Ack, DecisionStore
+from modbot.errors import InvalidComment
+from modbot.ingest.schema import decode_message
+from modbot.ingest.stream import StreamMessage, StreamReader
+from modbot.keys import Keys
+from modbot.models import Comment
+from modbot.pipeline import decide, score_batch, versions
+from modbot.rules import RuleSet
+from modbot.scoring.base import Scorer
+
+log = logging.getLogger("modbot.worker")
+
+
+class Worker:
+    """One consumer of the input stream.
+
+    scorers: loaded scorers, run together on each batch.
+    rules: a callable returning the current RuleSet (so hot reload swaps rules between batches).
+    """
+
+    def __init__(self, redis: aioredis.Redis, keys: Keys, settings: StreamSettings, consumer: str,
+                 scorers: Sequence[Scorer], rules: Callable[[], RuleSet]) -> None:
+        self.keys = keys
+        self.settings = settings
+        self.reader = StreamReader(redis, keys, settings, consumer)
+        self.store = DecisionStore(redis, keys)
+        self.scorers = list(scorers)
+        self.rules = rules
+        self.processed = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Process batches until `stop` is set; the batch in hand is always finished and acknowledged."""
+        await self.reader.ensure_group()
+        log.info("worker started", extra={"stream": self.keys.comments, "group": self.settings.group,
+                                          "consumer": self.reader.consumer})
+        while not stop.is_set():
+            batch = await self.reader.read_batch()
+            if batch:
+                await self.process(batch)
+
+    async def process(self, batch: Sequence[StreamMessage]) -> None:
+        """Decide one batch. Bad messages are dead-lettered; already-decided comments are only acknowledged."""
+        group = self.settings.group
+        valid: list[tuple[Comment, Ack]] = []
+        for msg in batch:
+            ack = Ack(self.keys.comments, group, msg.id)
+            raw = msg.fields.get(b"comment")
+            try:
+                if raw is None:
+                    raise InvalidComment("message has no 'comment' field (XADD <stream> * comment <json>)")
+                comment = decode_message(raw, self.settings.max_text_chars)
+            except InvalidComment as exc:
+                log.warning("dead-lettered", extra={"message_id": msg.id, "reason": str(exc)})
+                await self.store.dead_letter(ack, raw if raw is not None else repr(msg.fields).encode(), str(exc))
+                continue
+            valid.append((comment, ack))
+
+        # The same comment twice in one batch (a platform retry) is decided once.
+        seen: set[str] = set()
+        fresh: list[tuple[Comment, Ack]] = []
+        done = await self.store.decided([c.id for c, _ in valid])
+        for comment, ack in valid:
+            if comment.id in done or comment.id in seen:
+                log.info("already decided; acknowledged", extra={"comment_id": comment.id})
+                await self.store.acknowledge(ack)
+                continue
+            seen.add(comment.id)
+            fresh.append((comment, ack))
+        if not fresh:
+            return
+
+        comments = [c for c, _ in fresh]
+        scores = await score_batch(self.scorers, comments)
+        ruleset = self.rules()
+        vers = versions(self.scorers, ruleset)
+        for (comment, ack), s in zip(fresh, scores, strict=True):
+            decision = decide(comment, s, ruleset, vers)
+            stored = await self.store.record(comment, decision, ack)
+            self.processed += 1
+            log.info("decided" if stored else "already decided; acknowledged",
+                     extra={"comment_id": comment.id, "action": decision.action.value, "rule": decision.rule,
+                            "reason": decision.reason})

@@ -1,0 +1,54 @@
+"""modbot.yaml validation: every mistake names file, line and a fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from modbot.config import load_settings
+from modbot.errors import ConfigError
+from tests.helpers import ROOT
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "modbot.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_shipped_config_loads_with_documented_defaults(monkeypatch):
+    for var in ("MODBOT_REDIS_URL", "MODBOT_DATA_DIR", "MODBOT_REVIEW_HOST", "MODBOT_REVIEW_PORT"):
+        monkeypatch.delenv(var, raising=False)
+    s = load_settings(ROOT / "config" / "modbot.yaml")
+    assert s.redis.url is None and s.redis.data_dir == ROOT / "modbot-data"
+    assert s.scorers.enabled == ("patterns", "toxicity")
+    assert s.scorers.patterns.file == ROOT / "config" / "patterns.yaml"
+    assert s.stream.batch_size == 32 and s.sink.type == "webhook"
+
+
+@pytest.mark.parametrize(("text", "where", "what"), [
+    ("stream:\n  batch_sise: 3\n", ":2:", "unknown setting 'stream.batch_sise'"),
+    ("stream:\n  batch_size: many\n", ":2:", "must be a whole number"),
+    ("sink:\n  type: pigeon\n", ":2:", "unknown sink type 'pigeon'"),
+    ("sink:\n  type: log\nscorers:\n  enabled: [patterns, vibes]\n", ":4:", "unknown scorer"),
+    ("sink:\n  type: log\nscorers:\n  toxicity:\n    model: huge\n", ":5:", "unknown Detoxify model"),
+    ("sink:\n  type: log\nscorers:\n  toxicity:\n    checkpoint: a.ckpt\n", ":", "go together"),
+    ("sink:\n  type: log\nstream: [1, 2\n", ":", "YAML syntax error"),
+    ("sink:\n  type: log\nsink:\n  type: log\n", ":3:", "duplicate key 'sink'"),
+])
+def test_errors_name_file_line_and_problem(tmp_path, text, where, what):
+    with pytest.raises(ConfigError) as err:
+        load_settings(_write(tmp_path, text))
+    message = str(err.value)
+    assert "modbot.yaml" + where in message and what in message
+
+
+def test_env_and_scorers_override(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODBOT_REDIS_URL", "redis://example:6379/0")
+    monkeypatch.setenv("MODBOT_DATA_DIR", "/data")
+    s = load_settings(_write(tmp_path, "sink:\n  type: log\n"), scorers="patterns")
+    assert s.redis.url == "redis://example:6379/0" and s.redis.data_dir == Path("/data")
+    assert s.scorers.enabled == ("patterns",)
+    with pytest.raises(ConfigError, match="unknown scorer"):
+        load_settings(_write(tmp_path, "sink:\n  type: log\n"), scorers="patterns,magic")

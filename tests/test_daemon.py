@@ -1,0 +1,130 @@
+"""`modbot run` as a user runs it: a real process, real Valkey, a real HTTP platform, SIGTERM to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from modbot.sinks.webhook import SIGNATURE_HEADER, verify
+from tests.helpers import DATA, ROOT, write_config
+
+pytestmark = pytest.mark.slow
+SECRET = "daemon-test-secret"
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ, MODBOT_TEST_SECRET=SECRET, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1")
+    env.pop("MODBOT_REDIS_URL", None)
+    return env
+
+
+def modbot(*args: str, cwd: Path, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "modbot", *args], cwd=cwd, env=_env(), input=input,
+                          capture_output=True, text=True, timeout=120)
+
+
+async def _wait(cond, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+    async with asyncio.timeout(timeout):
+        while not cond():
+            await asyncio.sleep(0.05)
+
+
+def _start(config: Path, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "modbot", "run", "--config", str(config), *extra],
+                            cwd=config.parent, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def _stop(proc: subprocess.Popen[str]) -> tuple[int, list[dict]]:  # type: ignore[type-arg]
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    return proc.returncode, lines
+
+
+async def test_daemon_moderates_enqueued_comments_and_delivers_signed(tmp_path, redis_url, prefix, platform):
+    config = write_config(tmp_path, redis_url, prefix, sink_url=platform.url)
+    seed = (DATA / "seed_comment.txt").read_text(encoding="utf-8").strip()
+    lines = [{"id": "seed", "text": seed, "author": {"id": "u9", "name": "Baroc Bordello"}},
+             {"id": "nice", "text": "Thanks, a clear report on Idlib.", "author": {"id": "u2"}}]
+    (tmp_path / "in.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n{broken\n")
+    proc = _start(config)
+    try:
+        out = modbot("enqueue", "--config", str(config), str(tmp_path / "in.jsonl"), cwd=tmp_path)
+        assert "added 2 comment(s)" in out.stdout, out.stderr
+        assert "in.jsonl:3: skipped: malformed JSON" in out.stderr  # bad lines are named, not added
+        await _wait(lambda: len(platform.received) == 2)
+    finally:
+        code, logs = _stop(proc)
+    assert code == 0, logs[-5:]
+    got = {}
+    for headers, body in platform.received:
+        assert verify(SECRET, body, headers[SIGNATURE_HEADER])
+        d = json.loads(body)
+        got[d["comment_id"]] = d
+    assert got["seed"]["action"] == "hold" and "antisemitic" in got["seed"]["reason"].lower()
+    assert got["nice"]["action"] == "approve"
+    assert all(set(line) >= {"time", "level", "logger", "msg"} for line in logs)  # JSON logs
+    assert any(line.get("comment_id") == "seed" and line["msg"] == "decided" for line in logs)
+    assert logs[-1]["msg"] == "stopped"
+
+
+async def test_embedded_valkey_keeps_data_and_enqueue_finds_it(tmp_path, prefix):
+    config = write_config(tmp_path, None, prefix)
+    proc = _start(config)
+    try:
+        await _wait(lambda: (tmp_path / "data" / "modbot-valkey.url").exists())
+        url = (tmp_path / "data" / "modbot-valkey.url").read_text().strip()
+        out = modbot("enqueue", "--config", str(config), "-", cwd=tmp_path,
+                     input=json.dumps({"id": "e1", "text": "hello", "author": {"id": "u"}}) + "\n")
+        assert "added 1 comment(s)" in out.stdout, out.stderr
+        import redis
+        client = redis.Redis.from_url(url)
+        await _wait(lambda: client.exists(f"{prefix}decision:e1"))
+        client.close()
+    finally:
+        code, logs = _stop(proc)
+    assert code == 0
+    started = next(line for line in logs if line["msg"] == "started embedded Valkey")
+    assert started["data_dir"] == str((tmp_path / "data").resolve()) and started["appendonly"] is True
+    assert list((tmp_path / "data").rglob("*.aof*"))  # append-only file on disk
+    # Restart on the same data dir: the decision is still there.
+    proc = _start(config)
+    try:
+        await _wait(lambda: (tmp_path / "data" / "modbot-valkey.url").exists())
+        import redis
+        client = redis.Redis.from_url((tmp_path / "data" / "modbot-valkey.url").read_text().strip())
+        assert client.exists(f"{prefix}decision:e1")
+        client.close()
+    finally:
+        code, _ = _stop(proc)
+    assert code == 0
+
+
+def test_invalid_rules_refused_at_start_with_line(tmp_path, redis_url, prefix):
+    config = write_config(tmp_path, redis_url, prefix)
+    (tmp_path / "rules.yaml").write_text("version: 1\nrules:\n  - id: r1\n    action: obliterate\n")
+    out = modbot("run", "--config", str(config), cwd=tmp_path)
+    assert out.returncode == 2
+    assert "rules.yaml:4" in out.stderr and "obliterate" in out.stderr
+
+
+def test_check_json_explains(tmp_path, redis_url, prefix):
+    config = write_config(tmp_path, redis_url, prefix)
+    seed = (DATA / "seed_comment.txt").read_text(encoding="utf-8").strip()
+    out = modbot("check", "--config", str(config), "--scorers", "patterns", "--json", seed, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert {"action", "rule", "reason", "scores", "matches"} <= set(result)
+    assert result["action"] == "hold"
+    m = next(m for m in result["matches"] if m["category"] == "antisemitic_conspiracy")
+    assert seed[m["start"]:m["end"]] == m["text"] and {"pattern", "start", "end", "text"} <= set(m)
+    text = modbot("check", "--config", str(config), seed, cwd=tmp_path).stdout
+    assert "action: hold" in text and "antisemitic_conspiracy" in text

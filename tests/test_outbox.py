@@ -1,0 +1,127 @@
+"""Outbox delivery through the signed webhook against a real aiohttp server and a real Valkey."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+
+import aiohttp
+import pytest
+
+from modbot.config import SinkSettings, WebhookSettings
+from modbot.decisions import DecisionStore
+from modbot.keys import OUTBOX_GROUP, Keys
+from modbot.models import Action, Author, Comment, Decision, Match
+from modbot.outbox import OutboxDeliverer, backoff
+from modbot.sinks.webhook import SIGNATURE_HEADER, WebhookSink, verify
+
+SECRET = "s3cret-for-tests"
+
+
+def _decision(cid: str, action: Action = Action.HOLD) -> tuple[Comment, Decision]:
+    comment = Comment(id=cid, text="hello", author=Author(id="u1"))
+    decision = Decision(comment_id=cid, action=action, rule="r1", reason="because", scores={"toxicity": 0.1},
+                        matches=(Match("conspiracy", "p1", 0, 5, "hello", 2),), versions={"rules": "abc"},
+                        decided_at=datetime.now(UTC))
+    return comment, decision
+
+
+async def _deliverer(redis_client, prefix, platform, monkeypatch, **sink_kw) -> OutboxDeliverer:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("MODBOT_TEST_SECRET", SECRET)
+    session = aiohttp.ClientSession()
+    sink = WebhookSink(WebhookSettings(url=platform.url, secret_env="MODBOT_TEST_SECRET"), session)
+    settings = SinkSettings(backoff_base_s=0.01, backoff_max_s=0.05, **sink_kw)
+    return OutboxDeliverer(redis_client, Keys(prefix), sink, settings, "c1", reclaim_idle_ms=100)
+
+
+async def _run_until(deliverer: OutboxDeliverer, cond, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    stop = asyncio.Event()
+    task = asyncio.create_task(deliverer.run(stop))
+    try:
+        async with asyncio.timeout(timeout):
+            while not cond():
+                await asyncio.sleep(0.02)
+    finally:
+        stop.set()
+        await task
+        await deliverer.sink.session.close()  # type: ignore[attr-defined]
+
+
+async def test_decisions_arrive_signed_with_idempotency_key(redis_client, prefix, platform, monkeypatch):
+    store = DecisionStore(redis_client, Keys(prefix))
+    for i in range(3):
+        await store.record(*_decision(f"c{i}"))
+    deliverer = await _deliverer(redis_client, prefix, platform, monkeypatch)
+    await _run_until(deliverer, lambda: len(platform.received) == 3)
+    ids = []
+    for headers, body in platform.received:
+        assert verify(SECRET, body, headers[SIGNATURE_HEADER])
+        assert not verify("wrong", body, headers[SIGNATURE_HEADER])
+        d = json.loads(body)
+        assert headers["Idempotency-Key"].startswith(d["comment_id"] + "/")
+        assert d["action"] == "hold" and d["reason"] == "because" and d["matches"][0]["category"] == "conspiracy"
+        ids.append(d["comment_id"])
+    assert ids == ["c0", "c1", "c2"]  # in order
+    assert await redis_client.xlen(Keys(prefix).outbox) == 0  # delivered entries leave the outbox
+
+
+async def test_retries_on_500_and_loses_nothing(redis_client, prefix, platform, monkeypatch):
+    store = DecisionStore(redis_client, Keys(prefix))
+    for i in range(5):
+        await store.record(*_decision(f"c{i}"))
+    platform.fail_next = 7
+    deliverer = await _deliverer(redis_client, prefix, platform, monkeypatch)
+    await _run_until(deliverer, lambda: len(platform.received) == 5)
+    assert [json.loads(b)["comment_id"] for _, b in platform.received] == [f"c{i}" for i in range(5)]
+    assert platform.fail_next == 0
+
+
+async def test_outbox_survives_restart_while_platform_down(redis_client, prefix, platform, monkeypatch):
+    store = DecisionStore(redis_client, Keys(prefix))
+    await store.record(*_decision("c-down"))
+    platform.fail_next = 10**6
+    first = await _deliverer(redis_client, prefix, platform, monkeypatch)
+    await _run_until(first, lambda: platform.fail_next < 10**6 - 3)
+    # Still pending: nothing was acknowledged while the platform was down.
+    pending = await redis_client.xpending(Keys(prefix).outbox, OUTBOX_GROUP)
+    assert pending["pending"] == 1
+    platform.fail_next = 0
+    second = await _deliverer(redis_client, prefix, platform, monkeypatch)  # a new process, same consumer name
+    await _run_until(second, lambda: len(platform.received) == 1)
+    assert json.loads(platform.received[0][1])["comment_id"] == "c-down"
+
+
+async def test_permanent_refusal_is_kept_in_failed_stream(redis_client, prefix, platform, monkeypatch):
+    store = DecisionStore(redis_client, Keys(prefix))
+    await store.record(*_decision("c-bad"))
+    platform.status_override = 422
+    deliverer = await _deliverer(redis_client, prefix, platform, monkeypatch)
+    keys = Keys(prefix)
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(deliverer.run(stop))
+    async with asyncio.timeout(10):
+        while await redis_client.xlen(keys.outbox_failed) == 0:
+            await asyncio.sleep(0.02)
+    stop.set()
+    await task
+    await deliverer.sink.session.close()  # type: ignore[attr-defined]
+    [(_, fields)] = await redis_client.xrange(keys.outbox_failed)
+    assert b"422" in fields[b"error"]
+    assert json.loads(fields[b"decision"])["comment_id"] == "c-bad"
+    assert await redis_client.xlen(keys.outbox) == 0
+
+
+def test_backoff_is_jittered_and_capped():
+    values = [backoff(a, 0.5, 60) for a in range(40) for _ in range(5)]
+    assert all(0 <= v <= 60 for v in values)
+    assert len(set(values)) > 100
+    assert max(backoff(1, 0.5, 60) for _ in range(200)) <= 1.0
+
+
+def test_missing_secret_is_a_clear_error(monkeypatch):
+    from modbot.errors import DeliveryError
+    monkeypatch.delenv("NOPE_SECRET", raising=False)
+    with pytest.raises(DeliveryError, match=r"\$NOPE_SECRET"):
+        WebhookSink(WebhookSettings(url="http://x", secret_env="NOPE_SECRET"), None)  # type: ignore[arg-type]

@@ -1,0 +1,148 @@
+"""The worker against a real Valkey: batches, dead letters, idempotency, reclaiming a dead worker's batch."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from modbot.config import StreamSettings
+from modbot.decisions import DecisionStore
+from modbot.keys import Keys
+from modbot.models import Action
+from modbot.rules import load_rules
+from modbot.scoring.patterns import PatternScorer
+from modbot.worker import Worker
+from tests.helpers import DATA, ROOT, comment_json
+
+SEED_COMMENT = (DATA / "seed_comment.txt").read_text(encoding="utf-8").strip()
+SEED_ARTICLE = [p.strip() for p in (DATA / "seed_article.txt").read_text(encoding="utf-8").split("\n\n")
+                if p.strip()]
+
+
+def make_worker(redis_client, prefix: str, consumer: str = "w1", **stream_kw) -> Worker:  # type: ignore[no-untyped-def]
+    settings = StreamSettings(batch_wait_ms=30, **stream_kw)
+    rules = load_rules(ROOT / "config" / "rules.yaml")
+    scorer = PatternScorer.from_file(ROOT / "config" / "patterns.yaml")
+    return Worker(redis_client, Keys(prefix), settings, consumer, [scorer], lambda: rules)
+
+
+async def add(redis_client, prefix: str, *payloads: bytes | str) -> None:  # type: ignore[no-untyped-def]
+    for p in payloads:
+        await redis_client.xadd(Keys(prefix).comments, {"comment": p})
+
+
+async def drain(worker: Worker) -> None:
+    await worker.reader.ensure_group()
+    while batch := await worker.reader.read_batch(poll_ms=50):
+        await worker.process(batch)
+
+
+async def test_seed_comment_held_and_article_approved(redis_client, prefix):
+    await add(redis_client, prefix, comment_json("seed-reader", SEED_COMMENT),
+              *(comment_json(f"para-{i}", p) for i, p in enumerate(SEED_ARTICLE)))
+    worker = make_worker(redis_client, prefix)
+    await drain(worker)
+    store = DecisionStore(redis_client, Keys(prefix))
+    held = await store.get("seed-reader")
+    assert held is not None and held.action is Action.HOLD
+    assert "antisemitic" in held.reason.lower()
+    assert any(m.category == "antisemitic_conspiracy" for m in held.matches)
+    assert held.versions["rules"] and held.versions["patterns"]
+    for i in range(len(SEED_ARTICLE)):
+        d = await store.get(f"para-{i}")
+        assert d is not None and d.action is Action.APPROVE, (SEED_ARTICLE[i], d)
+    # Held comments are in the review queue; approved ones are not.
+    assert await redis_client.zrange(Keys(prefix).review, 0, -1) == [b"seed-reader"]
+    assert (await redis_client.xpending(Keys(prefix).comments, "modbot"))["pending"] == 0
+
+
+async def test_bad_input_is_dead_lettered_and_worker_keeps_going(redis_client, prefix):
+    bad = [
+        b"{not json",
+        json.dumps({"id": "x1", "author": {"id": "u"}}),
+        json.dumps({"id": "x2", "text": 42, "author": {"id": "u"}}),
+        b'{"id": "x3", "text": "caf\xe9", "author": {"id": "u"}}',
+        comment_json("x4", "a" * 1_000_000),
+        json.dumps({"id": ["x5"], "text": "t", "author": {"id": "u"}}),
+    ]
+    await add(redis_client, prefix, *bad, comment_json("good", "Thanks for the article."))
+    await redis_client.xadd(Keys(prefix).comments, {"body": "no comment field"})
+    worker = make_worker(redis_client, prefix)
+    await drain(worker)
+    dead = await redis_client.xrange(Keys(prefix).deadletter)
+    reasons = [f[b"reason"].decode() for _, f in dead]
+    assert len(dead) == 7, reasons
+    assert "malformed JSON" in reasons[0]
+    assert "'text' is required" in reasons[1]
+    assert "'text' must be a string" in reasons[2]
+    assert "UTF-8" in reasons[3]
+    assert "larger than allowed" in reasons[4] or "more than the limit" in reasons[4]
+    assert "'id'" in reasons[5]
+    assert "no 'comment' field" in reasons[6]
+    assert dead[0][1][b"raw"] == b"{not json"  # the raw message is kept for the operator
+    assert (await DecisionStore(redis_client, Keys(prefix)).get("good")).action is Action.APPROVE  # type: ignore[union-attr]
+    assert (await redis_client.xpending(Keys(prefix).comments, "modbot"))["pending"] == 0
+
+
+async def test_a_comment_is_not_decided_twice(redis_client, prefix):
+    await add(redis_client, prefix, comment_json("dup", "First!"), comment_json("dup", "First!"))
+    worker = make_worker(redis_client, prefix)
+    await drain(worker)
+    await add(redis_client, prefix, comment_json("dup", "First!"))  # the platform sends it again later
+    await drain(worker)
+    assert await redis_client.xlen(Keys(prefix).decisions) == 1
+    assert await redis_client.xlen(Keys(prefix).outbox) == 1
+    assert (await redis_client.xpending(Keys(prefix).comments, "modbot"))["pending"] == 0
+
+
+async def test_batch_of_dead_worker_is_reclaimed(redis_client, prefix):
+    await add(redis_client, prefix, *(comment_json(f"r{i}", f"comment {i}") for i in range(5)))
+    dead = make_worker(redis_client, prefix, consumer="dead", reclaim_idle_ms=200)
+    await dead.reader.ensure_group()
+    taken = await dead.reader.read_batch(poll_ms=50)  # read, then "killed" before scoring or acking
+    assert len(taken) == 5
+    assert (await redis_client.xpending(Keys(prefix).comments, "modbot"))["pending"] == 5
+
+    alive = make_worker(redis_client, prefix, consumer="alive", reclaim_idle_ms=200)
+    await alive.reader.ensure_group()
+    assert await alive.reader.read_batch(poll_ms=50) == []  # not idle long enough yet: nothing to take
+    await asyncio.sleep(0.3)
+    alive.reader._next_reclaim = 0.0
+    batch = await alive.reader.read_batch(poll_ms=50)
+    assert sorted(m.id for m in batch) == sorted(m.id for m in taken)
+    await alive.process(batch)
+    store = DecisionStore(redis_client, Keys(prefix))
+    assert all([await store.get(f"r{i}") for i in range(5)])
+    assert (await redis_client.xpending(Keys(prefix).comments, "modbot"))["pending"] == 0
+
+
+async def test_batches_respect_size(redis_client, prefix):
+    await add(redis_client, prefix, *(comment_json(f"b{i}", "ok") for i in range(10)))
+    worker = make_worker(redis_client, prefix, batch_size=4)
+    await worker.reader.ensure_group()
+    sizes = []
+    while batch := await worker.reader.read_batch(poll_ms=50):
+        sizes.append(len(batch))
+        await worker.process(batch)
+    assert sizes == [4, 4, 2]
+
+
+async def test_scorer_failure_follows_policy(redis_client, prefix):
+    class Broken:
+        name = "toxicity"
+        version = "broken"
+
+        async def score(self, batch):  # type: ignore[no-untyped-def]
+            raise RuntimeError("model exploded")
+
+        async def close(self) -> None:
+            return None
+
+    worker = make_worker(redis_client, prefix)
+    worker.scorers.append(Broken())
+    await add(redis_client, prefix, comment_json("sf", "An ordinary comment."))
+    await drain(worker)
+    d = await DecisionStore(redis_client, Keys(prefix)).get("sf")
+    assert d is not None
+    assert "toxicity" in d.scorer_errors and "model exploded" in d.scorer_errors["toxicity"]
+    assert d.action is Action.HOLD  # config/rules.yaml: on_scorer_error: hold
