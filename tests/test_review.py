@@ -10,13 +10,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 import redis.asyncio as aioredis
-from review_helpers import PASSWORDS, Served, client, find, hold, serve, write_users
 
 from modbot.config import ReviewSettings
 from modbot.keys import Keys
 from modbot.models import Action, Decision
 from modbot.review.auth import LoginLimiter
 from modbot.review.render import highlight, safe_link
+from tests.review_helpers import PASSWORDS, Served, client, find, hold, serve, write_users
 
 TEXT = "They say the globalist bankers control the media, wake up."
 

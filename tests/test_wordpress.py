@@ -11,7 +11,6 @@ from pathlib import Path
 import aiohttp
 import pytest
 import redis.asyncio as aioredis
-from wordpress_fake import FakeWordPress, running
 
 from modbot.config import WordPressSettings
 from modbot.errors import DeliveryError
@@ -20,6 +19,7 @@ from modbot.ingest.wordpress import PollError, WordPressPoller
 from modbot.keys import Keys
 from modbot.models import Action, Decision
 from modbot.sinks.wordpress import WordPressSink
+from tests.wordpress_fake import FakeWordPress, running
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 ROOT = "/wp-json/wp/v2"
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 STATUSES = {"approved": "approved", "approve": "approved", "1": "approved", "hold": "hold", "0": "hold",
             "spam": "spam", "trash": "trash"}
 
@@ -36,7 +37,7 @@ class FakeWordPress:
     def add(self, text: str, status: str = "hold", minutes_ago: float = 60.0, author: int = 0,
             author_name: str = "Guest", author_email: str = "guest@example.org", post: int = 7) -> dict[str, Any]:
         cid = max(self.comments, default=100) + 1
-        date = (datetime(2026, 11, 25, 12, 0, tzinfo=UTC) - timedelta(minutes=minutes_ago)).strftime("%Y-%m-%dT%H:%M:%S")
+        date = (NOW - timedelta(minutes=minutes_ago)).strftime("%Y-%m-%dT%H:%M:%S")
         self.comments[cid] = {
             "id": cid, "post": post, "parent": 0, "author": author, "author_name": author_name,
             "author_email": author_email, "date": date, "date_gmt": date, "status": status,

@@ -18,6 +18,7 @@ transaction per page, so a crash can neither lose nor duplicate a comment.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -171,7 +172,7 @@ class WordPressPoller:
                     raise PollError(f"WordPress answered HTTP {resp.status} to the comments query: {body[:200]}",
                                     retryable=retryable)
                 total_pages = int(resp.headers.get("X-WP-TotalPages", "1") or 1)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise PollError(f"WordPress unreachable: {type(exc).__name__}: {exc}") from None
         try:
             data = json.loads(body)
@@ -198,10 +199,8 @@ class WordPressPoller:
                 except PollError as exc:
                     level = logging.WARNING if exc.retryable else logging.ERROR
                     log.log(level, "WordPress poll failed", extra={"error": str(exc), "retryable": exc.retryable})
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=self.settings.poll_interval_s)
-                except asyncio.TimeoutError:
-                    pass
         finally:
             await self.close()
 

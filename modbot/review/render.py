@@ -90,8 +90,12 @@ def render_item(item: ReviewItem, csrf: str, me: str, index: int) -> str:
     age = "unknown" if a.account_age_days is None else f"{a.account_age_days:.0f} days"
     flags = ", ".join(sorted(a.flags)) or "none"
     link = safe_link(c.thread_url)
-    thread = (f'<a class="thread" href="{esc(link)}" rel="noopener noreferrer" target="_blank">'
-              f'thread {esc(c.thread_id or link)}</a>' if link else f'<span class="thread">thread {esc(c.thread_id)}</span>')
+    if link:
+        thread = (f'<a class="thread" href="{esc(link)}" rel="noopener noreferrer" target="_blank">'
+                  f'thread {esc(c.thread_id or link)}</a>')
+    else:
+        thread = f'<span class="thread">thread {esc(c.thread_id)}</span>'
+
     disabled = " disabled" if claimed_by_other else ""
     buttons = "".join(f'<button type="submit" name="action" value="{v}" class="act-{v}"{disabled}>'
                       f'{label} <kbd>{key}</kbd></button>' for v, label, key in ACTIONS

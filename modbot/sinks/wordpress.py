@@ -10,7 +10,6 @@ idempotent, so a retried delivery is harmless; the idempotency key is sent anywa
 
 from __future__ import annotations
 
-import asyncio
 import base64
 
 import aiohttp
@@ -57,7 +56,7 @@ class WordPressSink:
             async with self.session.post(url, json=body, headers=headers,
                                          timeout=self.timeout) as resp:
                 check_status(resp.status, await resp.text(errors="replace"), f"WordPress (comment {wp_id})")
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise DeliveryError(f"WordPress unreachable: {type(exc).__name__}: {exc}", retryable=True) from None
 
     async def close(self) -> None:
