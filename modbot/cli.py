@@ -15,6 +15,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "enqueue": ("enqueue", "add comments from a JSONL file to the input stream"),
     "check": ("check", "score one text and explain the decision"),
     "receive": ("receive", "a reference webhook receiver that verifies and prints decisions"),
+    "review": ("review", "serve the moderators' review page on its own"),
+    "moderators": ("moderators", "add, remove or list review page moderators"),
 }
 
 
