@@ -39,13 +39,13 @@ def find(text: str, needle: str, category: str, pattern: str | None = None) -> M
 async def hold(redis: aioredis.Redis, keys: Keys, cid: str, text: str, matches: Sequence[Match] = (),
                rule: str = "conspiracy-hold", priority: int = 0, age_min: float = 10.0,
                scores: dict[str, float] | None = None, thread_url: str | None = "https://news.example/post-1",
-               author: Author | None = None) -> Comment:
+               author: Author | None = None, reason: str | None = None) -> Comment:
     """Store a held comment exactly as the worker does (DecisionStore.record)."""
     created = datetime.now(UTC) - timedelta(minutes=age_min)
     comment = Comment(id=cid, text=text, author=author or Author(id="u-" + cid, name="Reader " + cid,
                                                                 account_age_days=3, approved_count=1),
                       thread_id="post-1", thread_url=thread_url, site="news.example", created_at=created)
-    decision = Decision(comment_id=cid, action=Action.HOLD, rule=rule, reason=f"held by {rule}",
+    decision = Decision(comment_id=cid, action=Action.HOLD, rule=rule, reason=reason or f"held by {rule}",
                         scores=scores if scores is not None else {"toxicity": 0.41, "insult": 0.12},
                         matches=tuple(matches), versions={"rules": "test"}, decided_at=created, priority=priority)
     assert await DecisionStore(redis, keys).record(comment, decision)

@@ -87,8 +87,9 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     response.headers["Content-Security-Policy"] = CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["X-Frame-Options"] = "DENY"
-    # The page links to threads; their sites need not learn the review page's address.
-    response.headers["Referrer-Policy"] = "no-referrer"
+    # Threads are on other sites, which need not learn the review page's address; "no-referrer" would also
+    # make browsers send `Origin: null` on our own form posts, which the origin check refuses.
+    response.headers["Referrer-Policy"] = "same-origin"
     if not request.path.startswith("/static/"):
         response.headers["Cache-Control"] = "no-store"
     if isinstance(response, web.HTTPException):
@@ -135,7 +136,11 @@ def _set_cookie(request: web.Request, response: web.StreamResponse, name: str, v
 
 
 async def login_page(request: web.Request, error: str = "", user: str = "", status: int = 200) -> web.Response:
-    token = secrets.token_urlsafe(32)
+    # Reuse the form token already in the browser, so that a second tab (or a favicon request that ends up
+    # here) does not invalidate the form shown in the first.
+    token = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not 32 <= len(token) <= 64:
+        token = secrets.token_urlsafe(32)
     response = web.Response(text=render_login(token, error, user), content_type="text/html", status=status)
     _set_cookie(request, response, LOGIN_CSRF_COOKIE, token, 3600)
     return response

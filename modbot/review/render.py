@@ -115,8 +115,8 @@ def render_item(item: ReviewItem, csrf: str, me: str, index: int) -> str:
     )
 
 
-def _options(name: str, values: Mapping[str, int], selected: str | None) -> str:
-    opts = [f'<option value="">all {name}s</option>']
+def _options(plural: str, values: Mapping[str, int], selected: str | None) -> str:
+    opts = [f'<option value="">all {plural}</option>']
     for value, n in sorted(values.items()):
         sel = " selected" if value == selected else ""
         opts.append(f'<option value="{esc(value)}"{sel}>{esc(value)} ({n})</option>')
@@ -136,8 +136,8 @@ def render_queue(view: QueueView, queue: str, filters: Filters, csrf: str, me: s
                     for v, label, _ in ACTIONS if not (v == "escalate" and queue == "escalated"))
     body = template("queue.html").substitute(
         me=esc(me), csrf=esc(csrf), tabs=tabs, queue=esc(queue),
-        rule_options=_options("rule", view.rules, filters.rule),
-        category_options=_options("category", view.categories, filters.category),
+        rule_options=_options("rules", view.rules, filters.rule),
+        category_options=_options("categories", view.categories, filters.category),
         items=items, shown=shown, total=view.total_matching, batch=batch,
     )
     return page("Review queue", body, csrf)
