@@ -167,7 +167,9 @@ class LoginLimiter:
         """Seconds until this client or user may try again; 0 when a try is allowed now."""
         ip_key, user_key = self._keys(ip, user)
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.get(ip_key).ttl(ip_key).get(user_key).ttl(user_key)
+            for key in (ip_key, user_key):
+                pipe.get(key)
+                pipe.ttl(key)
             ip_n, ip_ttl, user_n, user_ttl = await pipe.execute()
         wait = 0
         if ip_n is not None and int(ip_n) >= self.max_per_ip:
@@ -179,7 +181,8 @@ class LoginLimiter:
     async def failed(self, ip: str, user: str) -> None:
         for key in self._keys(ip, user):
             async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.incr(key).expire(key, self.window_s, nx=True)
+                pipe.incr(key)
+                pipe.expire(key, self.window_s, nx=True)
                 await pipe.execute()
 
     async def succeeded(self, user: str, ip: str) -> None:

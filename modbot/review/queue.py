@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
+from redis.typing import EncodableT, FieldT
 
 from modbot.ingest.schema import parse_comment
 from modbot.keys import Keys
@@ -98,7 +99,7 @@ class ReviewQueue:
     async def view(self, queue: str = "held", filters: Filters | None = None, limit: int = 50) -> QueueView:
         """The first `limit` items of `queue` that pass `filters`, in review order."""
         filters = filters or Filters()
-        ids = [i.decode() if isinstance(i, bytes) else i
+        ids = [i.decode() if isinstance(i, bytes) else str(i)
                for i in await self.redis.zrange(self.zset(queue), 0, SCAN_LIMIT - 1)]
         items = await self._load(ids, queue)
         rules: dict[str, int] = {}
@@ -177,7 +178,7 @@ class ReviewQueue:
 
 
 def audit_fields(comment_id: str, action: str, moderator: str, previous: Decision | None,
-                 note: str = "") -> dict[str, str]:
+                 note: str = "") -> dict[FieldT, EncodableT]:
     """One audit stream entry: who did what to which comment, when, and what it was before."""
     return {
         "comment_id": comment_id,
@@ -187,4 +188,5 @@ def audit_fields(comment_id: str, action: str, moderator: str, previous: Decisio
         "previous_action": previous.action.value if previous else "",
         "previous_rule": (previous.rule or "") if previous else "",
         "note": note,
+        "previous_source": previous.source if previous else "",
     }
