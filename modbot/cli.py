@@ -18,6 +18,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("validate", "check the rules file: every error with file, line, column and a fix"),
     "backtest": ("backtest", "replay comments through the rules; compare rule sets; precision and recall"),
     "stats": ("stats", "per-rule statistics: fired, held, upheld, overturned, precision"),
+    "review": ("review", "serve the moderators' review page on its own"),
+    "moderators": ("moderators", "add, remove or list review page moderators"),
 }
 
 

@@ -15,6 +15,8 @@ import socket
 from collections.abc import Awaitable, Callable
 
 import aiohttp
+import redis.asyncio as aioredis
+from aiohttp import web
 
 from modbot.config import Settings
 from modbot.connections import connect
@@ -99,7 +101,20 @@ async def _until(stop: asyncio.Event, coro: Awaitable[None]) -> None:
             await t
 
 
-async def _start_extras(settings: Settings, redis: object, keys: Keys, stop: asyncio.Event,
-                        session: aiohttp.ClientSession, tasks: list[asyncio.Task[None]]) -> object | None:
+async def _start_extras(settings: Settings, redis: aioredis.Redis, keys: Keys, stop: asyncio.Event,
+                        session: aiohttp.ClientSession, tasks: list[asyncio.Task[None]]) -> web.AppRunner | None:
     """The review page and the WordPress poller, when configured. Returns the web runner to clean up."""
-    return None
+    runner = None
+    if settings.review.enabled:
+        from modbot.review.app import create_app
+        runner = web.AppRunner(create_app(redis, keys, settings.review), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, settings.review.host, settings.review.port).start()
+        log.info("review page", extra={"url": f"http://{settings.review.host}:{settings.review.port}/",
+                                       "users_file": str(settings.review.users_file)})
+    wp = settings.sink.wordpress
+    if wp.poll:
+        from modbot.ingest.wordpress import WordPressPoller
+        poller = WordPressPoller(wp, redis, keys, session=session)
+        tasks.append(asyncio.create_task(poller.run(stop), name="wp-poll"))
+    return runner

@@ -8,12 +8,15 @@
 | {p}decision:{id}            | string | the latest decision JSON for the comment (Decision.to_dict)            |
 | {p}decisions                | stream | every decision ever made, in order: field `decision` = JSON            |
 | {p}review                   | zset   | held comment ids; score orders by priority (high first) then age      |
+| {p}review:escalated         | zset   | held comments a moderator escalated (same scores as {p}review)         |
 | {p}outbox                   | stream | decisions waiting for delivery: field `decision` = JSON; group `sink` |
 | {p}outbox:failed            | stream | decisions the platform refused permanently (4xx): kept for operators  |
 | {p}rulestats                | hash   | `{rule}|fired`, `{rule}|held`, `{rule}|upheld`, `{rule}|overturned`    |
 | {p}audit                    | stream | moderator actions: who, when, what, previous state                    |
 | {p}claim:{id}               | string | moderator holding a review item (expires)                             |
 | {p}wp:cursor                | string | WordPress poller position                                             |
+| {p}session:{sha256(token)}  | string | review page login session JSON (user, csrf token); expires            |
+| {p}login:{kind}:{who}       | string | failed review logins per `ip` / `user` in the current window; expires |
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class Keys:
         self.deadletter = prefix + "deadletter"
         self.decisions = prefix + "decisions"
         self.review = prefix + "review"
+        self.review_escalated = prefix + "review:escalated"
         self.outbox = prefix + "outbox"
         self.outbox_failed = prefix + "outbox:failed"
         self.rulestats = prefix + "rulestats"
@@ -44,6 +48,12 @@ class Keys:
 
     def claim(self, comment_id: str) -> str:
         return f"{self.prefix}claim:{comment_id}"
+
+    def session(self, token_hash: str) -> str:
+        return f"{self.prefix}session:{token_hash}"
+
+    def login_failures(self, kind: str, who: str) -> str:
+        return f"{self.prefix}login:{kind}:{who}"
 
 
 def review_score(priority: int, created_ts: float) -> float:

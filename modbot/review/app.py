@@ -1,0 +1,295 @@
+"""The review page's aiohttp application: login, the queue, claims and verdicts.
+
+Security, in the order a request meets it:
+- every response carries a strict Content-Security-Policy (scripts and styles only from /static, nothing
+  inline, no framing) and no-store caching;
+- every page but /login and /static needs a session cookie (HttpOnly, SameSite=Strict, Secure when
+  `secure_cookies`);
+- every POST must carry the session's CSRF token (form field `csrf` or header X-CSRF-Token; the login form
+  uses a double-submit cookie) and, when the browser sends Origin, come from this origin;
+- login attempts are rate-limited per client address and per user name (auth.LoginLimiter).
+Verdicts go through DecisionStore.record_verdict: the same outbox and retries as automatic decisions.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from modbot.config import ReviewSettings
+from modbot.decisions import DecisionStore
+from modbot.keys import Keys
+from modbot.models import Action
+from modbot.review.auth import LoginLimiter, Session, SessionStore, UserDirectory, csrf_ok
+from modbot.review.queue import QUEUES, ClaimConflict, Filters, ReviewQueue
+from modbot.review.render import render_login, render_queue
+
+log = logging.getLogger("modbot.review")
+
+SESSION_COOKIE = "modbot_session"
+LOGIN_CSRF_COOKIE = "modbot_login_csrf"
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+VERDICTS = {"approve": Action.APPROVE, "reject": Action.REJECT, "spam": Action.SPAM}
+MAX_BATCH = 200
+PAGE_SIZE = 50
+
+SETTINGS: web.AppKey[ReviewSettings] = web.AppKey("settings", ReviewSettings)
+QUEUE: web.AppKey[ReviewQueue] = web.AppKey("queue", ReviewQueue)
+STORE: web.AppKey[DecisionStore] = web.AppKey("store", DecisionStore)
+SESSIONS: web.AppKey[SessionStore] = web.AppKey("sessions", SessionStore)
+USERS: web.AppKey[UserDirectory] = web.AppKey("users", UserDirectory)
+LIMITER: web.AppKey[LoginLimiter] = web.AppKey("limiter", LoginLimiter)
+SESSION: web.RequestKey[Session] = web.RequestKey("session", Session)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def create_app(redis: aioredis.Redis, keys: Keys, settings: ReviewSettings,
+               limiter: LoginLimiter | None = None) -> web.Application:
+    """The review application; mount it in the daemon or run it alone (`modbot review`)."""
+    app = web.Application(middlewares=[security_headers, require_login], client_max_size=256 * 1024)
+    app[SETTINGS] = settings
+    app[QUEUE] = ReviewQueue(redis, keys, settings.claim_ttl_s)
+    app[STORE] = DecisionStore(redis, keys)
+    app[SESSIONS] = SessionStore(redis, keys)
+    app[USERS] = UserDirectory(settings.users_file)
+    app[LIMITER] = limiter or LoginLimiter(redis, keys)
+    app.router.add_get("/login", login_page)
+    app.router.add_post("/login", login)
+    app.router.add_post("/logout", logout)
+    app.router.add_get("/", queue_page)
+    app.router.add_post("/verdict", verdict_form)
+    app.router.add_get("/api/queue", queue_json)
+    app.router.add_post("/api/claim", claim)
+    app.router.add_post("/api/release", release)
+    app.router.add_post("/api/verdict", verdict_json)
+    app.router.add_static("/static", STATIC_DIR, follow_symlinks=False)
+    return app
+
+
+# --- middlewares -------------------------------------------------------------------------------------------
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        response = exc
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    # Threads are on other sites, which need not learn the review page's address; "no-referrer" would also
+    # make browsers send `Origin: null` on our own form posts, which the origin check refuses.
+    response.headers["Referrer-Policy"] = "same-origin"
+    if not request.path.startswith("/static/"):
+        response.headers["Cache-Control"] = "no-store"
+    if isinstance(response, web.HTTPException):
+        raise response
+    return response
+
+
+@web.middleware
+async def require_login(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.method == "POST" and not _same_origin(request):
+        raise web.HTTPForbidden(text="cross-origin request refused")
+    if request.path == "/login" or request.path.startswith("/static/"):
+        return await handler(request)
+    session = await request.app[SESSIONS].get(request.cookies.get(SESSION_COOKIE))
+    if session is None:
+        if request.path.startswith("/api/"):
+            raise web.HTTPUnauthorized(text="log in first")
+        raise web.HTTPSeeOther("/login")
+    if request.method == "POST":
+        given = request.headers.get("X-CSRF-Token")
+        if given is None and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            given = (await request.post()).get("csrf")  # type: ignore[assignment]
+        if not csrf_ok(session.csrf, given if isinstance(given, str) else None):
+            raise web.HTTPForbidden(text="missing or wrong CSRF token; reload the page")
+    request[SESSION] = session
+    return await handler(request)
+
+
+def _same_origin(request: web.Request) -> bool:
+    """Browsers send Origin on POST; when present it must be this site. (The CSRF token is checked as well.)"""
+    origin = request.headers.get("Origin")
+    return origin is None or urlsplit(origin).netloc == request.host
+
+
+def _session(request: web.Request) -> Session:
+    return request[SESSION]
+
+
+# --- login ---------------------------------------------------------------------------------------------------
+
+def _set_cookie(request: web.Request, response: web.StreamResponse, name: str, value: str, max_age: int) -> None:
+    response.set_cookie(name, value, max_age=max_age, path="/", httponly=True, samesite="Strict",
+                        secure=request.app[SETTINGS].secure_cookies)
+
+
+async def login_page(request: web.Request, error: str = "", user: str = "", status: int = 200) -> web.Response:
+    # Reuse the form token already in the browser, so that a second tab (or a favicon request that ends up
+    # here) does not invalidate the form shown in the first.
+    token = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not 32 <= len(token) <= 64:
+        token = secrets.token_urlsafe(32)
+    response = web.Response(text=render_login(token, error, user), content_type="text/html", status=status)
+    _set_cookie(request, response, LOGIN_CSRF_COOKIE, token, 3600)
+    return response
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    user, password = str(form.get("user", "")).strip()[:100], str(form.get("password", ""))
+    if not csrf_ok(request.cookies.get(LOGIN_CSRF_COOKIE, ""), str(form.get("csrf", ""))):
+        return await login_page(request, "The form expired; please try again.", user, status=403)
+    ip = request.remote or "unknown"
+    limiter = request.app[LIMITER]
+    wait = await limiter.blocked_for(ip, user)
+    if wait:
+        log.warning("login rate-limited", extra={"user": user, "ip": ip})
+        response = await login_page(request, f"Too many failed logins. Try again in {wait} seconds.", user,
+                                    status=429)
+        response.headers["Retry-After"] = str(wait)
+        return response
+    if not user or not await request.app[USERS].verify(user, password):
+        await limiter.failed(ip, user)
+        log.warning("login failed", extra={"user": user, "ip": ip})
+        return await login_page(request, "Wrong name or password.", user, status=401)
+    await limiter.succeeded(user, ip)
+    token, _ = await request.app[SESSIONS].create(user)
+    log.info("login", extra={"user": user, "ip": ip})
+    response = web.HTTPSeeOther("/")
+    _set_cookie(request, response, SESSION_COOKIE, token, request.app[SESSIONS].ttl_s)
+    response.del_cookie(LOGIN_CSRF_COOKIE, path="/")
+    return response
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    await request.app[SESSIONS].delete(request.cookies.get(SESSION_COOKIE))
+    response = web.HTTPSeeOther("/login")
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+# --- the queue -----------------------------------------------------------------------------------------------
+
+def _query(request: web.Request) -> tuple[str, Filters]:
+    queue = request.query.get("queue", "held")
+    if queue not in QUEUES:
+        raise web.HTTPBadRequest(text=f"queue must be one of {', '.join(QUEUES)}")
+    return queue, Filters(rule=request.query.get("rule") or None, category=request.query.get("category") or None)
+
+
+async def queue_page(request: web.Request) -> web.Response:
+    session = _session(request)
+    queue, filters = _query(request)
+    view = await request.app[QUEUE].view(queue, filters, PAGE_SIZE)
+    return web.Response(text=render_queue(view, queue, filters, session.csrf, session.user),
+                        content_type="text/html")
+
+
+async def queue_json(request: web.Request) -> web.Response:
+    queue, filters = _query(request)
+    view = await request.app[QUEUE].view(queue, filters, PAGE_SIZE)
+    return web.json_response({
+        "counts": view.counts, "rules": view.rules, "categories": view.categories, "total": view.total_matching,
+        "items": [{"id": i.comment.id, "text": i.comment.text, "rule": i.decision.rule, "reason": i.decision.reason,
+                   "priority": i.decision.priority, "scores": dict(i.decision.scores),
+                   "matches": [m.to_dict() for m in i.decision.matches], "claimed_by": i.claimed_by}
+                  for i in view.items],
+    })
+
+
+async def _json_id(request: web.Request) -> str:
+    try:
+        data = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text="send JSON") from None
+    cid = data.get("id") if isinstance(data, dict) else None
+    if not isinstance(cid, str) or not cid:
+        raise web.HTTPBadRequest(text="'id' is required")
+    return cid
+
+
+async def claim(request: web.Request) -> web.Response:
+    cid = await _json_id(request)
+    me = _session(request).user
+    try:
+        await request.app[QUEUE].claim(cid, me)
+    except ClaimConflict as exc:
+        return web.json_response({"claimed": False, "claimed_by": exc.holder}, status=409)
+    return web.json_response({"claimed": True, "claimed_by": me, "ttl_s": request.app[SETTINGS].claim_ttl_s})
+
+
+async def release(request: web.Request) -> web.Response:
+    cid = await _json_id(request)
+    await request.app[QUEUE].release(cid, _session(request).user)
+    return web.json_response({"released": True})
+
+
+# --- verdicts ------------------------------------------------------------------------------------------------
+
+async def apply_verdicts(app: web.Application, ids: list[str], action: str, moderator: str,
+                         note: str = "") -> dict[str, dict[str, Any]]:
+    """Apply one action to each item: claim it, check it still waits for review, record, release."""
+    if action not in (*VERDICTS, "escalate"):
+        raise web.HTTPBadRequest(text="action must be approve, reject, spam or escalate")
+    if not ids or len(ids) > MAX_BATCH:
+        raise web.HTTPBadRequest(text=f"send between 1 and {MAX_BATCH} ids")
+    queue, store = app[QUEUE], app[STORE]
+    results: dict[str, dict[str, Any]] = {}
+    for cid in dict.fromkeys(ids):
+        try:
+            await queue.claim(cid, moderator)
+        except ClaimConflict as exc:
+            results[cid] = {"ok": False, "error": f"claimed by {exc.holder}"}
+            continue
+        try:
+            item = await queue.item(cid)
+            if item is None:
+                results[cid] = {"ok": False, "error": "no longer waiting for review"}
+            elif action == "escalate":
+                ok = await queue.escalate(cid, moderator, note)
+                results[cid] = {"ok": ok} if ok else {"ok": False, "error": "already escalated"}
+            else:
+                await store.record_verdict(cid, VERDICTS[action], moderator, note)
+                await queue.forget(cid)
+                results[cid] = {"ok": True}
+        finally:
+            await queue.release(cid, moderator)
+        log.info("verdict", extra={"comment_id": cid, "moderator": moderator, "action": action,
+                                   "ok": results[cid]["ok"]})
+    return results
+
+
+async def verdict_json(request: web.Request) -> web.Response:
+    try:
+        data = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text="send JSON") from None
+    if not isinstance(data, dict) or not isinstance(data.get("ids"), list) \
+            or not all(isinstance(i, str) for i in data["ids"]):
+        raise web.HTTPBadRequest(text="'ids' must be a list of comment ids")
+    results = await apply_verdicts(request.app, data["ids"], str(data.get("action", "")), _session(request).user,
+                                   str(data.get("note", ""))[:500])
+    counts = await request.app[QUEUE].counts()
+    status = 200 if all(r["ok"] for r in results.values()) else 409
+    return web.json_response({"results": results, "counts": counts}, status=status)
+
+
+async def verdict_form(request: web.Request) -> web.StreamResponse:
+    """The same as /api/verdict for browsers without JavaScript: a form post, then back to the queue."""
+    form = await request.post()
+    ids = [str(v) for v in form.getall("ids", [])]
+    await apply_verdicts(request.app, ids, str(form.get("action", "")), _session(request).user)
+    queue = str(form.get("queue", "held"))
+    raise web.HTTPSeeOther("/?" + urlencode({"queue": queue if queue in QUEUES else "held"}))

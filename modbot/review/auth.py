@@ -1,0 +1,190 @@
+"""Who may use the review page: moderators' hashed passwords, login sessions, CSRF tokens, login rate limits.
+
+Passwords are stored as argon2id hashes in the users file (settings.review.users_file), written by
+`modbot moderators add`. Sessions live in Redis under the SHA-256 of the cookie value, so a copy of the
+database does not hand out live cookies. Failed logins are counted per client address and per user name
+in fixed windows; past the limit a login is refused before the password is even checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis.asyncio as aioredis
+import yaml
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from modbot.errors import ConfigError
+from modbot.keys import Keys
+
+SESSION_TTL_S = 12 * 3600
+LOGIN_WINDOW_S = 15 * 60
+MAX_FAILURES_PER_USER = 5
+MAX_FAILURES_PER_IP = 20
+USERS_FILE_HEADER = "# Review page moderators, written by `modbot moderators add NAME`. Hashes are argon2id.\n"
+
+_hasher = PasswordHasher()
+# Verified when the user name is unknown, so a wrong name costs as long as a wrong password.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+def hash_password(password: str, hasher: PasswordHasher | None = None) -> str:
+    """An argon2id hash of `password` (argon2-cffi's default cost unless `hasher` says otherwise)."""
+    return (hasher or _hasher).hash(password)
+
+
+def load_users(path: Path) -> dict[str, str]:
+    """Read the users file: {name: argon2 hash}. A missing file means no moderators yet."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    data = yaml.safe_load(text) or {}
+    users = data.get("users", {}) if isinstance(data, dict) else None
+    if not isinstance(users, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in users.items()):
+        raise ConfigError("the users file must hold 'users:' mapping names to password hashes", file=str(path),
+                          hint="recreate it with `modbot moderators add NAME`")
+    return dict(users)
+
+
+def save_users(path: Path, users: dict[str, str]) -> None:
+    """Write the users file atomically, readable by its owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = USERS_FILE_HEADER + yaml.safe_dump({"users": dict(sorted(users.items()))}, sort_keys=False)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".moderators-")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(body)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class UserDirectory:
+    """The moderators in the users file, re-read when the file changes so new moderators need no restart."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stamp: tuple[int, int] | None = None
+        self._users: dict[str, str] = {}
+
+    def users(self) -> dict[str, str]:
+        try:
+            st = self.path.stat()
+            stamp = (st.st_mtime_ns, st.st_size)
+        except FileNotFoundError:
+            stamp = (0, 0)
+        if stamp != self._stamp:
+            self._users = load_users(self.path)
+            self._stamp = stamp
+        return self._users
+
+    async def verify(self, name: str, password: str) -> bool:
+        """True when `password` is `name`'s. Hashing runs in a thread: argon2 is deliberately slow."""
+        stored = self.users().get(name)
+        return await asyncio.to_thread(_verify, stored or _DUMMY_HASH, password, stored is not None)
+
+
+def _verify(stored: str, password: str, known: bool) -> bool:
+    try:
+        ok = _hasher.verify(stored, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+    return ok and known
+
+
+@dataclass(frozen=True)
+class Session:
+    user: str
+    csrf: str
+    created: float
+
+
+class SessionStore:
+    """Login sessions in Redis. The cookie holds a random token; Redis holds only its hash."""
+
+    def __init__(self, redis: aioredis.Redis, keys: Keys, ttl_s: int = SESSION_TTL_S) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.ttl_s = ttl_s
+
+    def _key(self, token: str) -> str:
+        return self.keys.session(hashlib.sha256(token.encode()).hexdigest())
+
+    async def create(self, user: str) -> tuple[str, Session]:
+        token = secrets.token_urlsafe(32)
+        session = Session(user=user, csrf=secrets.token_urlsafe(32), created=time.time())
+        await self.redis.set(self._key(token), json.dumps(session.__dict__), ex=self.ttl_s)
+        return token, session
+
+    async def get(self, token: str | None) -> Session | None:
+        if not token or len(token) > 100:
+            return None
+        raw = await self.redis.get(self._key(token))
+        if raw is None:
+            return None
+        return Session(**json.loads(raw))
+
+    async def delete(self, token: str | None) -> None:
+        if token:
+            await self.redis.delete(self._key(token))
+
+
+def csrf_ok(expected: str, given: str | None) -> bool:
+    """Constant-time comparison of the session's CSRF token with the one the request sent."""
+    return bool(given) and hmac.compare_digest(expected.encode(), (given or "").encode())
+
+
+class LoginLimiter:
+    """Counts failed logins per client address and per user name in fixed windows (Redis INCR + EXPIRE)."""
+
+    def __init__(self, redis: aioredis.Redis, keys: Keys, max_per_user: int = MAX_FAILURES_PER_USER,
+                 max_per_ip: int = MAX_FAILURES_PER_IP, window_s: int = LOGIN_WINDOW_S) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.max_per_user = max_per_user
+        self.max_per_ip = max_per_ip
+        self.window_s = window_s
+
+    def _keys(self, ip: str, user: str) -> tuple[str, str]:
+        # User names are hashed so that whatever someone types cannot shape our key names.
+        return (self.keys.login_failures("ip", ip),
+                self.keys.login_failures("user", hashlib.sha256(user.encode()).hexdigest()[:32]))
+
+    async def blocked_for(self, ip: str, user: str) -> int:
+        """Seconds until this client or user may try again; 0 when a try is allowed now."""
+        ip_key, user_key = self._keys(ip, user)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in (ip_key, user_key):
+                pipe.get(key)
+                pipe.ttl(key)
+            ip_n, ip_ttl, user_n, user_ttl = await pipe.execute()
+        wait = 0
+        if ip_n is not None and int(ip_n) >= self.max_per_ip:
+            wait = max(wait, int(ip_ttl), 1)
+        if user_n is not None and int(user_n) >= self.max_per_user:
+            wait = max(wait, int(user_ttl), 1)
+        return wait
+
+    async def failed(self, ip: str, user: str) -> None:
+        for key in self._keys(ip, user):
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.incr(key)
+                pipe.expire(key, self.window_s, nx=True)
+                await pipe.execute()
+
+    async def succeeded(self, user: str, ip: str) -> None:
+        """A good password clears the user's failures (not the address's: one address may try many names)."""
+        await self.redis.delete(self._keys(ip, user)[1])

@@ -1,0 +1,192 @@
+"""The review queues as moderators see them: held and escalated items, their claims, filters and counts.
+
+Items are read from the {p}review / {p}review:escalated sorted sets (ascending score = higher priority
+first, then older first) together with the stored comment and decision. A claim ({p}claim:{id}, SET NX
+with a TTL) says which moderator is looking at an item, so two moderators never judge the same one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import redis.asyncio as aioredis
+from redis.typing import EncodableT, FieldT
+
+from modbot.ingest.schema import parse_comment
+from modbot.keys import Keys
+from modbot.models import Comment, Decision
+
+QUEUES = ("held", "escalated")
+SCAN_LIMIT = 2000  # filters look at this many items from the head of a queue
+
+# Deletes a claim only if the given moderator holds it, so a late release never frees someone else's claim.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """One held comment with the decision that held it and who (if anyone) has claimed it."""
+
+    comment: Comment
+    decision: Decision
+    queue: str
+    claimed_by: str | None
+
+    @property
+    def categories(self) -> list[str]:
+        return sorted({m.category for m in self.decision.matches})
+
+
+@dataclass(frozen=True)
+class Filters:
+    rule: str | None = None
+    category: str | None = None
+
+    def accepts(self, item: ReviewItem) -> bool:
+        if self.rule and item.decision.rule != self.rule:
+            return False
+        return not (self.category and self.category not in item.categories)
+
+
+@dataclass(frozen=True)
+class QueueView:
+    """What the page shows: the items, the queue sizes, and the rules/categories present for the filters."""
+
+    items: list[ReviewItem]
+    counts: dict[str, int]
+    rules: dict[str, int]
+    categories: dict[str, int]
+    total_matching: int
+
+
+class ClaimConflict(Exception):
+    """Another moderator holds the claim on this item."""
+
+    def __init__(self, comment_id: str, holder: str) -> None:
+        self.comment_id = comment_id
+        self.holder = holder
+        super().__init__(f"comment {comment_id} is claimed by {holder}")
+
+
+class ReviewQueue:
+    """Reads and changes the review queues in Redis."""
+
+    def __init__(self, redis: aioredis.Redis, keys: Keys, claim_ttl_s: int) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.claim_ttl_s = claim_ttl_s
+        self._release = redis.register_script(_RELEASE)
+
+    def zset(self, queue: str) -> str:
+        if queue not in QUEUES:
+            raise ValueError(f"unknown queue {queue!r}")
+        return self.keys.review if queue == "held" else self.keys.review_escalated
+
+    async def counts(self) -> dict[str, int]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for q in QUEUES:
+                pipe.zcard(self.zset(q))
+            sizes = await pipe.execute()
+        return dict(zip(QUEUES, (int(n) for n in sizes), strict=True))
+
+    async def view(self, queue: str = "held", filters: Filters | None = None, limit: int = 50) -> QueueView:
+        """The first `limit` items of `queue` that pass `filters`, in review order."""
+        filters = filters or Filters()
+        ids = [i.decode() if isinstance(i, bytes) else str(i)
+               for i in await self.redis.zrange(self.zset(queue), 0, SCAN_LIMIT - 1)]
+        items = await self._load(ids, queue)
+        rules: dict[str, int] = {}
+        categories: dict[str, int] = {}
+        for item in items:
+            rule = item.decision.rule or "(default)"
+            rules[rule] = rules.get(rule, 0) + 1
+            for cat in item.categories:
+                categories[cat] = categories.get(cat, 0) + 1
+        matching = [i for i in items if filters.accepts(i)]
+        return QueueView(items=matching[:limit], counts=await self.counts(), rules=rules, categories=categories,
+                         total_matching=len(matching))
+
+    async def item(self, comment_id: str) -> ReviewItem | None:
+        """The item if it is waiting in either queue."""
+        for queue in QUEUES:
+            if await self.redis.zscore(self.zset(queue), comment_id) is not None:
+                found = await self._load([comment_id], queue)
+                return found[0] if found else None
+        return None
+
+    async def _load(self, ids: Sequence[str], queue: str) -> list[ReviewItem]:
+        if not ids:
+            return []
+        comment_keys = [self.keys.comment(i) for i in ids]
+        decision_keys = [self.keys.decision(i) for i in ids]
+        claim_keys = [self.keys.claim(i) for i in ids]
+        raw = await self.redis.mget([*comment_keys, *decision_keys, *claim_keys])
+        n = len(ids)
+        items = []
+        for k in range(n):
+            c_raw, d_raw, claim = raw[k], raw[n + k], raw[2 * n + k]
+            if c_raw is None or d_raw is None:
+                continue  # decided and cleaned up between ZRANGE and MGET; nothing to review
+            items.append(ReviewItem(comment=parse_comment(json.loads(c_raw), max_text_chars=10**9),
+                                    decision=Decision.from_dict(json.loads(d_raw)), queue=queue,
+                                    claimed_by=claim.decode() if isinstance(claim, bytes) else claim))
+        return items
+
+    async def claim(self, comment_id: str, moderator: str) -> None:
+        """Claim an item for `moderator` (renewing their own claim); raise ClaimConflict if someone else has it."""
+        key = self.keys.claim(comment_id)
+        if await self.redis.set(key, moderator, nx=True, ex=self.claim_ttl_s):
+            return
+        holder = await self.redis.get(key)
+        holder_s = holder.decode() if isinstance(holder, bytes) else holder
+        if holder_s == moderator:
+            await self.redis.expire(key, self.claim_ttl_s)
+            return
+        if holder_s is None:  # expired between SET and GET: try once more
+            if await self.redis.set(key, moderator, nx=True, ex=self.claim_ttl_s):
+                return
+            holder_s = "another moderator"
+        raise ClaimConflict(comment_id, holder_s)
+
+    async def release(self, comment_id: str, moderator: str) -> None:
+        await self._release(keys=[self.keys.claim(comment_id)], args=[moderator])
+
+    async def escalate(self, comment_id: str, moderator: str, note: str = "") -> bool:
+        """Move a held item to the escalated queue (keeping its order) and audit it. False if it is not held."""
+        score = await self.redis.zscore(self.keys.review, comment_id)
+        if score is None:
+            return False
+        decision_raw = await self.redis.get(self.keys.decision(comment_id))
+        previous = Decision.from_dict(json.loads(decision_raw)) if decision_raw else None
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(self.keys.review, comment_id)
+            pipe.zadd(self.keys.review_escalated, {comment_id: score})
+            pipe.xadd(self.keys.audit, audit_fields(comment_id, "escalate", moderator, previous, note))
+            await pipe.execute()
+        return True
+
+    async def forget(self, comment_id: str) -> None:
+        """Drop the item from the escalated queue once a verdict was recorded (DecisionStore clears {p}review)."""
+        await self.redis.zrem(self.keys.review_escalated, comment_id)
+
+
+def audit_fields(comment_id: str, action: str, moderator: str, previous: Decision | None,
+                 note: str = "") -> dict[FieldT, EncodableT]:
+    """One audit stream entry: who did what to which comment, when, and what it was before."""
+    return {
+        "comment_id": comment_id,
+        "action": action,
+        "moderator": moderator,
+        "at": datetime.fromtimestamp(time.time(), UTC).isoformat(),
+        "previous_action": previous.action.value if previous else "",
+        "previous_rule": (previous.rule or "") if previous else "",
+        "note": note,
+        "previous_source": previous.source if previous else "",
+    }

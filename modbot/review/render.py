@@ -1,0 +1,153 @@
+"""HTML for the review page, built server-side from escaped pieces.
+
+Comment text is written by the public: every piece of it goes through html.escape, and matched spans are
+highlighted by cutting the original text at span boundaries and escaping each segment separately, so a
+span can never open or close markup. Templates are package files filled with string.Template; every
+value put into them is escaped here first.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+from string import Template
+from urllib.parse import urlencode, urlsplit
+
+from modbot.models import Match
+from modbot.review.queue import Filters, QueueView, ReviewItem
+
+ACTIONS = (("approve", "Approve", "a"), ("reject", "Reject", "r"), ("spam", "Spam", "s"),
+           ("escalate", "Escalate", "e"))
+_CLASS_SAFE = re.compile(r"[^a-z0-9-]+")
+
+
+def esc(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+@cache
+def template(name: str) -> Template:
+    return Template(resources.files("modbot.review").joinpath("templates", name).read_text(encoding="utf-8"))
+
+
+def highlight(text: str, matches: Sequence[Match]) -> str:
+    """`text` as HTML with each matched span in a <mark>; overlapping spans are merged into one mark."""
+    spans: list[tuple[int, int, list[Match]]] = []
+    for m in sorted(matches, key=lambda m: (m.start, m.end)):
+        start, end = max(0, m.start), min(len(text), m.end)
+        if end <= start:
+            continue  # a span outside the text (stale decision): nothing to mark
+        if spans and start < spans[-1][1]:
+            s, e, ms = spans[-1]
+            spans[-1] = (s, max(e, end), [*ms, m])
+        else:
+            spans.append((start, end, [m]))
+    out: list[str] = []
+    pos = 0
+    for start, end, ms in spans:
+        out.append(esc(text[pos:start]))
+        cats = sorted({m.category for m in ms})
+        classes = " ".join(f"cat-{_CLASS_SAFE.sub('-', c.lower())}" for c in cats)
+        title = "; ".join(f"{m.category}: {m.pattern}" for m in ms)
+        out.append(f'<mark class="{esc(classes)}" title="{esc(title)}">{esc(text[start:end])}</mark>')
+        pos = end
+    out.append(esc(text[pos:]))
+    return "".join(out)
+
+
+def safe_link(url: str | None) -> str | None:
+    """The URL if it is plain http(s); anything else (javascript:, data:, ...) is not made a link."""
+    if not url:
+        return None
+    parts = urlsplit(url.strip())
+    return url.strip() if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+def _when(value: datetime | None) -> str:
+    if value is None:
+        return "unknown time"
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def render_item(item: ReviewItem, csrf: str, me: str, index: int) -> str:
+    c, d = item.comment, item.decision
+    cid = esc(c.id)
+    claimed_by_other = item.claimed_by is not None and item.claimed_by != me
+    claim = (f'<span class="claim">claimed by {esc(item.claimed_by)}</span>' if claimed_by_other
+             else '<span class="claim"></span>')
+    scores = "".join(f'<tr><th scope="row">{esc(label)}</th><td>{value:.3f}</td></tr>'
+                     for label, value in sorted(d.scores.items(), key=lambda kv: -float(kv[1])))
+    errors = "".join(f"<li>{esc(name)} failed: {esc(msg)}</li>" for name, msg in d.scorer_errors.items())
+    matches = "".join(
+        f'<li><span class="cat">{esc(m.category)}</span> <code>{esc(m.pattern)}</code> '
+        f'&ldquo;{esc(m.text)}&rdquo; <span class="span">[{m.start}&ndash;{m.end}]</span></li>'
+        for m in d.matches)
+    a = c.author
+    age = "unknown" if a.account_age_days is None else f"{a.account_age_days:.0f} days"
+    flags = ", ".join(sorted(a.flags)) or "none"
+    link = safe_link(c.thread_url)
+    if link:
+        thread = (f'<a class="thread" href="{esc(link)}" rel="noopener noreferrer" target="_blank">'
+                  f'thread {esc(c.thread_id or link)}</a>')
+    else:
+        thread = f'<span class="thread">thread {esc(c.thread_id)}</span>'
+
+    disabled = " disabled" if claimed_by_other else ""
+    buttons = "".join(f'<button type="submit" name="action" value="{v}" class="act-{v}"{disabled}>'
+                      f'{label} <kbd>{key}</kbd></button>' for v, label, key in ACTIONS
+                      if not (v == "escalate" and item.queue == "escalated"))
+    return template("item.html").substitute(
+        id=cid, index=index, queue=esc(item.queue),
+        claimed=" claimed" if claimed_by_other else "", claim=claim,
+        rule=esc(d.rule or "(default)"), priority=d.priority, action=esc(d.action.value),
+        created=esc(_when(c.created_at)), decided=esc(_when(d.decided_at)),
+        text=highlight(c.text, d.matches), reason=esc(d.reason),
+        author_name=esc(a.name or "(no name)"), author_id=esc(a.id), author_age=esc(age),
+        author_approved=a.approved_count, author_flags=esc(flags), site=esc(c.site or ""),
+        scores=scores or '<tr><td colspan="2">no scores</td></tr>',
+        errors=f'<ul class="errors">{errors}</ul>' if errors else "",
+        matches=f'<ul class="matches">{matches}</ul>' if matches else '<p class="nomatch">no pattern matched</p>',
+        thread=thread, csrf=esc(csrf), buttons=buttons,
+    )
+
+
+def _options(plural: str, values: Mapping[str, int], selected: str | None) -> str:
+    opts = [f'<option value="">all {plural}</option>']
+    for value, n in sorted(values.items()):
+        sel = " selected" if value == selected else ""
+        opts.append(f'<option value="{esc(value)}"{sel}>{esc(value)} ({n})</option>')
+    return "".join(opts)
+
+
+def render_queue(view: QueueView, queue: str, filters: Filters, csrf: str, me: str) -> str:
+    """The whole review page."""
+    tabs = "".join(
+        f'<a class="tab{" current" if q == queue else ""}" href="/?{esc(urlencode({"queue": q}))}">'
+        f'{q} <span class="count" id="count-{q}">{view.counts.get(q, 0)}</span></a>' for q in ("held", "escalated"))
+    items = "".join(render_item(item, csrf, me, i) for i, item in enumerate(view.items))
+    if not items:
+        items = '<p class="empty">Nothing to review here.</p>'
+    shown = len(view.items)
+    batch = "".join(f'<button type="submit" name="action" value="{v}" class="act-{v}">{label} selected</button>'
+                    for v, label, _ in ACTIONS if not (v == "escalate" and queue == "escalated"))
+    body = template("queue.html").substitute(
+        me=esc(me), csrf=esc(csrf), tabs=tabs, queue=esc(queue),
+        rule_options=_options("rules", view.rules, filters.rule),
+        category_options=_options("categories", view.categories, filters.category),
+        items=items, shown=shown, total=view.total_matching, batch=batch,
+    )
+    return page("Review queue", body, csrf)
+
+
+def render_login(csrf: str, error: str = "", user: str = "") -> str:
+    body = template("login.html").substitute(csrf=esc(csrf), user=esc(user),
+                                             error=f'<p class="error" role="alert">{esc(error)}</p>' if error else "")
+    return page("Log in", body, "")
+
+
+def page(title: str, body: str, csrf: str) -> str:
+    return template("base.html").substitute(title=esc(title), csrf=esc(csrf), body=body)
