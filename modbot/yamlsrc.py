@@ -18,7 +18,8 @@ class Located:
     _where: dict[Any, tuple[int, int]]
 
     def where(self, key: Any) -> tuple[int | None, int | None]:
-        return getattr(self, "_where", {}).get(key, (self.line, self.column))
+        where: dict[Any, tuple[int, int]] = getattr(self, "_where", {})
+        return where.get(key, (self.line, self.column))
 
 
 class LDict(dict[str, Any], Located):
