@@ -112,6 +112,9 @@ async def _start_extras(settings: Settings, redis: aioredis.Redis, keys: Keys, s
         await web.TCPSite(runner, settings.review.host, settings.review.port).start()
         log.info("review page", extra={"url": f"http://{settings.review.host}:{settings.review.port}/",
                                        "users_file": str(settings.review.users_file)})
+        if not settings.review.users_file.exists():
+            log.warning("no moderators yet: add one with `modbot moderators add NAME`",
+                        extra={"users_file": str(settings.review.users_file)})
     wp = settings.sink.wordpress
     if wp.poll:
         from modbot.ingest.wordpress import WordPressPoller
