@@ -14,6 +14,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("run", "run the moderation daemon"),
     "enqueue": ("enqueue", "add comments from a JSONL file to the input stream"),
     "check": ("check", "score one text and explain the decision"),
+    "eval-patterns": ("eval_patterns", "measure the pattern lexicon on a labelled CSV/JSONL file"),
 }
 
 

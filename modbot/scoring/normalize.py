@@ -7,12 +7,14 @@ so both sides always agree. Steps, in order:
    zero-width and joiner characters are dropped; Unicode NFKC (fullwidth, mathematical alphanumerics,
    ligatures); case folding; diacritics removed (NFD, combining marks dropped); look-alike letters folded
    to Latin with the Unicode confusables table (UTS #39) shipped by the `confusable-homoglyphs` package
-   (Cyrillic, Greek, Armenian, Cherokee, ... look-alikes of a-z and 0-9); leetspeak digits and signs
+   (Cyrillic, Greek, Armenian, Cherokee, ... look-alikes of a-z and 0-9, plus a few lower-case Greek and
+   Cyrillic letters the table leaves out); leetspeak digits and signs
    (0->o 1->i 3->e 4->a 5->s 7->t @->a $->s |->i); every other punctuation mark becomes a space.
    "i", "l", "1" and "|" all fold to "i" because writers swap them freely ("1srael", "b1ood", "lsrael").
-2. Runs of spaces collapse to one space.
-3. Three or more single letters separated by spaces join into a word ("z i o n i s t", "j.e.w.s" ->
-   "zionist", "jews"; dots and dashes became spaces in step 1).
+   Spelling separators (. - _ * ~ + and middle dots) become "." for the next step.
+2. Three or more single letters split by the same separator join into a word ("z i o n i s t", "j.e.w.s"
+   -> "zionist", "jews"); a spaced run's leading/trailing "a" or "i" stays a word ("a k i k e" -> "a kike").
+3. The remaining separators become spaces; runs of spaces collapse to one.
 4. Runs of a repeated letter collapse to one letter ("jewwws" -> "jews", "kill" -> "ki").
 
 The skeleton is not meant to be read: it only has to be equal for a word and its disguised forms.
@@ -26,6 +28,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from collections.abc import Callable
 from functools import lru_cache
 
 from confusable_homoglyphs import confusables
@@ -43,6 +46,9 @@ _LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "
 
 # Symbols kept in the skeleton because lexicon entries use them: echo parentheses, "14/88", "13%", "#tag".
 _KEPT_SYMBOLS = frozenset("()/%#&")
+# Marks used to spell a word out letter by letter ("j.e.w.s", "k-i-k-e", "n*a*z*i"); kept as "." until the
+# letters are joined, so that a run written with one separator is not glued to its neighbours.
+_SEPARATORS = frozenset(".-_*~+·•‧⋅")
 
 
 def _build_confusables() -> dict[str, str]:
@@ -60,7 +66,11 @@ def _build_confusables() -> dict[str, str]:
     return table
 
 
-_CONFUSABLES = _build_confusables()
+# UTS #39 lists capital Greek/Cyrillic look-alikes (K, H, T, M, B) but not their lower-case forms, which
+# read as Latin letters in most fonts and are what evaders type; this short supplement covers them.
+_LOWER_LOOKALIKES = {"κ": "k", "η": "n", "τ": "t", "ω": "w", "χ": "x", "ε": "e", "β": "b", "μ": "u",
+                     "к": "k", "н": "h", "т": "t", "м": "m", "в": "b", "п": "n", "и": "u", "ь": "b"}
+_CONFUSABLES = _build_confusables() | _LOWER_LOOKALIKES
 
 
 def _fold_ascii(ch: str) -> str:
@@ -68,7 +78,7 @@ def _fold_ascii(ch: str) -> str:
         return _LEET[ch]
     if ch.isalnum() or ch in _KEPT_SYMBOLS:
         return ch
-    return " "
+    return "." if ch in _SEPARATORS else " "
 
 
 @lru_cache(maxsize=None)
@@ -78,8 +88,13 @@ def fold_char(ch: str) -> str:
         return ""
     if ch.isascii():
         return _fold_ascii(ch.lower())
+    if ch in _SEPARATORS:
+        return "."
     out = []
-    for c in unicodedata.normalize("NFKC", ch).casefold():
+    # Look-alikes are looked up before and after case folding: the table knows capital Cyrillic "К" but
+    # not its lower-case form.
+    folded = "".join(_CONFUSABLES.get(c, c) for c in unicodedata.normalize("NFKC", ch)).casefold()
+    for c in folded:
         for d in unicodedata.normalize("NFD", c):
             if unicodedata.category(d) == "Mn" or ord(d) in _INVISIBLE:
                 continue  # diacritics and combining marks
@@ -98,26 +113,64 @@ class _FoldTable(dict[int, str]):
 
 
 _TABLE = _FoldTable()
+_DOTS = {ord("."): " "}
 _SPACES = re.compile(" {2,}")
-_SPLIT_LETTERS = re.compile(r"\b[a-z](?: [a-z]){2,}\b")
+# Three or more single letters, all split by the same separator.
+_SPLIT_LETTERS = re.compile(r"\b[a-z]([ .]+)[a-z](?:\1[a-z])+\b")
 _REPEATS = re.compile(r"([a-z])\1+")
+_AMBIGUOUS = re.compile(r"\b[ai] [a-z] [a-z] [a-z]|[a-z] [a-z] [a-z] [ai]\b")
+
+
+def _join_region(m: re.Match[str], join_all: bool) -> tuple[int, int]:
+    """The part of a spelled-out run whose separators are removed, relative to the match.
+
+    With spaces as separators, a leading or trailing "a"/"i" is usually a word of its own ("a k i k e",
+    "r a g h e a d i am"); `join_all` gives the other reading ("i s l a m")."""
+    g = m.group()
+    start, end = 0, len(g)
+    if not join_all and m.group(1) == " ":
+        if g[0] in "ai" and len(g) >= 7:
+            start = 2
+        if g[-1] in "ai" and end - start >= 7:
+            end -= 2
+    return start, end
+
+
+def _joiner(join_all: bool) -> Callable[[re.Match[str]], str]:
+    def join(m: re.Match[str]) -> str:
+        g = m.group()
+        a, b = _join_region(m, join_all)
+        return g[:a] + g[a:b].replace(m.group(1), "") + g[b:]
+    return join
+
+
+_JOIN = {False: _joiner(False), True: _joiner(True)}
 
 
 def _first_letter(m: re.Match[str]) -> str:
     return m.group(1)
 
 
-def _join_letters(m: re.Match[str]) -> str:
-    return m.group().replace(" ", "")
+def _skeleton(text: str, join_all: bool) -> str:
+    s = _SPLIT_LETTERS.sub(_JOIN[join_all], text.translate(_TABLE))
+    s = s.translate(_DOTS)
+    if "  " in s:
+        s = _SPACES.sub(" ", s)
+    return _REPEATS.sub(_first_letter, s)
 
 
 def normalize(text: str) -> str:
     """The matching skeleton of `text` (no offsets; the fast path used before any match is known)."""
-    s = text.translate(_TABLE)
-    if "  " in s:
-        s = _SPACES.sub(" ", s)
-    s = _SPLIT_LETTERS.sub(_join_letters, s)
-    return _REPEATS.sub(_first_letter, s)
+    return _skeleton(text, join_all=False)
+
+
+def normalize_variants(text: str) -> tuple[str, ...]:
+    """The skeleton, plus a second reading when spelled-out letters start or end with "a"/"i" ("i s l a m" is
+    one word, "a k i k e" an article and a word): matching both readings catches both."""
+    s = _skeleton(text, join_all=False)
+    if _AMBIGUOUS.search(s) or _AMBIGUOUS.search(text.translate(_TABLE)):
+        return s, _skeleton(text, join_all=True)
+    return (s,)
 
 
 @dataclass(frozen=True)
@@ -136,16 +189,18 @@ class Normalized:
         return self.starts[start], self.ends[end - 1]
 
 
-def _drop(chars: list[str], starts: list[int], ends: list[int], drop: set[int]) -> None:
-    """Delete the given indices from the three parallel lists, in place."""
-    keep = [i for i in range(len(chars)) if i not in drop]
-    chars[:] = [chars[i] for i in keep]
-    starts[:] = [starts[i] for i in keep]
-    ends[:] = [ends[i] for i in keep]
+def _drop(chars: list[str], starts: list[int], ends: list[int], drop: set[int]) -> str:
+    """Delete the given indices from the three parallel lists, in place; return the new string."""
+    if drop:
+        keep = [i for i in range(len(chars)) if i not in drop]
+        chars[:] = [chars[i] for i in keep]
+        starts[:] = [starts[i] for i in keep]
+        ends[:] = [ends[i] for i in keep]
+    return "".join(chars)
 
 
-def normalize_with_offsets(text: str) -> Normalized:
-    """Same skeleton as `normalize(text)`, with offsets back into `text`."""
+def normalize_with_offsets(text: str, join_all: bool = False) -> Normalized:
+    """Same skeleton as `normalize(text)` (or its second reading with `join_all`), with offsets into `text`."""
     chars: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
@@ -156,22 +211,16 @@ def normalize_with_offsets(text: str) -> Normalized:
             ends.append(i + 1)
     s = "".join(chars)
     drop: set[int] = set()
-    for m in _SPACES.finditer(s):
-        drop.update(range(m.start() + 1, m.end()))
-    if drop:
-        _drop(chars, starts, ends, drop)
-        s = "".join(chars)
-    drop = set()
     for m in _SPLIT_LETTERS.finditer(s):
-        drop.update(i for i in range(m.start(), m.end()) if s[i] == " ")
-    if drop:
-        _drop(chars, starts, ends, drop)
-        s = "".join(chars)
+        a, b = _join_region(m, join_all)
+        drop.update(i for i in range(m.start() + a, m.start() + b) if not s[i].isalpha())
+    s = _drop(chars, starts, ends, drop)
+    chars[:] = [" " if c == "." else c for c in chars]
+    s = "".join(chars)
+    s = _drop(chars, starts, ends, {i for m in _SPACES.finditer(s) for i in range(m.start() + 1, m.end())})
     drop = set()
     for m in _REPEATS.finditer(s):
         ends[m.start()] = ends[m.end() - 1]  # the kept letter covers the whole stretched run
         drop.update(range(m.start() + 1, m.end()))
-    if drop:
-        _drop(chars, starts, ends, drop)
-        s = "".join(chars)
+    s = _drop(chars, starts, ends, drop)
     return Normalized(s, tuple(starts), tuple(ends))

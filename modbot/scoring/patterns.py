@@ -14,7 +14,7 @@ from pathlib import Path
 
 from modbot.models import Comment, Match, ScorerOutput
 from modbot.scoring.lexicon import Entry, Lexicon, load_lexicon
-from modbot.scoring.normalize import Normalized, normalize, normalize_with_offsets
+from modbot.scoring.normalize import Normalized, normalize_variants, normalize_with_offsets
 
 _OPEN_QUOTES = "\"“„«‘'"
 _CLOSE_QUOTES = "\"”“»’'"
@@ -91,25 +91,23 @@ class PatternScorer:
 
     def match(self, text: str) -> list[Match]:
         """All lexicon matches in `text`; spans and `Match.text` refer to the original characters."""
-        skeleton = normalize(text)
-        entries = self.candidates(skeleton)
-        if not entries:
-            return []
-        mapped: Normalized | None = None
-        matches: list[Match] = []
-        for entry in entries:
-            for m in entry.regex.finditer(skeleton):
-                if not self._accepts(entry, skeleton, m.start(), m.end()):
-                    continue
-                if mapped is None:
-                    mapped = normalize_with_offsets(text)
-                start, end = mapped.span(m.start(), m.end())
-                if entry.unless_quoted and _quoted(text, start, end):
-                    continue
-                matches.append(Match(category=entry.category, pattern=entry.id, start=start, end=end,
-                                     text=text[start:end], severity=entry.severity))
-        matches.sort(key=lambda x: (x.start, x.end, x.pattern))
-        return matches
+        found: dict[tuple[str, int, int], Match] = {}
+        for variant, skeleton in enumerate(normalize_variants(text)):
+            entries = self.candidates(skeleton)
+            mapped: Normalized | None = None
+            for entry in entries:
+                for m in entry.regex.finditer(skeleton):
+                    if not self._accepts(entry, skeleton, m.start(), m.end()):
+                        continue
+                    if mapped is None:
+                        mapped = normalize_with_offsets(text, join_all=variant == 1)
+                    start, end = mapped.span(m.start(), m.end())
+                    if (entry.unless_quoted and _quoted(text, start, end)) or (entry.id, start, end) in found:
+                        continue
+                    found[(entry.id, start, end)] = Match(
+                        category=entry.category, pattern=entry.id, start=start, end=end,
+                        text=text[start:end], severity=entry.severity)
+        return sorted(found.values(), key=lambda x: (x.start, x.end, x.pattern))
 
     @staticmethod
     def _accepts(entry: Entry, skeleton: str, start: int, end: int) -> bool:
