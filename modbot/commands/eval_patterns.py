@@ -82,7 +82,8 @@ class Evaluation:
         return {
             "positives": self.positives,
             "negatives": self.negatives,
-            "categories": {name: c.report(self.positives, self.negatives) for name, c in sorted(self.categories.items())},
+            "categories": {name: c.report(self.positives, self.negatives)
+                           for name, c in sorted(self.categories.items())},
             "clean_recall": round(clean, 4),
             "evasion": evasion,
             "groups": self.groups,
@@ -189,8 +190,9 @@ def _fmt(value: Any) -> str:
     return "-" if value is None else (f"{value:.3f}" if isinstance(value, float) else str(value))
 
 
-def print_table(result: dict[str, Any], out: Any = sys.stdout) -> None:
+def print_table(result: dict[str, Any], out: Any = None) -> None:
     """Human-readable report."""
+    out = out or sys.stdout
     print(f"rows: {result['positives']} positive, {result['negatives']} negative", file=out)
     print(f"{'category':<24} {'tp':>6} {'fp':>6} {'precision':>9} {'recall':>7} {'fpr':>7}", file=out)
     for name, c in result["categories"].items():

@@ -38,9 +38,10 @@ def zero_width(word: str, rng: random.Random) -> str:
 
 def stretch(word: str, rng: random.Random) -> str:
     """One letter repeated three extra times ("jewwws")."""
-    if not word:
-        return word
-    i = rng.randrange(len(word))
+    letters = [i for i, c in enumerate(word) if c.isalpha()]
+    if not letters:
+        return word  # numbers are not stretched: "14888" is another number, not a disguise
+    i = rng.choice(letters)
     return word[:i] + word[i] * 4 + word[i + 1:]
 
 

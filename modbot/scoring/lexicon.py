@@ -39,11 +39,14 @@ from modbot.yamlsrc import LDict, LList, error_at, load_yaml
 
 # Function words never serve as anchors: an entry is tried only when its content words are present,
 # and "the", "by" or "are" occur in nearly every comment.
-STOPWORDS = frozenset(normalize(w) for w in """
-a an the of to by in on at for from with and or but is are was were be been being am r its it this that
-these those they them their he she his her we us our you your i me my all some most just so as than
-like not no do does did has have had will would can could should who whom which what there here
-""".split())
+STOPWORDS = frozenset(normalize(w) for w in (
+    "a", "an", "the", "of", "to", "by", "in", "on", "at", "for", "from", "with", "and", "or", "but", "is",
+    "are", "was", "were", "be", "been", "being", "am", "r", "its", "it", "this", "that", "these", "those",
+    "they", "them", "their", "he", "she", "his", "her", "we", "us", "our", "you", "your", "i", "me", "my",
+    "all", "some", "most", "just", "so", "as", "than", "like", "not", "no", "do", "does", "did", "has",
+    "have", "had", "will", "would", "can", "could", "should", "who", "whom", "which", "what", "there",
+    "here",
+))
 
 _ENTRY_KEYS = {"id", "category", "severity", "means", "terms", "pattern", "regex", "trigger", "gap",
                "requires", "unless", "window", "unless_quoted",
@@ -217,6 +220,18 @@ class _Compiler:
             raise self.error(spec, key, f"`{key}` must be a whole number from {lo} to {hi}")
         return value
 
+    def compile_body(self, spec: LDict, eid: str, kind: str) -> tuple[str, set[str]]:
+        """The entry's regex source and its anchors, for each of the three kinds."""
+        if kind == "terms":
+            return self.compile_terms(spec, eid)
+        if kind == "pattern":
+            return self.compile_pattern(spec, self.int_field(spec, "gap", 0, 10, 0) or 0)
+        trigger = spec.get("trigger")
+        if not isinstance(trigger, str) or not trigger.strip():
+            raise self.error(spec, "regex", "a `regex` entry needs a `trigger` text that must occur first")
+        self.add_key(normalize(trigger).strip(), f"trigger:{eid}", True)
+        return str(spec["regex"]), {f"trigger:{eid}"}
+
     def compile_entry(self, spec: Any, seen: set[str]) -> Entry:
         if not isinstance(spec, LDict):
             raise self.error(spec, None, "each entry must be a mapping with id, category, severity, means")
@@ -241,19 +256,7 @@ class _Compiler:
         kinds = [k for k in ("terms", "pattern", "regex") if k in spec]
         if len(kinds) != 1:
             raise self.error(spec, None, "entry needs exactly one of `terms`, `pattern`, `regex`")
-        gap = self.int_field(spec, "gap", 0, 10, 0) or 0
-        if kinds[0] == "terms":
-            body, anchors = self.compile_terms(spec, eid)
-        elif kinds[0] == "pattern":
-            body, anchors = self.compile_pattern(spec, gap)
-        else:
-            trigger = spec.get("trigger")
-            if not isinstance(trigger, str) or not trigger.strip():
-                raise self.error(spec, "regex", "a `regex` entry needs a `trigger` text that must occur first")
-            folded = normalize(trigger).strip()
-            anchors = {f"trigger:{eid}"}
-            self.add_key(folded, f"trigger:{eid}", True)
-            body = str(spec["regex"])
+        body, anchors = self.compile_body(spec, eid, kinds[0])
         if not anchors:
             raise self.error(spec, kinds[0], "the entry has only stop words; it would be tried on every comment",
                              hint="add a content word or a <list>")

@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
 from collections.abc import Callable
-from functools import lru_cache
+from dataclasses import dataclass
+from functools import cache
 
 from confusable_homoglyphs import confusables
 
@@ -81,7 +81,7 @@ def _fold_ascii(ch: str) -> str:
     return "." if ch in _SEPARATORS else " "
 
 
-@lru_cache(maxsize=None)
+@cache  # bounded by the number of Unicode code points
 def fold_char(ch: str) -> str:
     """Step 1 for one character: the skeleton characters it becomes (possibly none, possibly several)."""
     if ord(ch) in _INVISIBLE:
@@ -115,8 +115,8 @@ class _FoldTable(dict[int, str]):
 _TABLE = _FoldTable()
 _DOTS = {ord("."): " "}
 _SPACES = re.compile(" {2,}")
-# Three or more single letters, all split by the same separator.
-_SPLIT_LETTERS = re.compile(r"\b[a-z]([ .]+)[a-z](?:\1[a-z])+\b")
+# Three or more single letters or digits ("1 4 8 8"), all split by the same separator.
+_SPLIT_LETTERS = re.compile(r"\b[a-z0-9]([ .]+)[a-z0-9](?:\1[a-z0-9])+\b")
 _REPEATS = re.compile(r"([a-z])\1+")
 _AMBIGUOUS = re.compile(r"\b[ai] [a-z] [a-z] [a-z]|[a-z] [a-z] [a-z] [ai]\b")
 
@@ -213,7 +213,7 @@ def normalize_with_offsets(text: str, join_all: bool = False) -> Normalized:
     drop: set[int] = set()
     for m in _SPLIT_LETTERS.finditer(s):
         a, b = _join_region(m, join_all)
-        drop.update(i for i in range(m.start() + a, m.start() + b) if not s[i].isalpha())
+        drop.update(i for i in range(m.start() + a, m.start() + b) if not s[i].isalnum())
     s = _drop(chars, starts, ends, drop)
     chars[:] = [" " if c == "." else c for c in chars]
     s = "".join(chars)
