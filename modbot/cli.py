@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stats": ("stats", "per-rule statistics: fired, held, upheld, overturned, precision"),
     "review": ("review", "serve the moderators' review page on its own"),
     "moderators": ("moderators", "add, remove or list review page moderators"),
+    "eval-patterns": ("eval_patterns", "measure the pattern lexicon on a labelled CSV/JSONL file"),
 }
 
 

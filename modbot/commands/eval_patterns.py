@@ -1,0 +1,223 @@
+"""Measure the pattern lexicon on a labelled file: precision, recall and false-positive rate per category and
+overall, and how much recall survives automatic evasion (look-alikes, leet, spacing, zero-width, ...).
+
+FILE is CSV or JSONL (by extension: .jsonl / .json are JSONL). Rows whose label is neither --positive nor
+--negative are skipped (e.g. "offensive" when measuring hate vs normal). Presets set the columns and labels
+of the public sets in ../shared/data:
+
+  toxigen     text / label, hate vs neutral          (toxigen/toxigen_prompts.csv; add --by group)
+  hatexplain  text / category, 1 (hate) vs 0 (normal) (hatexplain/hatexplain.csv)
+  davidson    tweet / class, 0 (hate) vs 2 (neither)  (davidson/labeled_data.csv)
+
+A category's precision counts rows that category flagged; its recall is against all positives, so the
+overall row (any match) is the one to compare with other filters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modbot.errors import ConfigError
+from modbot.scoring.evasion import PERTURBATIONS, perturb_spans
+from modbot.scoring.patterns import PatternScorer
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "toxigen": {"text_column": "text", "label_column": "label", "positive": ["hate"], "negative": ["neutral"]},
+    "hatexplain": {"text_column": "text", "label_column": "category", "positive": ["1"], "negative": ["0"]},
+    "davidson": {"text_column": "tweet", "label_column": "class", "positive": ["0"], "negative": ["2"]},
+}
+OVERALL = "(any)"
+
+
+@dataclass(frozen=True)
+class Row:
+    text: str
+    positive: bool
+    group: str = ""
+
+
+@dataclass
+class Counts:
+    """Confusion counts for one category (or overall)."""
+
+    tp: int = 0
+    fp: int = 0
+
+    def report(self, positives: int, negatives: int) -> dict[str, float | int | None]:
+        flagged = self.tp + self.fp
+        return {
+            "tp": self.tp, "fp": self.fp,
+            "precision": round(self.tp / flagged, 4) if flagged else None,
+            "recall": round(self.tp / positives, 4) if positives else None,
+            "fpr": round(self.fp / negatives, 4) if negatives else None,
+        }
+
+
+@dataclass
+class Evaluation:
+    """Everything eval-patterns measures on one file."""
+
+    positives: int = 0
+    negatives: int = 0
+    categories: dict[str, Counts] = field(default_factory=dict)
+    evasion_hits: dict[str, int] = field(default_factory=dict)
+    groups: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        overall = self.categories.get(OVERALL, Counts())
+        clean = overall.tp / self.positives if self.positives else 0.0
+        evasion = {
+            kind: {"recall": round(hits / self.positives, 4) if self.positives else None,
+                   "share_of_clean": round(hits / overall.tp, 4) if overall.tp else None}
+            for kind, hits in self.evasion_hits.items()
+        }
+        return {
+            "positives": self.positives,
+            "negatives": self.negatives,
+            "categories": {name: c.report(self.positives, self.negatives)
+                           for name, c in sorted(self.categories.items())},
+            "clean_recall": round(clean, 4),
+            "evasion": evasion,
+            "groups": self.groups,
+        }
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", type=Path, help="CSV or JSONL file with a text and a label per row")
+    parser.add_argument("--patterns", type=Path, default=Path("config/patterns.yaml"), help="lexicon file")
+    parser.add_argument("--preset", choices=sorted(PRESETS), help="columns and labels of a known data set")
+    parser.add_argument("--text-column", help="column holding the text (default: text)")
+    parser.add_argument("--label-column", help="column holding the label (default: label)")
+    parser.add_argument("--positive", action="append", help="label value counted as positive (repeatable)")
+    parser.add_argument("--negative", action="append",
+                        help="label value counted as negative (repeatable; default: every non-positive label)")
+    parser.add_argument("--where", action="append", default=[], metavar="COL=VALUE",
+                        help="keep only rows where COL equals VALUE (repeatable)")
+    parser.add_argument("--grep", metavar="REGEX", help="keep only rows whose text matches REGEX (case-insensitive)")
+    parser.add_argument("--by", metavar="COL", help="also report recall and false-positive rate per value of COL")
+    parser.add_argument("--no-evasion", action="store_true", help="skip the evasion report")
+    parser.add_argument("--seed", type=int, default=0, help="seed for the perturbations")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _records(path: Path) -> Iterator[dict[str, Any]]:
+    if path.suffix.lower() in (".jsonl", ".json", ".ndjson"):
+        with path.open(encoding="utf-8") as fh:
+            for n, line in enumerate(fh, 1):
+                if line.strip():
+                    try:
+                        yield json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        raise ConfigError(f"invalid JSON: {exc.msg}", file=str(path), line=n) from None
+        return
+    with path.open(encoding="utf-8", newline="") as fh:
+        yield from csv.DictReader(fh)
+
+
+def load_rows(args: argparse.Namespace) -> list[Row]:
+    """Read the file and apply columns, labels and filters from the arguments."""
+    preset = PRESETS.get(args.preset or "", {})
+    text_col = args.text_column or preset.get("text_column", "text")
+    label_col = args.label_column or preset.get("label_column", "label")
+    positive = {str(v) for v in (args.positive or preset.get("positive") or [])}
+    negative = {str(v) for v in (args.negative or preset.get("negative") or [])}
+    if not positive:
+        raise ConfigError("no positive label given", hint="use --positive VALUE or --preset")
+    where = []
+    for cond in args.where:
+        col, sep, value = cond.partition("=")
+        if not sep:
+            raise ConfigError(f"--where {cond!r} is not COL=VALUE")
+        where.append((col, value))
+    grep = re.compile(args.grep, re.IGNORECASE) if args.grep else None
+    if not args.file.exists():
+        raise ConfigError("file not found", file=str(args.file))
+    rows = []
+    for n, rec in enumerate(_records(args.file), 1):
+        if text_col not in rec or label_col not in rec:
+            raise ConfigError(f"row {n} lacks column {text_col!r} or {label_col!r}", file=str(args.file),
+                              hint="set --text-column / --label-column")
+        label = str(rec[label_col])
+        if label not in positive and (negative and label not in negative):
+            continue
+        text = str(rec[text_col] or "")
+        if any(str(rec.get(col, "")) != value for col, value in where) or (grep and not grep.search(text)):
+            continue
+        rows.append(Row(text=text, positive=label in positive, group=str(rec.get(args.by, "")) if args.by else ""))
+    return rows
+
+
+def evaluate(scorer: PatternScorer, rows: list[Row], evasion: bool = True, seed: int = 0) -> Evaluation:
+    """Score every row; for matched positives, re-score each evasion form of the matched words."""
+    ev = Evaluation(categories={OVERALL: Counts()})
+    if evasion:
+        ev.evasion_hits = dict.fromkeys(PERTURBATIONS, 0)
+    for i, row in enumerate(rows):
+        matches = scorer.match(row.text)
+        cats = {m.category for m in matches}
+        if row.positive:
+            ev.positives += 1
+        else:
+            ev.negatives += 1
+        for cat in cats | ({OVERALL} if cats else set()):
+            counts = ev.categories.setdefault(cat, Counts())
+            if row.positive:
+                counts.tp += 1
+            else:
+                counts.fp += 1
+        if row.group or ev.groups:
+            g = ev.groups.setdefault(row.group, {"positives": 0, "negatives": 0, "tp": 0, "fp": 0})
+            g["positives" if row.positive else "negatives"] += 1
+            if cats:
+                g["tp" if row.positive else "fp"] += 1
+        if evasion and row.positive and matches:
+            spans = [(m.start, m.end) for m in matches]
+            for kind in PERTURBATIONS:
+                if scorer.match(perturb_spans(row.text, spans, kind, seed + i)):
+                    ev.evasion_hits[kind] += 1
+    return ev
+
+
+def _fmt(value: Any) -> str:
+    return "-" if value is None else (f"{value:.3f}" if isinstance(value, float) else str(value))
+
+
+def print_table(result: dict[str, Any], out: Any = None) -> None:
+    """Human-readable report."""
+    out = out or sys.stdout
+    print(f"rows: {result['positives']} positive, {result['negatives']} negative", file=out)
+    print(f"{'category':<24} {'tp':>6} {'fp':>6} {'precision':>9} {'recall':>7} {'fpr':>7}", file=out)
+    for name, c in result["categories"].items():
+        print(f"{name:<24} {c['tp']:>6} {c['fp']:>6} {_fmt(c['precision']):>9} {_fmt(c['recall']):>7} "
+              f"{_fmt(c['fpr']):>7}", file=out)
+    if result["evasion"]:
+        print(f"evasion (clean recall {result['clean_recall']:.3f}): recall after perturbation, share of clean",
+              file=out)
+        for kind, e in result["evasion"].items():
+            print(f"  {kind:<12} recall {_fmt(e['recall'])}  share {_fmt(e['share_of_clean'])}", file=out)
+    if result["groups"]:
+        print(f"{'group':<24} {'pos':>5} {'recall':>7} {'neg':>5} {'flagged':>8}", file=out)
+        for name, g in sorted(result["groups"].items()):
+            rec = g["tp"] / g["positives"] if g["positives"] else None
+            fpr = g["fp"] / g["negatives"] if g["negatives"] else None
+            print(f"{name:<24} {g['positives']:>5} {_fmt(rec):>7} {g['negatives']:>5} {_fmt(fpr):>8}", file=out)
+
+
+def run(args: argparse.Namespace) -> int:
+    scorer = PatternScorer.from_file(args.patterns)
+    rows = load_rows(args)
+    result = evaluate(scorer, rows, evasion=not args.no_evasion, seed=args.seed).to_dict()
+    result["patterns_version"] = scorer.version
+    if args.json:
+        print(json.dumps(result, indent=None, sort_keys=True))
+    else:
+        print_table(result)
+    return 0

@@ -1,0 +1,310 @@
+"""Read config/patterns.yaml and compile it: one Aho–Corasick automaton of anchor words plus one small regex
+per entry, both over the normalised skeleton (see modbot.scoring.normalize).
+
+Schema (documented for operators at the top of config/patterns.yaml):
+
+    categories: {NAME: {means: str, unless: [token...], window: int}}
+    lists:      {NAME: [word or phrase, "prefix*", ...]}          # referenced as <NAME>
+    entries:
+      - id: str                      # unique; reported as Match.pattern
+        category: NAME               # declared under categories
+        severity: 1..3
+        means: str                   # what the entry means, for operators and reviewers
+        one of:
+          terms: [phrase, ...]       # any phrase matches
+          pattern: "tok tok ~N tok"  # tok = word | a|b|c | <list>; ~N allows up to N words in between
+          regex: str + trigger: str  # raw regex over the skeleton, tried only when `trigger` occurs
+        gap: int                     # default gap between pattern tokens (0)
+        requires: [token...]         # all must occur within `window` words of the match
+        unless: [token...]           # none may occur within `window` words (adds to the category's)
+        window: int                  # words each side for requires/unless; absent: the whole comment
+        unless_quoted: bool          # a match inside quotation marks is reported speech, not flagged
+        inherit_unless: bool         # false: ignore the category's `unless` list for this entry
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ahocorasick
+
+from modbot.errors import ConfigError
+from modbot.scoring.normalize import normalize
+from modbot.yamlsrc import LDict, LList, error_at, load_yaml
+
+# Function words never serve as anchors: an entry is tried only when its content words are present,
+# and "the", "by" or "are" occur in nearly every comment.
+STOPWORDS = frozenset(normalize(w) for w in (
+    "a", "an", "the", "of", "to", "by", "in", "on", "at", "for", "from", "with", "and", "or", "but", "is",
+    "are", "was", "were", "be", "been", "being", "am", "r", "its", "it", "this", "that", "these", "those",
+    "they", "them", "their", "he", "she", "his", "her", "we", "us", "our", "you", "your", "i", "me", "my",
+    "all", "some", "most", "just", "so", "as", "than", "like", "not", "no", "do", "does", "did", "has",
+    "have", "had", "will", "would", "can", "could", "should", "who", "whom", "which", "what", "there",
+    "here",
+))
+
+_ENTRY_KEYS = {"id", "category", "severity", "means", "terms", "pattern", "regex", "trigger", "gap",
+               "requires", "unless", "window", "unless_quoted",
+               "inherit_unless"}
+_CATEGORY_KEYS = {"means", "unless", "window"}
+_TOKEN = re.compile(r"~\d+|<[a-z0-9_]+>|[^\s~<>]+")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One compiled lexicon entry."""
+
+    id: str
+    category: str
+    severity: int
+    means: str
+    regex: re.Pattern[str]
+    anchors: frozenset[str]  # anchor ids that must all have been seen for the regex to be tried
+    requires: tuple[re.Pattern[str], ...]
+    unless: tuple[re.Pattern[str], ...]
+    window: int | None
+    unless_quoted: bool
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """Compiled lexicon: anchor automaton, entries by anchor, and the file's short hash."""
+
+    entries: tuple[Entry, ...]
+    automaton: Any  # ahocorasick.Automaton: skeleton key -> tuple of (anchor id, key length, left, right)
+    by_anchor: dict[str, tuple[Entry, ...]]
+    version: str
+
+
+def _fold_item(item: str) -> tuple[str, bool]:
+    """Fold a list item or term to the skeleton; a trailing `*` means "followed by any letters"."""
+    prefix = item.endswith("*")
+    return normalize(item.rstrip("*")).strip(), prefix
+
+
+def _item_regex(folded: str, prefix: bool) -> str:
+    return re.escape(folded) + (r"\w*" if prefix else "")
+
+
+def _alternation(items: Iterable[tuple[str, bool]]) -> str:
+    parts = sorted({_item_regex(f, p) for f, p in items if f}, key=len, reverse=True)
+    return "(?:" + "|".join(parts) + ")"
+
+
+def _bounded(body: str) -> re.Pattern[str]:
+    return re.compile(r"(?<!\w)" + body + r"(?!\w)")
+
+
+class _Compiler:
+    """Turns the YAML tree into entries; every error points at the offending line."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.lists: dict[str, list[tuple[str, bool]]] = {}
+        self.keys: dict[str, dict[str, bool]] = {}  # skeleton key -> {anchor id: is prefix}
+        self.categories: dict[str, LDict] = {}
+
+    def error(self, node: Any, key: Any, message: str, hint: str | None = None) -> ConfigError:
+        return error_at(node, key, message, self.file, hint)
+
+    def add_key(self, folded: str, anchor: str, prefix: bool) -> None:
+        self.keys.setdefault(folded, {})
+        self.keys[folded][anchor] = self.keys[folded].get(anchor, False) or prefix
+
+    def load_lists(self, node: Any) -> None:
+        if node is None:
+            return
+        if not isinstance(node, LDict):
+            raise self.error(node, None, "`lists` must be a mapping of name -> list of words")
+        for name, items in node.items():
+            if not re.fullmatch(r"[a-z0-9_]+", str(name)):
+                raise self.error(node, name, f"list name {name!r} must be lower-case letters, digits, _")
+            if not isinstance(items, LList) or not items or not all(isinstance(i, str | int) for i in items):
+                raise self.error(node, name, f"list {name!r} must be a non-empty list of words")
+            folded = [_fold_item(str(i)) for i in items]
+            for idx, (f, _) in enumerate(folded):
+                if not f:
+                    raise self.error(items, idx, f"item {items[idx]!r} is empty after normalisation")
+            self.lists[name] = folded
+
+    def load_categories(self, node: Any) -> None:
+        if not isinstance(node, LDict) or not node:
+            raise self.error(node, None, "`categories` must map each category name to {means: ...}")
+        for name, spec in node.items():
+            if not isinstance(spec, LDict) or not isinstance(spec.get("means"), str):
+                raise self.error(node, name, f"category {name!r} needs a `means:` text")
+            extra = set(spec) - _CATEGORY_KEYS
+            if extra:
+                raise self.error(spec, sorted(extra)[0], f"unknown key {sorted(extra)[0]!r} in category",
+                                 hint=f"allowed: {', '.join(sorted(_CATEGORY_KEYS))}")
+            self.categories[name] = spec
+
+    def token_regex(self, tok: str, node: Any, key: Any, anchor_ok: bool = True) -> tuple[str, str | None]:
+        """Regex for one token and the anchor id it contributes (None for stopwords)."""
+        if tok.startswith("<"):
+            name = tok[1:-1]
+            if name not in self.lists:
+                raise self.error(node, key, f"unknown list <{name}>", hint="define it under `lists:`")
+            items = self.lists[name]
+            anchor = f"list:{name}"
+            if all(f in STOPWORDS for f, _ in items):
+                return _alternation(items), None
+            for f, p in items:
+                self.add_key(f, anchor, p)
+            return _alternation(items), anchor
+        items = [_fold_item(t) for t in tok.split("|")]
+        if any(not f for f, _ in items):
+            raise self.error(node, key, f"token {tok!r} has an empty alternative")
+        if all(f in STOPWORDS for f, _ in items) or not anchor_ok:
+            return _alternation(items), None
+        anchor = "word:" + "|".join(sorted(f for f, _ in items))
+        for f, p in items:
+            self.add_key(f, anchor, p)
+        return _alternation(items), anchor
+
+    def compile_pattern(self, spec: LDict, gap: int) -> tuple[str, set[str]]:
+        tokens = _TOKEN.findall(str(spec["pattern"]))
+        body: list[str] = []
+        anchors: set[str] = set()
+        pending_gap = gap
+        for tok in tokens:
+            if tok.startswith("~"):
+                pending_gap = int(tok[1:])
+                continue
+            rx, anchor = self.token_regex(tok, spec, "pattern")
+            if body:
+                body.append(" " + (f"(?:[^ ]+ ){{0,{pending_gap}}}" if pending_gap else ""))
+            body.append(rx)
+            pending_gap = gap
+            if anchor:
+                anchors.add(anchor)
+        if not body:
+            raise self.error(spec, "pattern", "pattern has no words")
+        return "".join(body), anchors
+
+    def compile_terms(self, spec: LDict, eid: str) -> tuple[str, set[str]]:
+        terms = spec["terms"]
+        if not isinstance(terms, LList) or not terms:
+            raise self.error(spec, "terms", "`terms` must be a non-empty list")
+        items = [_fold_item(str(t)) for t in terms]
+        for idx, (f, _) in enumerate(items):
+            if not f:
+                raise self.error(terms, idx, f"term {terms[idx]!r} is empty after normalisation")
+        anchor = f"terms:{eid}"
+        for f, p in items:
+            self.add_key(f, anchor, p)
+        return _alternation(items), {anchor}
+
+    def token_set(self, spec: LDict, key: str) -> tuple[re.Pattern[str], ...]:
+        value = spec.get(key)
+        if value is None:
+            return ()
+        if not isinstance(value, LList):
+            raise self.error(spec, key, f"`{key}` must be a list of words or <lists>")
+        out = []
+        for idx, tok in enumerate(value):
+            rx, _ = self.token_regex(str(tok).strip(), value, idx, anchor_ok=False)
+            out.append(_bounded(rx))
+        return tuple(out)
+
+    def int_field(self, spec: LDict, key: str, lo: int, hi: int, default: int | None) -> int | None:
+        value = spec.get(key, default)
+        if value is None:
+            return None
+        if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+            raise self.error(spec, key, f"`{key}` must be a whole number from {lo} to {hi}")
+        return value
+
+    def compile_body(self, spec: LDict, eid: str, kind: str) -> tuple[str, set[str]]:
+        """The entry's regex source and its anchors, for each of the three kinds."""
+        if kind == "terms":
+            return self.compile_terms(spec, eid)
+        if kind == "pattern":
+            return self.compile_pattern(spec, self.int_field(spec, "gap", 0, 10, 0) or 0)
+        trigger = spec.get("trigger")
+        if not isinstance(trigger, str) or not trigger.strip():
+            raise self.error(spec, "regex", "a `regex` entry needs a `trigger` text that must occur first")
+        self.add_key(normalize(trigger).strip(), f"trigger:{eid}", True)
+        return str(spec["regex"]), {f"trigger:{eid}"}
+
+    def compile_entry(self, spec: Any, seen: set[str]) -> Entry:
+        if not isinstance(spec, LDict):
+            raise self.error(spec, None, "each entry must be a mapping with id, category, severity, means")
+        extra = set(spec) - _ENTRY_KEYS
+        if extra:
+            bad = sorted(extra)[0]
+            raise self.error(spec, bad, f"unknown key {bad!r}", hint=f"allowed: {', '.join(sorted(_ENTRY_KEYS))}")
+        for key in ("id", "category", "means"):
+            if not isinstance(spec.get(key), str) or not spec[key].strip():
+                raise self.error(spec, key if key in spec else None, f"entry needs a text `{key}`")
+        eid = spec["id"]
+        if eid in seen:
+            raise self.error(spec, "id", f"duplicate entry id {eid!r}")
+        seen.add(eid)
+        category = spec["category"]
+        if category not in self.categories:
+            raise self.error(spec, "category", f"unknown category {category!r}",
+                             hint=f"declare it under `categories:` ({', '.join(self.categories)})")
+        severity = self.int_field(spec, "severity", 1, 3, None)
+        if severity is None:
+            raise self.error(spec, None, "entry needs `severity` (1 low .. 3 high)")
+        kinds = [k for k in ("terms", "pattern", "regex") if k in spec]
+        if len(kinds) != 1:
+            raise self.error(spec, None, "entry needs exactly one of `terms`, `pattern`, `regex`")
+        body, anchors = self.compile_body(spec, eid, kinds[0])
+        if not anchors:
+            raise self.error(spec, kinds[0], "the entry has only stop words; it would be tried on every comment",
+                             hint="add a content word or a <list>")
+        try:
+            regex = re.compile(body if kinds[0] == "regex" else r"(?<!\w)" + body + r"(?!\w)")
+        except re.error as exc:
+            raise self.error(spec, kinds[0], f"bad regex: {exc}") from None
+        cat = self.categories[category]
+        inherited = self.token_set(cat, "unless") if spec.get("inherit_unless", True) else ()
+        window = self.int_field(spec, "window", 1, 200, self.int_field(cat, "window", 1, 200, None))
+        return Entry(
+            id=eid, category=category, severity=severity, means=spec["means"].strip(), regex=regex,
+            anchors=frozenset(anchors), requires=self.token_set(spec, "requires"),
+            unless=inherited + self.token_set(spec, "unless"), window=window,
+            unless_quoted=bool(spec.get("unless_quoted", False)),
+        )
+
+    def automaton(self) -> Any:
+        auto = ahocorasick.Automaton()
+        for key, anchors in self.keys.items():
+            left = key[0].isalnum()
+            value = tuple((a, len(key), left, key[-1].isalnum() and not prefix) for a, prefix in anchors.items())
+            auto.add_word(key, value)
+        auto.make_automaton()
+        return auto
+
+
+def load_lexicon(path: Path) -> Lexicon:
+    """Load and compile a patterns file; raises ConfigError with file:line:col on any mistake."""
+    tree = load_yaml(path)
+    file = str(path)
+    comp = _Compiler(file)
+    if not isinstance(tree, LDict):
+        raise error_at(tree, None, "the patterns file must be a mapping with categories, lists, entries", file)
+    extra = set(tree) - {"categories", "lists", "entries"}
+    if extra:
+        bad = sorted(extra)[0]
+        raise error_at(tree, bad, f"unknown top-level key {bad!r}", file, hint="allowed: categories, lists, entries")
+    comp.load_categories(tree.get("categories"))
+    comp.load_lists(tree.get("lists"))
+    specs = tree.get("entries")
+    if not isinstance(specs, LList) or not specs:
+        raise error_at(tree, "entries" if "entries" in tree else None, "`entries` must be a non-empty list", file)
+    seen: set[str] = set()
+    entries = tuple(comp.compile_entry(spec, seen) for spec in specs)
+    by_anchor: dict[str, list[Entry]] = {}
+    for entry in entries:
+        for anchor in entry.anchors:
+            by_anchor.setdefault(anchor, []).append(entry)
+    version = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    return Lexicon(entries, comp.automaton(), {k: tuple(v) for k, v in by_anchor.items()}, version)

@@ -1,0 +1,226 @@
+"""Fold a comment to a matching skeleton that survives evasion, keeping a map back to the original text.
+
+The skeleton is what the lexicon is matched against; lexicon entries are folded by the same function,
+so both sides always agree. Steps, in order:
+
+1. Per character (cached table, applied with `str.translate` on the fast path):
+   zero-width and joiner characters are dropped; Unicode NFKC (fullwidth, mathematical alphanumerics,
+   ligatures); case folding; diacritics removed (NFD, combining marks dropped); look-alike letters folded
+   to Latin with the Unicode confusables table (UTS #39) shipped by the `confusable-homoglyphs` package
+   (Cyrillic, Greek, Armenian, Cherokee, ... look-alikes of a-z and 0-9, plus a few lower-case Greek and
+   Cyrillic letters the table leaves out); leetspeak digits and signs
+   (0->o 1->i 3->e 4->a 5->s 7->t @->a $->s |->i); every other punctuation mark becomes a space.
+   "i", "l", "1" and "|" all fold to "i" because writers swap them freely ("1srael", "b1ood", "lsrael").
+   Spelling separators (. - _ * ~ + and middle dots) become "." for the next step.
+2. Three or more single letters split by the same separator join into a word ("z i o n i s t", "j.e.w.s"
+   -> "zionist", "jews"); a spaced run's leading/trailing "a" or "i" stays a word ("a k i k e" -> "a kike").
+3. The remaining separators become spaces; runs of spaces collapse to one.
+4. Runs of a repeated letter collapse to one letter ("jewwws" -> "jews", "kill" -> "ki").
+
+The skeleton is not meant to be read: it only has to be equal for a word and its disguised forms.
+`normalize` builds it fast without offsets; `normalize_with_offsets` builds the same string plus, for each
+skeleton character, the [start, end) range of original characters it came from, so a match can be
+reported on the characters the reader sees.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+
+from confusable_homoglyphs import confusables
+
+# Characters a writer can slip between letters without a visible trace.
+_INVISIBLE = frozenset(
+    [0x00AD, 0x034F, 0x061C, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180E, 0x3164, 0xFEFF, 0xFFA0]
+    + list(range(0x200B, 0x2010))  # zero-width space, ZWNJ, ZWJ, LRM, RLM
+    + list(range(0x202A, 0x202F))  # bidi embeddings and overrides
+    + list(range(0x2060, 0x2070))  # word joiner, invisible operators, bidi isolates
+    + list(range(0xFE00, 0xFE10))  # variation selectors
+)
+
+_LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "|": "i", "l": "i"}
+
+# Symbols kept in the skeleton because lexicon entries use them: echo parentheses, "14/88", "13%", "#tag".
+_KEPT_SYMBOLS = frozenset("()/%#&")
+# Marks used to spell a word out letter by letter ("j.e.w.s", "k-i-k-e", "n*a*z*i"); kept as "." until the
+# letters are joined, so that a run written with one separator is not glued to its neighbours.
+_SEPARATORS = frozenset(".-_*~+·•‧⋅")
+
+
+def _build_confusables() -> dict[str, str]:
+    """Map each non-ASCII look-alike of an ASCII letter or digit to that letter/digit (lower case)."""
+    table: dict[str, str] = {}
+    data = confusables.confusables_data
+    # Lower-case letters first so a glyph that resembles both "o" and "0" becomes the letter.
+    targets = sorted((k for k in data if len(k) == 1 and k.isascii() and k.isalnum()),
+                     key=lambda k: (not k.islower(), k.isdigit(), k))
+    for target in targets:
+        for alt in data[target]:
+            glyph = alt["c"].strip("\u200e\u200f")
+            if len(glyph) == 1 and not glyph.isascii() and glyph not in table:
+                table[glyph] = target.lower()
+    return table
+
+
+# UTS #39 lists capital Greek/Cyrillic look-alikes (K, H, T, M, B) but not their lower-case forms, which
+# read as Latin letters in most fonts and are what evaders type; this short supplement covers them.
+_LOWER_LOOKALIKES = {"κ": "k", "η": "n", "τ": "t", "ω": "w", "χ": "x", "ε": "e", "β": "b", "μ": "u",
+                     "к": "k", "н": "h", "т": "t", "м": "m", "в": "b", "п": "n", "и": "u", "ь": "b"}
+_CONFUSABLES = _build_confusables() | _LOWER_LOOKALIKES
+
+
+def _fold_ascii(ch: str) -> str:
+    if ch in _LEET:
+        return _LEET[ch]
+    if ch.isalnum() or ch in _KEPT_SYMBOLS:
+        return ch
+    return "." if ch in _SEPARATORS else " "
+
+
+@cache  # bounded by the number of Unicode code points
+def fold_char(ch: str) -> str:
+    """Step 1 for one character: the skeleton characters it becomes (possibly none, possibly several)."""
+    if ord(ch) in _INVISIBLE:
+        return ""
+    if ch.isascii():
+        return _fold_ascii(ch.lower())
+    if ch in _SEPARATORS:
+        return "."
+    out = []
+    # Look-alikes are looked up before and after case folding: the table knows capital Cyrillic "К" but
+    # not its lower-case form.
+    folded = "".join(_CONFUSABLES.get(c, c) for c in unicodedata.normalize("NFKC", ch)).casefold()
+    for c in folded:
+        for d in unicodedata.normalize("NFD", c):
+            if unicodedata.category(d) == "Mn" or ord(d) in _INVISIBLE:
+                continue  # diacritics and combining marks
+            d = _CONFUSABLES.get(d, d)
+            out.append(_fold_ascii(d) if d.isascii() else (d if d.isalnum() else " "))
+    return "".join(out)
+
+
+class _FoldTable(dict[int, str]):
+    """`str.translate` table that fills itself from `fold_char` on first sight of a code point."""
+
+    def __missing__(self, key: int) -> str:
+        value = fold_char(chr(key))
+        self[key] = value
+        return value
+
+
+_TABLE = _FoldTable()
+_DOTS = {ord("."): " "}
+_SPACES = re.compile(" {2,}")
+# Three or more single letters or digits ("1 4 8 8"), all split by the same separator.
+_SPLIT_LETTERS = re.compile(r"\b[a-z0-9]([ .]+)[a-z0-9](?:\1[a-z0-9])+\b")
+_REPEATS = re.compile(r"([a-z])\1+")
+_AMBIGUOUS = re.compile(r"\b[ai] [a-z] [a-z] [a-z]|[a-z] [a-z] [a-z] [ai]\b")
+
+
+def _join_region(m: re.Match[str], join_all: bool) -> tuple[int, int]:
+    """The part of a spelled-out run whose separators are removed, relative to the match.
+
+    With spaces as separators, a leading or trailing "a"/"i" is usually a word of its own ("a k i k e",
+    "r a g h e a d i am"); `join_all` gives the other reading ("i s l a m")."""
+    g = m.group()
+    start, end = 0, len(g)
+    if not join_all and m.group(1) == " ":
+        if g[0] in "ai" and len(g) >= 7:
+            start = 2
+        if g[-1] in "ai" and end - start >= 7:
+            end -= 2
+    return start, end
+
+
+def _joiner(join_all: bool) -> Callable[[re.Match[str]], str]:
+    def join(m: re.Match[str]) -> str:
+        g = m.group()
+        a, b = _join_region(m, join_all)
+        return g[:a] + g[a:b].replace(m.group(1), "") + g[b:]
+    return join
+
+
+_JOIN = {False: _joiner(False), True: _joiner(True)}
+
+
+def _first_letter(m: re.Match[str]) -> str:
+    return m.group(1)
+
+
+def _skeleton(text: str, join_all: bool) -> str:
+    s = _SPLIT_LETTERS.sub(_JOIN[join_all], text.translate(_TABLE))
+    s = s.translate(_DOTS)
+    if "  " in s:
+        s = _SPACES.sub(" ", s)
+    return _REPEATS.sub(_first_letter, s)
+
+
+def normalize(text: str) -> str:
+    """The matching skeleton of `text` (no offsets; the fast path used before any match is known)."""
+    return _skeleton(text, join_all=False)
+
+
+def normalize_variants(text: str) -> tuple[str, ...]:
+    """The skeleton, plus a second reading when spelled-out letters start or end with "a"/"i" ("i s l a m" is
+    one word, "a k i k e" an article and a word): matching both readings catches both."""
+    s = _skeleton(text, join_all=False)
+    if _AMBIGUOUS.search(s) or _AMBIGUOUS.search(text.translate(_TABLE)):
+        return s, _skeleton(text, join_all=True)
+    return (s,)
+
+
+@dataclass(frozen=True)
+class Normalized:
+    """A skeleton and, per skeleton character, the original [start, end) it came from."""
+
+    text: str
+    starts: tuple[int, ...]
+    ends: tuple[int, ...]
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """Map a skeleton span [start, end) to the original text's span."""
+        if end <= start:
+            pos = self.starts[start] if start < len(self.starts) else (self.ends[-1] if self.ends else 0)
+            return pos, pos
+        return self.starts[start], self.ends[end - 1]
+
+
+def _drop(chars: list[str], starts: list[int], ends: list[int], drop: set[int]) -> str:
+    """Delete the given indices from the three parallel lists, in place; return the new string."""
+    if drop:
+        keep = [i for i in range(len(chars)) if i not in drop]
+        chars[:] = [chars[i] for i in keep]
+        starts[:] = [starts[i] for i in keep]
+        ends[:] = [ends[i] for i in keep]
+    return "".join(chars)
+
+
+def normalize_with_offsets(text: str, join_all: bool = False) -> Normalized:
+    """Same skeleton as `normalize(text)` (or its second reading with `join_all`), with offsets into `text`."""
+    chars: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    for i, ch in enumerate(text):
+        for out in _TABLE[ord(ch)]:
+            chars.append(out)
+            starts.append(i)
+            ends.append(i + 1)
+    s = "".join(chars)
+    drop: set[int] = set()
+    for m in _SPLIT_LETTERS.finditer(s):
+        a, b = _join_region(m, join_all)
+        drop.update(i for i in range(m.start() + a, m.start() + b) if not s[i].isalnum())
+    s = _drop(chars, starts, ends, drop)
+    chars[:] = [" " if c == "." else c for c in chars]
+    s = "".join(chars)
+    s = _drop(chars, starts, ends, {i for m in _SPACES.finditer(s) for i in range(m.start() + 1, m.end())})
+    drop = set()
+    for m in _REPEATS.finditer(s):
+        ends[m.start()] = ends[m.end() - 1]  # the kept letter covers the whole stretched run
+        drop.update(range(m.start() + 1, m.end()))
+    s = _drop(chars, starts, ends, drop)
+    return Normalized(s, tuple(starts), tuple(ends))

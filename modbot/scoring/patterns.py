@@ -1,0 +1,126 @@
+"""The pattern scorer: conspiracy and hate tropes from config/patterns.yaml, matched on the evasion-proof
+skeleton (modbot.scoring.normalize) and reported on the original text.
+
+Per comment: one `str.translate` plus three regex passes build the skeleton; one Aho–Corasick pass finds
+the anchor words; only entries whose anchors all occurred run their own small regex; matches then pass
+the cheap co-occurrence (`requires`) and exception (`unless`, `unless_quoted`) checks. Offsets are
+computed only for comments that matched, so clean comments stay on the fast path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from modbot.models import Comment, Match, ScorerOutput
+from modbot.scoring.lexicon import Entry, Lexicon, load_lexicon
+from modbot.scoring.normalize import Normalized, normalize_variants, normalize_with_offsets
+
+_OPEN_QUOTES = "\"“„«‘'"
+_CLOSE_QUOTES = "\"”“»’'"
+_QUOTE_REACH = 120  # characters searched on each side for the quotation marks around a match
+
+
+def _window(text: str, start: int, end: int, words: int | None) -> str:
+    """The skeleton text from `words` words before the span to `words` words after it."""
+    if words is None:
+        return text
+    left = text[:start].split(" ")
+    right = text[end:].split(" ")
+    return " ".join(left[-words - 1:]) + text[start:end] + " ".join(right[: words + 1])
+
+
+def _quoted(original: str, start: int, end: int) -> bool:
+    """True when [start, end) sits between an opening and a closing quotation mark on the same line."""
+    before = original[max(0, start - _QUOTE_REACH):start].rsplit("\n", 1)[-1]
+    after = original[end:end + _QUOTE_REACH].split("\n", 1)[0]
+    opens = [i for i, c in enumerate(before) if c in _OPEN_QUOTES]
+    if not opens:
+        return False
+    # An apostrophe inside a word ("don't") is not a quotation mark.
+    last = opens[-1]
+    if before[last] == "'" and last > 0 and before[last - 1].isalnum():
+        return False
+    return any(c in _CLOSE_QUOTES for c in after)
+
+
+class PatternScorer:
+    """Scorer over a compiled lexicon. `match` is the synchronous core; `score` wraps it for the pipeline."""
+
+    name = "patterns"
+
+    def __init__(self, lexicon: Lexicon) -> None:
+        self._lexicon = lexicon
+
+    @classmethod
+    def from_file(cls, path: Path) -> PatternScorer:
+        """Load a patterns YAML file; raises ConfigError with file:line:col when it is invalid."""
+        return cls(load_lexicon(Path(path)))
+
+    @property
+    def version(self) -> str:
+        """Short sha256 of the lexicon file, recorded with every decision."""
+        return self._lexicon.version
+
+    @property
+    def lexicon(self) -> Lexicon:
+        return self._lexicon
+
+    def candidates(self, skeleton: str) -> list[Entry]:
+        """Entries whose anchor words all occur in the skeleton (one automaton pass)."""
+        present: set[str] = set()
+        n = len(skeleton)
+        for end, values in self._lexicon.automaton.iter(skeleton):
+            for anchor, length, left, right in values:
+                if anchor in present:
+                    continue
+                start = end - length + 1
+                if left and start > 0 and skeleton[start - 1].isalnum():
+                    continue
+                if right and end + 1 < n and skeleton[end + 1].isalnum():
+                    continue
+                present.add(anchor)
+        if not present:
+            return []
+        out: dict[str, Entry] = {}
+        for anchor in present:
+            for entry in self._lexicon.by_anchor.get(anchor, ()):
+                if entry.id not in out and entry.anchors <= present:
+                    out[entry.id] = entry
+        return list(out.values())
+
+    def match(self, text: str) -> list[Match]:
+        """All lexicon matches in `text`; spans and `Match.text` refer to the original characters."""
+        found: dict[tuple[str, int, int], Match] = {}
+        for variant, skeleton in enumerate(normalize_variants(text)):
+            entries = self.candidates(skeleton)
+            mapped: Normalized | None = None
+            for entry in entries:
+                for m in entry.regex.finditer(skeleton):
+                    if not self._accepts(entry, skeleton, m.start(), m.end()):
+                        continue
+                    if mapped is None:
+                        mapped = normalize_with_offsets(text, join_all=variant == 1)
+                    start, end = mapped.span(m.start(), m.end())
+                    if (entry.unless_quoted and _quoted(text, start, end)) or (entry.id, start, end) in found:
+                        continue
+                    found[(entry.id, start, end)] = Match(
+                        category=entry.category, pattern=entry.id, start=start, end=end,
+                        text=text[start:end], severity=entry.severity)
+        return sorted(found.values(), key=lambda x: (x.start, x.end, x.pattern))
+
+    @staticmethod
+    def _accepts(entry: Entry, skeleton: str, start: int, end: int) -> bool:
+        if not entry.requires and not entry.unless:
+            return True
+        around = _window(skeleton, start, end, entry.window)
+        if any(not rx.search(around) for rx in entry.requires):
+            return False
+        return not any(rx.search(around) for rx in entry.unless)
+
+    async def score(self, batch: Sequence[Comment]) -> list[ScorerOutput]:
+        """Pattern matches per comment; no labels (matching is pure CPU work, fast enough for the loop)."""
+        return [ScorerOutput(labels={}, matches=tuple(self.match(c.text))) for c in batch]
+
+    async def close(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,172 @@
+"""The pattern scorer on the shipped lexicon: tropes match in every disguise, identity mentions and news
+stay clean, the seed comment is caught, and a bad lexicon is refused with its line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from modbot.errors import ConfigError
+from modbot.models import Author, Comment
+from modbot.scoring.evasion import PERTURBATIONS, perturb_spans
+from modbot.scoring.patterns import PatternScorer
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(scope="module")
+def scorer() -> PatternScorer:
+    return PatternScorer.from_file(ROOT / "config" / "patterns.yaml")
+
+
+POSITIVES = [
+    ("the media is controlled by the jews", "antisemitic_conspiracy"),
+    ("zionist-owned banks run this country", "antisemitic_conspiracy"),
+    ("the jews control the government and hollywood", "antisemitic_conspiracy"),
+    ("wars funded by the zionists, as always", "antisemitic_conspiracy"),
+    ("the greedy jews want our money", "antisemitic_conspiracy"),
+    ("the holocaust is a hoax", "antisemitic_conspiracy"),
+    ("muslims are rats", "dehumanisation"),
+    ("gas the jews", "dehumanisation"),
+    ("1488 brothers", "hate_symbols"),
+    ("look who owns it: (((Goldberg)))", "hate_symbols"),
+    ("the great replacement is happening", "conspiracy"),
+    ("they are replacing us with migrants", "conspiracy"),
+    ("the globalist cabal wants war", "conspiracy"),
+]
+
+CLEAN = [
+    "Jewish weddings can be a lot of fun. Even if you are not Jewish, there is a lot to enjoy.",
+    "Zionism is a political movement.",
+    "My friend's middle name is historically Jewish.",
+    'Police said the vandal had sprayed the slur "kike" on the synagogue wall; the mayor condemned it.',
+    "The myth that Jews control the media is an antisemitic conspiracy theory.",
+    "Israeli-backed and Iranian-backed militias clashed near the border.",
+    "In the year 1488 the town got its charter.",
+    "Muslims do not eat pigs.",
+    "Immigrants are treated like animals in these camps.",
+    "I hate Mondays, my bank is run by idiots.",
+]
+
+
+@pytest.mark.parametrize(("text", "category"), POSITIVES)
+def test_known_tropes_match(scorer: PatternScorer, text: str, category: str) -> None:
+    matches = scorer.match(text)
+    assert category in {m.category for m in matches}
+    for m in matches:
+        assert text[m.start:m.end] == m.text
+        assert 1 <= m.severity <= 3
+
+
+@pytest.mark.parametrize("kind", sorted(PERTURBATIONS))
+@pytest.mark.parametrize(("text", "category"), POSITIVES)
+def test_each_evasion_form_still_matches(scorer: PatternScorer, text: str, category: str, kind: str) -> None:
+    spans = [(m.start, m.end) for m in scorer.match(text)]
+    disguised = perturb_spans(text, spans, kind, seed=11)
+    if disguised == text:
+        pytest.skip(f"{kind} does not change {text!r} (digits have no look-alike or leet form)")
+    matches = scorer.match(disguised)
+    assert category in {m.category for m in matches}, disguised
+    for m in matches:
+        assert disguised[m.start:m.end] == m.text
+
+
+@pytest.mark.parametrize("text", CLEAN)
+def test_identity_mentions_and_reports_stay_clean(scorer: PatternScorer, text: str) -> None:
+    assert scorer.match(text) == []
+
+
+def test_span_highlights_the_disguised_characters(scorer: PatternScorer) -> None:
+    text = "wow, the Ј\u200bЕ\u200bW\u200bS control the media"
+    (match,) = [m for m in scorer.match(text) if m.pattern == "group-controls-institutions"]
+    assert match.text.startswith("Ј\u200bЕ") and match.text.endswith("media")
+    assert match.start == text.index("Ј")
+
+
+def test_seed_comment_is_antisemitic_conspiracy(scorer: PatternScorer) -> None:
+    comment = (DATA / "seed_comment.txt").read_text(encoding="utf-8").strip()
+    hits = [m for m in scorer.match(comment) if m.category == "antisemitic_conspiracy" and m.severity >= 2]
+    assert hits
+    assert any("Zionist" in m.text for m in hits)
+
+
+def test_seed_article_paragraphs_are_clean(scorer: PatternScorer) -> None:
+    paragraphs = [p.strip() for p in (DATA / "seed_article.txt").read_text(encoding="utf-8").split("\n\n")]
+    paragraphs = [p for p in paragraphs if p]
+    assert len(paragraphs) >= 11
+    for paragraph in paragraphs:
+        assert scorer.match(paragraph) == [], paragraph
+
+
+async def test_score_returns_one_output_per_comment(scorer: PatternScorer) -> None:
+    batch = [Comment(id="1", text="the jews control the banks", author=Author(id="a")),
+             Comment(id="2", text="nice weather", author=Author(id="b"))]
+    out = await scorer.score(batch)
+    assert [bool(o.matches) for o in out] == [True, False]
+    assert out[0].labels == {}
+    assert scorer.name == "patterns"
+    assert len(scorer.version) == 12
+
+
+def test_version_changes_with_the_file(tmp_path: Path, scorer: PatternScorer) -> None:
+    copy = tmp_path / "patterns.yaml"
+    copy.write_text((ROOT / "config" / "patterns.yaml").read_text(encoding="utf-8") + "\n# edited\n")
+    assert PatternScorer.from_file(copy).version != scorer.version
+
+
+MINIMAL = """\
+categories:
+  hate_symbols:
+    means: symbols
+lists:
+  g: [jews]
+entries:
+  - id: one
+    category: hate_symbols
+    severity: 2
+    means: test
+    terms: [1488]
+"""
+
+
+def test_minimal_lexicon_with_requires_and_unless(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(MINIMAL + """\
+  - id: two
+    category: hate_symbols
+    severity: 1
+    means: co-occurrence
+    pattern: "greedy"
+    requires: [<g>]
+    unless: [myth]
+    window: 3
+""")
+    scorer = PatternScorer.from_file(path)
+    assert [m.pattern for m in scorer.match("greedy jews")] == ["two"]
+    assert scorer.match("greedy people") == []
+    assert scorer.match("the myth of greedy jews") == []
+    assert scorer.match("greedy one two three four five six jews") == []  # outside the window
+
+
+@pytest.mark.parametrize(("tail", "line", "needle"), [
+    ("  - id: bad\n    category: nope\n    severity: 1\n    means: x\n    terms: [a]\n", 13, "unknown category"),
+    ("  - id: bad\n    category: hate_symbols\n    severity: 5\n    means: x\n    terms: [a]\n", 14, "severity"),
+    ("  - id: bad\n    category: hate_symbols\n    severity: 1\n    means: x\n    pattern: <missing> word\n", 16,
+     "unknown list"),
+    ("  - id: one\n    category: hate_symbols\n    severity: 1\n    means: x\n    terms: [a]\n", 12, "duplicate"),
+    ("  - id: bad\n    category: hate_symbols\n    severity: 1\n    means: x\n    terms: [a]\n    colour: red\n", 17,
+     "unknown key"),
+    ("  - id: bad\n    category: hate_symbols\n    severity: 1\n    means: x\n    pattern: the by of\n", 16,
+     "stop words"),
+    ("  - id: bad\n   category: [\n", 13, "YAML"),
+])
+def test_bad_lexicon_is_refused_with_its_line(tmp_path: Path, tail: str, line: int, needle: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(MINIMAL + tail)
+    with pytest.raises(ConfigError) as err:
+        PatternScorer.from_file(path)
+    assert err.value.line == line
+    assert needle in str(err.value)
+    assert str(path) in str(err.value)
