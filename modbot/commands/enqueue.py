@@ -16,7 +16,7 @@ from modbot.commands.common import add_config_argument, settings_from_args
 from modbot.config import Settings
 from modbot.connections import connect
 from modbot.errors import InvalidComment
-from modbot.ingest.schema import comment_to_dict, parse_comment
+from modbot.ingest.schema import comment_to_dict, decode_message
 from modbot.keys import Keys
 
 
@@ -35,8 +35,8 @@ def run(args: argparse.Namespace) -> int:
         if not line.strip():
             continue
         try:
-            comment = parse_comment(json.loads(line), settings.stream.max_text_chars)
-        except (json.JSONDecodeError, InvalidComment) as exc:
+            comment = decode_message(line, settings.stream.max_text_chars)
+        except InvalidComment as exc:
             bad += 1
             print(f"{args.file}:{n}: skipped: {exc}", file=sys.stderr)
             continue
