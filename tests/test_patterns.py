@@ -48,6 +48,10 @@ CLEAN = [
     "Muslims do not eat pigs.",
     "Immigrants are treated like animals in these camps.",
     "I hate Mondays, my bank is run by idiots.",
+    "The deli on the corner is owned by a Jewish family.",
+    "Jewish leaders condemned the attack on the mosque.",
+    "The Zionist Federation held its annual meeting in London.",
+    "Hamas-run health ministry figures could not be verified.",
 ]
 
 

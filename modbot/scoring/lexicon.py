@@ -76,7 +76,7 @@ class Lexicon:
     """Compiled lexicon: anchor automaton, entries by anchor, and the file's short hash."""
 
     entries: tuple[Entry, ...]
-    automaton: Any  # ahocorasick.Automaton: skeleton key -> tuple of (anchor id, key length, left, right)
+    automaton: Any  # ahocorasick.Automaton: " key " (space-padded skeleton word) -> frozenset of anchor ids
     by_anchor: dict[str, tuple[Entry, ...]]
     version: str
 
@@ -152,7 +152,8 @@ class _Compiler:
                 raise self.error(node, key, f"unknown list <{name}>", hint="define it under `lists:`")
             items = self.lists[name]
             anchor = f"list:{name}"
-            if all(f in STOPWORDS for f, _ in items):
+            # A list holding a stop word ("us") cannot be an anchor: the word would be looked up everywhere.
+            if any(f in STOPWORDS for f, _ in items):
                 return _alternation(items), None
             for f, p in items:
                 self.add_key(f, anchor, p)
@@ -160,7 +161,7 @@ class _Compiler:
         items = [_fold_item(t) for t in tok.split("|")]
         if any(not f for f, _ in items):
             raise self.error(node, key, f"token {tok!r} has an empty alternative")
-        if all(f in STOPWORDS for f, _ in items) or not anchor_ok:
+        if any(f in STOPWORDS for f, _ in items) or not anchor_ok:
             return _alternation(items), None
         anchor = "word:" + "|".join(sorted(f for f, _ in items))
         for f, p in items:
@@ -275,11 +276,16 @@ class _Compiler:
         )
 
     def automaton(self) -> Any:
-        auto = ahocorasick.Automaton()
+        """Keys are padded with the spaces around a whole word, so the automaton itself enforces word
+        boundaries and never reports a key inside a longer word; the text is padded the same way."""
+        padded: dict[str, set[str]] = {}
         for key, anchors in self.keys.items():
-            left = key[0].isalnum()
-            value = tuple((a, len(key), left, key[-1].isalnum() and not prefix) for a, prefix in anchors.items())
-            auto.add_word(key, value)
+            for anchor, prefix in anchors.items():
+                k = (" " if key[0].isalnum() else "") + key + (" " if key[-1].isalnum() and not prefix else "")
+                padded.setdefault(k, set()).add(anchor)
+        auto = ahocorasick.Automaton()
+        for k, ids in padded.items():
+            auto.add_word(k, frozenset(ids))
         auto.make_automaton()
         return auto
 

@@ -117,8 +117,9 @@ _DOTS = {ord("."): " "}
 _SPACES = re.compile(" {2,}")
 # Three or more single letters or digits ("1 4 8 8"), all split by the same separator.
 _SPLIT_LETTERS = re.compile(r"\b[a-z0-9]([ .]+)[a-z0-9](?:\1[a-z0-9])+\b")
-_REPEATS = re.compile(r"([a-z])\1+")
-_AMBIGUOUS = re.compile(r"\b[ai] [a-z] [a-z] [a-z]|[a-z] [a-z] [a-z] [ai]\b")
+# A letter followed by the same letter: deleting every such letter keeps the last of each run, and a
+# constant replacement keeps `re.sub` on its fast path (no Python callback per run).
+_REPEATS = re.compile(r"([a-z])(?=\1)")
 
 
 def _join_region(m: re.Match[str], join_all: bool) -> tuple[int, int]:
@@ -147,29 +148,32 @@ def _joiner(join_all: bool) -> Callable[[re.Match[str]], str]:
 _JOIN = {False: _joiner(False), True: _joiner(True)}
 
 
-def _first_letter(m: re.Match[str]) -> str:
-    return m.group(1)
-
-
-def _skeleton(text: str, join_all: bool) -> str:
-    s = _SPLIT_LETTERS.sub(_JOIN[join_all], text.translate(_TABLE))
-    s = s.translate(_DOTS)
+def _skeleton(text: str, join_all: bool) -> tuple[str, bool]:
+    """The skeleton, and whether a spelled-out run had an "a"/"i" split off (so the other reading exists)."""
+    s = text.translate(_TABLE)
+    split_off = False
+    if _SPLIT_LETTERS.search(s):
+        s2 = _SPLIT_LETTERS.sub(_JOIN[join_all], s)
+        split_off = not join_all and s2 != _SPLIT_LETTERS.sub(_JOIN[True], s)
+        s = s2
+    if "." in s:
+        s = s.translate(_DOTS)
     if "  " in s:
         s = _SPACES.sub(" ", s)
-    return _REPEATS.sub(_first_letter, s)
+    return _REPEATS.sub("", s), split_off
 
 
 def normalize(text: str) -> str:
     """The matching skeleton of `text` (no offsets; the fast path used before any match is known)."""
-    return _skeleton(text, join_all=False)
+    return _skeleton(text, join_all=False)[0]
 
 
 def normalize_variants(text: str) -> tuple[str, ...]:
     """The skeleton, plus a second reading when spelled-out letters start or end with "a"/"i" ("i s l a m" is
     one word, "a k i k e" an article and a word): matching both readings catches both."""
-    s = _skeleton(text, join_all=False)
-    if _AMBIGUOUS.search(s) or _AMBIGUOUS.search(text.translate(_TABLE)):
-        return s, _skeleton(text, join_all=True)
+    s, split_off = _skeleton(text, join_all=False)
+    if split_off:
+        return s, _skeleton(text, join_all=True)[0]
     return (s,)
 
 
@@ -220,7 +224,7 @@ def normalize_with_offsets(text: str, join_all: bool = False) -> Normalized:
     s = _drop(chars, starts, ends, {i for m in _SPACES.finditer(s) for i in range(m.start() + 1, m.end())})
     drop = set()
     for m in _REPEATS.finditer(s):
-        ends[m.start()] = ends[m.end() - 1]  # the kept letter covers the whole stretched run
-        drop.update(range(m.start() + 1, m.end()))
+        starts[m.start() + 1] = starts[m.start()]  # the kept (last) letter covers the whole stretched run
+        drop.add(m.start())
     s = _drop(chars, starts, ends, drop)
     return Normalized(s, tuple(starts), tuple(ends))

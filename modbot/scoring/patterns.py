@@ -69,17 +69,8 @@ class PatternScorer:
     def candidates(self, skeleton: str) -> list[Entry]:
         """Entries whose anchor words all occur in the skeleton (one automaton pass)."""
         present: set[str] = set()
-        n = len(skeleton)
-        for end, values in self._lexicon.automaton.iter(skeleton):
-            for anchor, length, left, right in values:
-                if anchor in present:
-                    continue
-                start = end - length + 1
-                if left and start > 0 and skeleton[start - 1].isalnum():
-                    continue
-                if right and end + 1 < n and skeleton[end + 1].isalnum():
-                    continue
-                present.add(anchor)
+        for _, anchors in self._lexicon.automaton.iter(" " + skeleton + " "):
+            present |= anchors
         if not present:
             return []
         out: dict[str, Entry] = {}

@@ -1,0 +1,81 @@
+"""Pattern-stage throughput: comments per second on one core.
+
+    python bench/bench_patterns.py                      # built-in comments of typical news-comment length
+    python bench/bench_patterns.py --data ../shared/data/hatexplain/hatexplain.csv --text-column text
+
+The pattern scorer is pure Python on one thread, so comments/s here is comments/s per core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from modbot.scoring.patterns import PatternScorer  # noqa: E402
+
+SENTENCES = [
+    "I read the whole article and I still do not understand why the council voted this way.",
+    "The government should explain where the money for the new highway is coming from.",
+    "My grandmother lived in that town for sixty years and never saw anything like it.",
+    "Great reporting, thank you for covering the local elections in so much detail.",
+    "Syria and Lebanon used to be among the most developed countries in the region.",
+    "Prices at the supermarket went up again this week, bread is now almost four dollars.",
+    "Does anyone know whether the bridge will be closed during the weekend as well?",
+    "The rebels and the army have been fighting over the same highway for months now.",
+    "This is exactly what happens when nobody checks the contracts before signing them.",
+    "Honestly the comments here are more interesting than the article itself, lol.",
+]
+
+
+def synthetic(n: int, seed: int = 1) -> list[str]:
+    """Comments of 1-6 sentences (about 80-500 characters, median near 250), like a news site's."""
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(SENTENCES) for _ in range(rng.randint(1, 6))) for _ in range(n)]
+
+
+def from_csv(path: Path, column: str, n: int) -> list[str]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        texts = [row[column] for row in csv.DictReader(fh) if row.get(column)]
+    return (texts * (n // max(1, len(texts)) + 1))[:n]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--patterns", type=Path, default=ROOT / "config" / "patterns.yaml")
+    parser.add_argument("--data", type=Path, help="CSV of real comments (optional)")
+    parser.add_argument("--text-column", default="text")
+    parser.add_argument("-n", type=int, default=50_000, help="comments per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    scorer = PatternScorer.from_file(args.patterns)
+    texts = from_csv(args.data, args.text_column, args.n) if args.data else synthetic(args.n)
+    lengths = [len(t) for t in texts]
+    for t in texts[:2000]:  # warm the character-fold cache
+        scorer.match(t)
+    rates = []
+    matched = 0
+    for _ in range(args.rounds):
+        start = time.perf_counter()
+        matched = sum(1 for t in texts if scorer.match(t))
+        rates.append(len(texts) / (time.perf_counter() - start))
+    source = args.data or "built-in synthetic comments"
+    print(f"source: {source}")
+    print(f"comments: {len(texts)}  length chars: median {statistics.median(lengths):.0f}, "
+          f"mean {statistics.mean(lengths):.0f}, max {max(lengths)}")
+    print(f"comments with a match: {matched} ({matched / len(texts):.1%})")
+    print(f"throughput: {max(rates):,.0f} comments/s/core (best of {args.rounds}), "
+          f"median {statistics.median(rates):,.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
