@@ -45,7 +45,7 @@ async def test_seed_comment_held_and_article_approved(redis_client, prefix):
     store = DecisionStore(redis_client, Keys(prefix))
     held = await store.get("seed-reader")
     assert held is not None and held.action is Action.HOLD
-    assert "antisemitic" in held.reason.lower()
+    assert "antisemitic" in held.reason.lower() and "Zionist supported terror" in held.reason
     assert any(m.category == "antisemitic_conspiracy" for m in held.matches)
     assert held.versions["rules"] and held.versions["patterns"]
     for i in range(len(SEED_ARTICLE)):

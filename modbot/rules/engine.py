@@ -183,7 +183,7 @@ def render_reason(rule: Rule, ctx: Context, evidence: Evidence) -> str:
     """Fill {{placeholders}} in a rule's reason. Names were validated at load, so every name is known here."""
     matches = evidence.matches or ctx.scores.matches
     values: dict[str, str] = {
-        "match": evidence.texts[0] if evidence.texts else "",
+        "match": _strongest(evidence),
         "rule": rule.id,
         "action": rule.action.value,
         "category": ", ".join(dict.fromkeys(m.category for m in matches)),
@@ -209,6 +209,13 @@ def render_reason(rule: Rule, ctx: Context, evidence: Evidence) -> str:
         return m.group(0)
 
     return PLACEHOLDER.sub(fill, rule.reason)
+
+
+def _strongest(evidence: Evidence) -> str:
+    """The text {{match}} names: the most severe pattern match (the longest among equals), else the first text."""
+    if evidence.matches:
+        return max(evidence.matches, key=lambda m: (m.severity, m.end - m.start)).text
+    return evidence.texts[0] if evidence.texts else ""
 
 
 def _age(days: float | None) -> str:
