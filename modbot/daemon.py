@@ -22,7 +22,7 @@ from modbot.config import Settings
 from modbot.connections import connect
 from modbot.keys import Keys
 from modbot.outbox import OutboxDeliverer
-from modbot.pipeline import build_scorers, close_scorers
+from modbot.pipeline import build_scorers, close_scorers, pattern_categories
 from modbot.rules import RulesHolder
 from modbot.sinks import build_sink
 from modbot.worker import Worker
@@ -38,8 +38,8 @@ async def run_daemon(settings: Settings, stop: asyncio.Event | None = None,
                      on_ready: Callable[[], Awaitable[None]] | None = None) -> int:
     """Run until a signal (or `stop`) arrives. Returns the exit status."""
     stop = stop or asyncio.Event()
-    holder = RulesHolder(settings.rules.file)  # validates now: a broken rules file stops the start
     scorers = await build_scorers(settings)
+    holder = RulesHolder(settings.rules.file, pattern_categories(scorers))  # a broken rules file stops the start
     conn = await connect(settings.redis)
     keys = Keys(settings.redis.prefix, settings.stream.name)
     consumer = consumer_name(settings)

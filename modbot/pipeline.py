@@ -28,6 +28,16 @@ async def build_scorers(settings: Settings) -> list[Scorer]:
     return scorers
 
 
+def pattern_categories(scorers: Sequence[Scorer]) -> frozenset[str] | None:
+    """The categories the pattern lexicon defines, so rules naming an unknown one are refused; None when the
+    pattern scorer is not in use (then any category name is accepted)."""
+    from modbot.scoring.patterns import PatternScorer
+    for s in scorers:
+        if isinstance(s, PatternScorer):
+            return frozenset(e.category for e in s.lexicon.entries)
+    return None
+
+
 async def score_batch(scorers: Sequence[Scorer], comments: Sequence[Comment]) -> list[Scores]:
     """Run every scorer over the batch concurrently. A scorer that fails is named in each comment's
     `Scores.errors`; the rules' scorer-failure policy decides what that means."""

@@ -152,6 +152,25 @@ def test_validate_command_lists_every_error(tmp_path: Path, capsys: pytest.Captu
 def test_validate_reads_rules_file_from_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "my-rules.yaml").write_text("version: 1\nrules: []\n")
     cfg = tmp_path / "modbot.yaml"
-    cfg.write_text("rules:\n  file: my-rules.yaml\nsink:\n  type: log\n")
+    cfg.write_text("rules:\n  file: my-rules.yaml\nsink:\n  type: log\nscorers:\n  enabled: [toxicity]\n")
     assert run_validate("--config", str(cfg)) == 0
     assert "my-rules.yaml: 0 rules" in capsys.readouterr().out
+
+
+def test_validate_checks_the_lexicon_and_rule_categories(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    from tests.helpers import ROOT
+    shutil.copy(ROOT / "config" / "patterns.yaml", tmp_path / "patterns.yaml")
+    (tmp_path / "rules.yaml").write_text(
+        "version: 1\nrules:\n  - id: r1\n    action: hold\n    reason: x\n    when:\n"
+        "      pattern: {category: antisemitic_conspiracyy}\n")
+    cfg = tmp_path / "modbot.yaml"
+    cfg.write_text("sink:\n  type: log\nscorers:\n  enabled: [patterns]\n")
+    assert run_validate("--config", str(cfg)) == 1
+    captured = capsys.readouterr()
+    assert "patterns.yaml:" in captured.out and " patterns, version " in captured.out
+    assert "rules.yaml:7" in captured.err and "antisemitic_conspiracyy" in captured.err
+    (tmp_path / "patterns.yaml").write_text("entries: [\n")
+    assert run_validate("--config", str(cfg)) == 1
+    assert "patterns.yaml:" in capsys.readouterr().err

@@ -11,7 +11,7 @@ from typing import Any
 from modbot.commands.common import add_config_argument, add_scorers_argument, settings_from_args
 from modbot.config import Settings
 from modbot.models import Author, Comment
-from modbot.pipeline import build_scorers, close_scorers, score_batch
+from modbot.pipeline import build_scorers, close_scorers, pattern_categories, score_batch
 from modbot.rules import load_rules
 
 
@@ -46,9 +46,9 @@ def _comment(args: argparse.Namespace) -> Comment:
 
 async def check(settings: Settings, comment: Comment) -> dict[str, Any]:
     """Everything `modbot check` reports, as one JSON-ready dict."""
-    ruleset = load_rules(settings.rules.file)
     scorers = await build_scorers(settings)
     try:
+        ruleset = load_rules(settings.rules.file, pattern_categories(scorers))
         scores = (await score_batch(scorers, [comment]))[0]
     finally:
         await close_scorers(scorers)
