@@ -8,6 +8,7 @@ A comment that already has a decision is acknowledged and not decided again.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -73,17 +74,26 @@ class DecisionStore:
 
     async def record(self, comment: Comment, decision: Decision, ack: Ack | None = None) -> bool:
         """Store an automatic decision and acknowledge its message; False if the comment was already decided."""
-        held = decision.action is Action.HOLD
-        created = (comment.created_at or decision.decided_at).timestamp()
+        return (await self.record_many([(comment, decision, ack)]))[0]
+
+    async def record_many(self, items: Sequence[tuple[Comment, Decision, Ack | None]]) -> list[bool]:
+        """`record` for a whole batch in one round trip; each comment is still stored atomically on its own."""
         k = self.keys
-        result = await self._record(
-            keys=[k.decision(comment.id), k.comment(comment.id), k.decisions, k.review, k.outbox, k.rulestats,
-                  ack.stream if ack else k.comments],
-            args=[json.dumps(decision.to_dict()), json.dumps(comment_to_dict(comment)), comment.id,
-                  repr(review_score(decision.priority, created)) if held else "",
-                  ack.group if ack else "", ack.message_id if ack else "", decision.rule or "", "1" if held else "0"],
-        )
-        return bool(result)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for comment, decision, ack in items:
+                held = decision.action is Action.HOLD
+                created = (comment.created_at or decision.decided_at).timestamp()
+                await self._record(
+                    keys=[k.decision(comment.id), k.comment(comment.id), k.decisions, k.review, k.outbox,
+                          k.rulestats, ack.stream if ack else k.comments],
+                    args=[json.dumps(decision.to_dict()), json.dumps(comment_to_dict(comment)), comment.id,
+                          repr(review_score(decision.priority, created)) if held else "",
+                          ack.group if ack else "", ack.message_id if ack else "", decision.rule or "",
+                          "1" if held else "0"],
+                    client=pipe,
+                )
+            results = await pipe.execute()
+        return [bool(r) for r in results]
 
     async def record_verdict(self, comment_id: str, action: Action, moderator: str, note: str = "") -> Decision:
         """A moderator's verdict: a new decision delivered like any other, audited, and counted per rule."""

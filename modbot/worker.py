@@ -84,10 +84,10 @@ class Worker:
         scores = await score_batch(self.scorers, comments)
         ruleset = self.rules()
         vers = versions(self.scorers, ruleset)
-        for (comment, ack), s in zip(fresh, scores, strict=True):
-            decision = decide(comment, s, ruleset, vers)
-            stored = await self.store.record(comment, decision, ack)
-            self.processed += 1
-            log.info("decided" if stored else "already decided; acknowledged",
+        decisions = [decide(comment, s, ruleset, vers) for (comment, _), s in zip(fresh, scores, strict=True)]
+        stored = await self.store.record_many([(c, d, a) for (c, a), d in zip(fresh, decisions, strict=True)])
+        self.processed += len(fresh)
+        for (comment, _), decision, new in zip(fresh, decisions, stored, strict=True):
+            log.info("decided" if new else "already decided; acknowledged",
                      extra={"comment_id": comment.id, "action": decision.action.value, "rule": decision.rule,
                             "reason": decision.reason})
