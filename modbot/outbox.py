@@ -10,6 +10,7 @@ moderator's verdict never overtakes the automatic decision it replaces.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -17,7 +18,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from modbot.config import SinkSettings
 from modbot.errors import DeliveryError
@@ -57,13 +60,23 @@ class OutboxDeliverer:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set; a delivery in progress finishes first."""
-        await ensure_group(self.redis, self.keys.outbox, OUTBOX_GROUP)
+        failures = 0
         while not stop.is_set():
-            entries = await self._next_entries(block_ms=500)
-            for entry_id, fields in entries:
-                if stop.is_set():
-                    return
-                await self._deliver_with_retries(entry_id, fields, stop)
+            try:
+                await ensure_group(self.redis, self.keys.outbox, OUTBOX_GROUP)
+                entries = await self._next_entries(block_ms=500)
+                for entry_id, fields in entries:
+                    if stop.is_set():
+                        return
+                    await self._deliver_with_retries(entry_id, fields, stop)
+                failures = 0
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                # Entries are acknowledged only after delivery, so an outage loses nothing; wait and retry.
+                failures += 1
+                delay = backoff(failures, 0.5, 30.0)
+                log.warning("redis unavailable; retrying", extra={"error": str(exc), "retry_in_s": round(delay, 2)})
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
 
     async def flush(self, timeout_s: float = 5.0) -> int:
         """One delivery attempt for every waiting decision (used at shutdown); returns how many went out."""

