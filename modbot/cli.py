@@ -14,6 +14,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("run", "run the moderation daemon"),
     "enqueue": ("enqueue", "add comments from a JSONL file to the input stream"),
     "check": ("check", "score one text and explain the decision"),
+    "make-test-checkpoint": ("make_test_checkpoint", "write a tiny random-weight Detoxify checkpoint for tests"),
 }
 
 

@@ -165,7 +165,8 @@ class ToxicityScorer:
             raise ValueError("batch_size must be positive and max_length at least 2")
         self._model = model
         self._batch_size = batch_size
-        self._max_length = max_length
+        # never more tokens than the model has positions for (the tiny test models have 128)
+        self._max_length = min(max_length, _position_limit(model.model))
         self._device = device
         self._executor = executor or _new_executor()
 
@@ -242,6 +243,15 @@ class ToxicityScorer:
             input_ids[n, :len(row)] = torch.tensor(row, dtype=torch.long)
             mask[n, :len(row)] = 1
         return {"input_ids": input_ids.to(self._device), "attention_mask": mask.to(self._device)}
+
+
+def _position_limit(model: Any) -> int:
+    """How many tokens the model can take: RoBERTa-style models start positions after the padding index."""
+    config = model.config
+    limit = int(getattr(config, "max_position_embeddings", 512))
+    if config.model_type in ("roberta", "xlm-roberta"):
+        limit -= int(config.pad_token_id or 0) + 1
+    return limit
 
 
 def _new_executor() -> ThreadPoolExecutor:
