@@ -248,10 +248,7 @@ def test_missing_and_unexpected_weights_are_named(tiny: dict[str, tuple[Path, Pa
 
 def test_a_config_dir_of_another_size_is_refused(tiny: dict[str, tuple[Path, Path]], tmp_path: Path) -> None:
     ckpt, config_dir = tiny["bert"]
-    other = tmp_path / "other-config"
-    other.mkdir()
-    for f in config_dir.iterdir():
-        (other / f.name).write_bytes(f.read_bytes())
+    other = copy_config_dir(config_dir, tmp_path / "other-config")
     cfg = json.loads((other / "config.json").read_text())
     cfg["hidden_size"], cfg["intermediate_size"] = 64, 128
     (other / "config.json").write_text(json.dumps(cfg))
@@ -259,13 +256,37 @@ def test_a_config_dir_of_another_size_is_refused(tiny: dict[str, tuple[Path, Pat
         load_local_checkpoint(ckpt, other)
 
 
+def copy_config_dir(src: Path, dst: Path) -> Path:
+    dst.mkdir()
+    for f in src.iterdir():
+        (dst / f.name).write_bytes(f.read_bytes())
+    return dst
+
+
+def test_a_config_dir_of_another_architecture_is_named(tiny: dict[str, tuple[Path, Path]]) -> None:
+    with pytest.raises(ModelLoadError, match="is for model_type 'albert', but .* is a BertForSequenceClassification"):
+        load_local_checkpoint(tiny["bert"][0], tiny["albert"][1])
+
+
+def test_a_tokenizer_bigger_than_the_model_is_refused(tiny: dict[str, tuple[Path, Path]], tmp_path: Path) -> None:
+    ckpt, config_dir = tiny["bert"]
+    other = copy_config_dir(config_dir, tmp_path / "bigger-vocab")
+    with (other / "vocab.txt").open("a", encoding="utf-8") as fh:
+        fh.write("".join(f"extraword{i}\n" for i in range(50)))
+    with pytest.raises(ModelLoadError, match="tokens but the model has .* embeddings"):
+        load_local_checkpoint(ckpt, other)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a torch without CUDA")
+def test_an_unusable_device_is_a_load_error(tiny: dict[str, tuple[Path, Path]]) -> None:
+    with pytest.raises(ModelLoadError, match="device 'cuda' cannot be used"):
+        load_local_checkpoint(*tiny["bert"], device="cuda")
+
+
 def test_checkpoint_num_classes_wins_over_a_base_config_with_two_labels(
         tiny: dict[str, tuple[Path, Path]], tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     ckpt, config_dir = tiny["bert"]
-    base = tmp_path / "base-config"
-    base.mkdir()
-    for f in config_dir.iterdir():
-        (base / f.name).write_bytes(f.read_bytes())
+    base = copy_config_dir(config_dir, tmp_path / "base-config")
     cfg = json.loads((base / "config.json").read_text())
     cfg["id2label"] = {"0": "LABEL_0", "1": "LABEL_1"}  # what a plain base-model config.json says
     cfg["label2id"] = {"LABEL_0": 0, "LABEL_1": 1}
