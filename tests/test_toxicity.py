@@ -29,6 +29,8 @@ from modbot.scoring.toxicity import (
 )
 
 DETOXIFY_LABELS = {"toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack"}
+UNBIASED_LABELS = DETOXIFY_LABELS | {"sexual_explicit", "male", "female", "homosexual_gay_or_lesbian", "christian",
+                                     "jewish", "muslim", "black", "white", "psychiatric_or_mental_illness"}
 TEXTS = [
     "You are an idiot!",
     "thanks",
@@ -45,7 +47,7 @@ TEXTS = [
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path]]:
     out = tmp_path_factory.mktemp("tiny")
-    return {arch: build_tiny_checkpoint(out, arch) for arch in ("bert", "albert")}
+    return {arch: build_tiny_checkpoint(out, arch) for arch in ("bert", "albert", "roberta")}
 
 
 class NetworkSwitchedOff(Exception):
@@ -95,7 +97,7 @@ def comments(texts: list[str]) -> list[Comment]:
     return [Comment(id=str(i), text=t, author=Author(id="a")) for i, t in enumerate(texts)]
 
 
-@pytest.mark.parametrize("arch", ["bert", "albert"])
+@pytest.mark.parametrize("arch", ["bert", "albert", "roberta"])
 @pytest.mark.parametrize("hub_offline", [True, False], ids=["HF_HUB_OFFLINE=1", "hub-env-unset"])
 async def test_local_checkpoint_loads_and_scores_without_any_network_call(
         tiny: dict[str, tuple[Path, Path]], no_network: NetworkAttempts, monkeypatch: pytest.MonkeyPatch,
@@ -112,7 +114,7 @@ async def test_local_checkpoint_loads_and_scores_without_any_network_call(
     assert no_network.calls == []
     assert len(outputs) == len(TEXTS)
     for out in outputs:
-        assert set(out.labels) == DETOXIFY_LABELS
+        assert set(out.labels) == (UNBIASED_LABELS if arch == "roberta" else DETOXIFY_LABELS)
         assert all(isinstance(v, float) and 0.0 <= v <= 1.0 for v in out.labels.values())
         assert out.matches == ()
     assert scorer.name == "toxicity"
@@ -143,7 +145,7 @@ def test_scores_are_deterministic_across_loads(tiny: dict[str, tuple[Path, Path]
     assert len({round(row["toxicity"], 6) for row in first}) > len(TEXTS) // 2
 
 
-@pytest.mark.parametrize("arch", ["bert", "albert"])
+@pytest.mark.parametrize("arch", ["bert", "albert", "roberta"])
 def test_batching_and_length_sorting_give_the_scores_of_one_text_at_a_time(
         tiny: dict[str, tuple[Path, Path]], arch: str) -> None:
     model = load_local_checkpoint(*tiny[arch])
