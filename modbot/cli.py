@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "review": ("review", "serve the moderators' review page on its own"),
     "moderators": ("moderators", "add, remove or list review page moderators"),
     "eval-patterns": ("eval_patterns", "measure the pattern lexicon on a labelled CSV/JSONL file"),
+    "make-test-checkpoint": ("make_test_checkpoint", "write a tiny random-weight Detoxify checkpoint for tests"),
 }
 
 

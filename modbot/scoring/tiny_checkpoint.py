@@ -17,10 +17,16 @@ from typing import Any
 # Jigsaw's column names, in the order Detoxify's `original` checkpoints list them.
 JIGSAW_CLASSES = ("toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate")
 
-# name -> (Detoxify model_type, transformers model class, tokenizer class)
+# The 16 outputs of Detoxify's `unbiased` checkpoint: 7 toxicity labels, then the identity groups.
+UNBIASED_CLASSES = ("toxicity", "severe_toxicity", "obscene", "identity_attack", "insult", "threat",
+                    "sexual_explicit", "male", "female", "homosexual_gay_or_lesbian", "christian", "jewish",
+                    "muslim", "black", "white", "psychiatric_or_mental_illness")
+
+# name -> (Detoxify model_type, transformers model class, tokenizer class, default classes)
 TINY_ARCHS = {
-    "bert": ("bert-base-uncased", "BertForSequenceClassification", "BertTokenizer"),
-    "albert": ("albert-base-v2", "AlbertForSequenceClassification", "AlbertTokenizer"),
+    "bert": ("bert-base-uncased", "BertForSequenceClassification", "BertTokenizer", JIGSAW_CLASSES),
+    "albert": ("albert-base-v2", "AlbertForSequenceClassification", "AlbertTokenizer", JIGSAW_CLASSES),
+    "roberta": ("roberta-base", "RobertaForSequenceClassification", "RobertaTokenizer", UNBIASED_CLASSES),
 }
 
 # Our own sentences: they give the WordPiece vocabulary its words and train the SentencePiece model.
@@ -42,21 +48,24 @@ _PUNCT = ".,!?'\"-:;()"
 
 
 def build_tiny_checkpoint(out_dir: Path, arch: str = "bert", *, seed: int = 0,
-                          classes: tuple[str, ...] = JIGSAW_CLASSES) -> tuple[Path, Path]:
+                          classes: tuple[str, ...] | None = None) -> tuple[Path, Path]:
     """Write `<out_dir>/tiny-<arch>.ckpt` and the folder `<out_dir>/tiny-<arch>-config/`; return both paths.
 
-    `arch` is "bert" (WordPiece vocabulary written here) or "albert" (SentencePiece model trained here from a
-    few sentences). Weights are random but reproducible from `seed`.
+    `arch` is "bert" (WordPiece vocabulary written here), "albert" (SentencePiece model trained here from a
+    few sentences) or "roberta" (byte-level BPE with no merges, 16 outputs like `unbiased`). Weights are
+    random but reproducible from `seed`.
     """
     import torch
     import transformers
 
     if arch not in TINY_ARCHS:
         raise ValueError(f"unknown arch '{arch}'; choose from {', '.join(TINY_ARCHS)}")
-    model_type, model_name, tokenizer_name = TINY_ARCHS[arch]
+    model_type, model_name, tokenizer_name, default_classes = TINY_ARCHS[arch]
+    classes = classes or default_classes
     config_dir = out_dir / f"tiny-{arch}-config"
     config_dir.mkdir(parents=True, exist_ok=True)
-    vocab_size = _write_bert_vocab(config_dir) if arch == "bert" else _write_sentencepiece(config_dir)
+    writers = {"bert": _write_bert_vocab, "albert": _write_sentencepiece, "roberta": _write_byte_bpe}
+    vocab_size = writers[arch](config_dir)
     config = _tiny_config(arch, vocab_size, classes, transformers)
     config.save_pretrained(str(config_dir))
 
@@ -85,6 +94,10 @@ def _tiny_config(arch: str, vocab_size: int, classes: tuple[str, ...], transform
               "problem_type": "multi_label_classification", **labels}
     if arch == "bert":
         return transformers.BertConfig(**common)
+    if arch == "roberta":
+        # RoBERTa numbers positions from pad_token_id + 1, hence two extra position embeddings
+        common.update(pad_token_id=1, bos_token_id=0, eos_token_id=2, max_position_embeddings=130)
+        return transformers.RobertaConfig(**common)
     return transformers.AlbertConfig(embedding_size=16, **common)
 
 
@@ -117,3 +130,24 @@ def _write_sentencepiece(config_dir: Path) -> int:
     (config_dir / "spiece.model").write_bytes(buffer.getvalue())
     processor = spm.SentencePieceProcessor(model_proto=buffer.getvalue())
     return int(processor.get_piece_size())
+
+
+def _byte_symbols() -> list[str]:
+    """GPT-2's byte-level alphabet: one printable character for each of the 256 byte values."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    symbols, extra = [], 0
+    for b in range(256):
+        if b in printable:
+            symbols.append(chr(b))
+        else:
+            symbols.append(chr(256 + extra))
+            extra += 1
+    return symbols
+
+
+def _write_byte_bpe(config_dir: Path) -> int:
+    """A RoBERTa vocabulary of the specials and the 256 byte symbols, with no merges: every byte is a token."""
+    tokens = ["<s>", "<pad>", "</s>", "<unk>", *_byte_symbols(), "<mask>"]
+    (config_dir / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(tokens)}), encoding="utf-8")
+    (config_dir / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
+    return len(tokens)

@@ -103,6 +103,16 @@ def load_local_checkpoint(checkpoint: Path, config_dir: Path, *, name: str = "lo
         raise ModelLoadError(f"{checkpoint}: the checkpoint lists {len(classes)} classes but says num_classes="
                              f"{num_classes}; it is not a Detoxify checkpoint or it is damaged")
     model_class = getattr(transformers, model_name)
+    raw_config = _read_config_json(config_dir)
+    expected_type = model_class.config_class.model_type
+    if raw_config.get("model_type") != expected_type:
+        raise ModelLoadError(f"{config_dir / 'config.json'} is for model_type '{raw_config.get('model_type')}', "
+                             f"but {checkpoint} is a {model_name} ('{expected_type}'); use the config and "
+                             "tokenizer files of the checkpoint's base model")
+    declared = len(raw_config["id2label"]) if "id2label" in raw_config else raw_config.get("num_labels")
+    if declared is not None and declared != num_classes:
+        log.warning("toxicity: %s declares %s labels, the checkpoint has %d; using the checkpoint's",
+                    config_dir / "config.json", declared, num_classes)
     # Detoxify passes num_labels=num_classes too; a base-model config.json (bert-base-uncased's has 2 labels)
     # is therefore fine, and the checkpoint stays the authority on how many outputs there are.
     try:
@@ -110,15 +120,17 @@ def load_local_checkpoint(checkpoint: Path, config_dir: Path, *, name: str = "lo
                                                           num_labels=num_classes)
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"cannot read {config_dir / 'config.json'}: {exc}") from exc
-    declared = _declared_labels(config_dir)
-    if declared is not None and declared != num_classes:
-        log.warning("toxicity: %s declares %d labels, the checkpoint has %d; using the checkpoint's",
-                    config_dir / "config.json", declared, num_classes)
     model = model_class(config)
     _load_weights_strict(model, _clean_state_dict(loaded["state_dict"]), checkpoint)
-    model.to(device)
+    try:
+        model.to(device)
+    except (RuntimeError, AssertionError) as exc:  # torch asserts when it was built without CUDA
+        raise ModelLoadError(f"scorers.toxicity.device '{device}' cannot be used: {exc}") from exc
     model.eval()
     tokenizer = _load_tokenizer(arch.get("tokenizer_name") or ARCHITECTURES[model_name], config_dir, transformers)
+    if len(tokenizer) > config.vocab_size:
+        raise ModelLoadError(f"the tokenizer in {config_dir} has {len(tokenizer)} tokens but the model has "
+                             f"{config.vocab_size} embeddings: the folder holds another model's tokenizer")
     version = f"detoxify:{name}:{file_sha256(checkpoint)[:12]}"
     return DetoxifyModel(model=model, tokenizer=tokenizer, labels=rename_labels(classes), version=version)
 
@@ -165,7 +177,8 @@ class ToxicityScorer:
             raise ValueError("batch_size must be positive and max_length at least 2")
         self._model = model
         self._batch_size = batch_size
-        self._max_length = max_length
+        # never more tokens than the model has positions for (the tiny test models have 128)
+        self._max_length = min(max_length, _position_limit(model.model))
         self._device = device
         self._executor = executor or _new_executor()
 
@@ -244,6 +257,15 @@ class ToxicityScorer:
         return {"input_ids": input_ids.to(self._device), "attention_mask": mask.to(self._device)}
 
 
+def _position_limit(model: Any) -> int:
+    """How many tokens the model can take: RoBERTa-style models start positions after the padding index."""
+    config = model.config
+    limit = int(getattr(config, "max_position_embeddings", 512))
+    if config.model_type in ("roberta", "xlm-roberta"):
+        limit -= int(config.pad_token_id or 0) + 1
+    return limit
+
+
 def _new_executor() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="modbot-toxicity")
 
@@ -296,16 +318,17 @@ def _checkpoint_classes(loaded: Mapping[str, Any], arch: Mapping[str, Any], path
     return list(classes)
 
 
-def _declared_labels(config_dir: Path) -> int | None:
-    """How many labels config.json itself declares (None when it does not say)."""
+def _read_config_json(config_dir: Path) -> dict[str, Any]:
     import json
 
-    raw = json.loads((config_dir / "config.json").read_text(encoding="utf-8"))
-    if "id2label" in raw:
-        return len(raw["id2label"])
-    if "num_labels" in raw:
-        return int(raw["num_labels"])
-    return None
+    path = config_dir / "config.json"
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ModelLoadError(f"{path} is not a JSON object")
+    return raw
 
 
 def _clean_state_dict(state: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,112 @@
+"""Toxicity scorer throughput: comments per second by batch size, with a full-size random-weight model.
+
+Random weights cost exactly the compute of the trained model of the same shape, so the figures hold for
+Detoxify `original` (bert-base-uncased shape) or, given albert-base-v2's folder, `original-small`.
+
+    python bench/bench_toxicity.py                         # ../shared/models/bert-base-uncased, CPU (+ CUDA)
+    python bench/bench_toxicity.py CONFIG_DIR --comments 300 --threads 2 --batch-sizes 1,8,32
+
+CONFIG_DIR holds config.json and the tokenizer files (vocab.txt, or spiece.model for ALBERT). The comments are
+generated here (varied lengths, news-comment sized); no data set is needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from modbot.config import StreamSettings, ToxicitySettings  # noqa: E402
+from modbot.scoring.toxicity import ARCHITECTURES, DetoxifyModel, ToxicityScorer, rename_labels  # noqa: E402
+
+DEFAULT_CONFIG_DIR = ROOT.parent / "shared" / "models" / "bert-base-uncased"
+_WORD_TEXT = ("the council vote budget bridge mayor article reporter story readers people think wrong right city "
+          "school police election policy tax rent housing climate weather football team coach season fans "
+          "agree disagree honestly really never always because maybe should would could nonsense great idea "
+          "why how what when where who government minister party left right media journalism facts opinion")
+_WORDS = tuple(_WORD_TEXT.split())
+
+
+def make_comments(n: int, seed: int = 0) -> list[str]:
+    """n comments, mostly 10 to 80 words with a long tail, like reader comments on a news site."""
+    rng = random.Random(seed)
+    texts = []
+    for _ in range(n):
+        length = max(3, min(300, int(rng.lognormvariate(3.4, 0.7))))
+        words = [rng.choice(_WORDS) for _ in range(length)]
+        texts.append(" ".join(words).capitalize() + rng.choice([".", "!", "?", "..."]))
+    return texts
+
+
+def build_random_model(config_dir: Path, device: str) -> DetoxifyModel:
+    """The architecture of config_dir/config.json with random weights, and its tokenizer from the folder."""
+    import transformers
+
+    config = transformers.AutoConfig.from_pretrained(str(config_dir), local_files_only=True)
+    model_name = (config.architectures or ["BertForSequenceClassification"])[0]
+    if model_name not in ARCHITECTURES:
+        raise SystemExit(f"{config_dir}: architecture {model_name} is not one Detoxify uses")
+    model = getattr(transformers, model_name)(config).to(device).eval()
+    tokenizer = getattr(transformers, ARCHITECTURES[model_name]).from_pretrained(str(config_dir),
+                                                                                 local_files_only=True)
+    labels = rename_labels([config.id2label[i] for i in range(config.num_labels)])
+    return DetoxifyModel(model=model, tokenizer=tokenizer, labels=labels, version=f"random:{model_name}")
+
+
+def bench(model: DetoxifyModel, texts: list[str], batch_sizes: list[int], call_size: int, max_length: int,
+          device: str) -> None:
+    """Score `texts` in calls of `call_size` (the worker's stream batch), for each scorer `batch_size`."""
+    for batch_size in batch_sizes:
+        scorer = ToxicityScorer(model, batch_size=batch_size, max_length=max_length, device=device)
+        scorer.predict(texts[:call_size])  # warm-up, not timed
+        start = time.perf_counter()
+        for i in range(0, len(texts), call_size):
+            scorer.predict(texts[i:i + call_size])
+        if device.startswith("cuda"):
+            import torch
+
+            torch.cuda.synchronize()
+        elapsed = time.perf_counter() - start
+        print(f"  batch_size {batch_size:>3}: {len(texts) / elapsed:8.1f} comments/s "
+              f"({1000 * elapsed / len(texts):6.1f} ms/comment, {len(texts)} comments in {elapsed:.1f} s)",
+              flush=True)
+
+
+def main() -> int:
+    import torch
+
+    defaults = ToxicitySettings()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("config_dir", nargs="?", type=Path, default=DEFAULT_CONFIG_DIR)
+    parser.add_argument("--comments", type=int, default=256)
+    parser.add_argument("--batch-sizes", default="1,8,32", help="scorer batch_size values (texts per forward)")
+    parser.add_argument("--call-size", type=int, default=StreamSettings().batch_size,
+                        help="comments per score() call, as the worker reads them (stream.batch_size)")
+    parser.add_argument("--threads", type=int, default=defaults.threads, help="torch threads; 0 = torch default")
+    parser.add_argument("--max-length", type=int, default=defaults.max_length)
+    parser.add_argument("--no-cuda", action="store_true", help="skip the CUDA run even when a GPU is present")
+    args = parser.parse_args()
+
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    texts = make_comments(args.comments)
+    batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() and not args.no_cuda else [])
+    words = sum(len(t.split()) for t in texts) / len(texts)
+    print(f"config: {args.config_dir}  comments: {len(texts)} (mean {words:.0f} words)  "
+          f"calls of {args.call_size}  max_length: {args.max_length}  torch {torch.__version__}")
+    for device in devices:
+        model = build_random_model(args.config_dir, device)
+        where = f"cpu, {torch.get_num_threads()} threads" if device == "cpu" else torch.cuda.get_device_name()
+        print(f"{model.version} on {where}:")
+        bench(model, texts, batch_sizes, args.call_size, args.max_length, device)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
