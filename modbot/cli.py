@@ -15,7 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "enqueue": ("enqueue", "add comments from a JSONL file to the input stream"),
     "check": ("check", "score one text and explain the decision"),
     "receive": ("receive", "a reference webhook receiver that verifies and prints decisions"),
-    "validate": ("validate", "check the rules file: every error with file, line, column and a fix"),
+    "validate": ("validate", "check config, lexicon and rules: every error with file, line, column and a fix"),
     "backtest": ("backtest", "replay comments through the rules; compare rule sets; precision and recall"),
     "stats": ("stats", "per-rule statistics: fired, held, upheld, overturned, precision"),
     "review": ("review", "serve the moderators' review page on its own"),
