@@ -31,8 +31,9 @@ from modbot.scoring.base import Scorer  # noqa: E402
 from modbot.scoring.patterns import PatternScorer  # noqa: E402
 from modbot.worker import Worker  # noqa: E402
 
-WORDS = tuple(("the article says the government forces took the highway near the town and the rebels left "
-                "people are tired of this war and want peace I read the report twice thanks for covering it").split())
+SAMPLE = ("the article says the government forces took the highway near the town and the rebels left "
+          "people are tired of this war and want peace I read the report twice thanks for covering it")
+WORDS = tuple(SAMPLE.split(" "))
 
 
 def fake_comment(i: int, rng: random.Random) -> str:
