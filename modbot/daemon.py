@@ -20,6 +20,7 @@ from aiohttp import web
 
 from modbot.config import Settings
 from modbot.connections import connect
+from modbot.errors import ConfigError
 from modbot.keys import Keys
 from modbot.outbox import OutboxDeliverer
 from modbot.pipeline import build_scorers, close_scorers, pattern_categories
@@ -38,56 +39,65 @@ async def run_daemon(settings: Settings, stop: asyncio.Event | None = None,
                      on_ready: Callable[[], Awaitable[None]] | None = None) -> int:
     """Run until a signal (or `stop`) arrives. Returns the exit status."""
     stop = stop or asyncio.Event()
-    scorers = await build_scorers(settings)
-    holder = RulesHolder(settings.rules.file, pattern_categories(scorers))  # a broken rules file stops the start
-    conn = await connect(settings.redis)
-    keys = Keys(settings.redis.prefix, settings.stream.name)
-    consumer = consumer_name(settings)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, holder.reload)
+    async with contextlib.AsyncExitStack() as stack:
+        # Everything that can refuse to start (model, rules, Redis, the review port) does so before any
+        # comment is read; whatever was already started is closed again on the way out.
+        scorers = await build_scorers(settings)
+        stack.push_async_callback(close_scorers, scorers)
+        holder = RulesHolder(settings.rules.file, pattern_categories(scorers))
+        conn = await connect(settings.redis)
+        stack.push_async_callback(conn.close)
+        keys = Keys(settings.redis.prefix, settings.stream.name)
+        consumer = consumer_name(settings)
+        session = await stack.enter_async_context(aiohttp.ClientSession())
+        sink = build_sink(settings.sink, session)
+        stack.push_async_callback(sink.close)
+        runner = await _start_review(settings, conn.redis, keys)
+        if runner is not None:
+            stack.push_async_callback(runner.cleanup)
 
-    session = aiohttp.ClientSession()
-    sink = build_sink(settings.sink, session)
-    worker = Worker(conn.redis, keys, settings.stream, consumer, scorers, lambda: holder.current)
-    outbox = OutboxDeliverer(conn.redis, keys, sink, settings.sink, consumer, settings.stream.reclaim_idle_ms)
-    tasks = [asyncio.create_task(worker.run(stop), name="worker"),
-             asyncio.create_task(outbox.run(stop), name="outbox")]
-    if settings.rules.watch:
-        tasks.append(asyncio.create_task(_until(stop, holder.watch(1.0)), name="rules-watch"))
-    runner = await _start_extras(settings, conn.redis, keys, stop, session, tasks)
-    log.info("modbot running", extra={"redis": conn.url, "stream": keys.comments, "consumer": consumer,
-                                      "scorers": [s.name for s in scorers], "rules": holder.current.version,
-                                      "sink": sink.name})
-    if on_ready is not None:
-        await on_ready()
-    status = 0
-    try:
-        done, _ = await asyncio.wait([asyncio.create_task(stop.wait()), *tasks],
-                                     return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            if task in tasks and task.exception() is not None:
-                log.error("task failed; shutting down", exc_info=task.exception(),
-                          extra={"task": task.get_name()})
-                status = 1
-        stop.set()
-        # The worker finishes the batch in hand; the outbox stops between deliveries.
-        await asyncio.wait(tasks, timeout=30)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, holder.reload)
+        stack.callback(lambda: [loop.remove_signal_handler(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)])
+
+        worker = Worker(conn.redis, keys, settings.stream, consumer, scorers, lambda: holder.current)
+        outbox = OutboxDeliverer(conn.redis, keys, sink, settings.sink, consumer, settings.stream.reclaim_idle_ms)
+        tasks = [asyncio.create_task(worker.run(stop), name="worker"),
+                 asyncio.create_task(outbox.run(stop), name="outbox")]
+        if settings.rules.watch:
+            tasks.append(asyncio.create_task(_until(stop, holder.watch(1.0)), name="rules-watch"))
+        if settings.sink.wordpress.poll:
+            from modbot.ingest.wordpress import WordPressPoller
+            poller = WordPressPoller(settings.sink.wordpress, conn.redis, keys, session=session)
+            tasks.append(asyncio.create_task(poller.run(stop), name="wp-poll"))
+        stack.callback(lambda: [t.cancel() for t in tasks])
+        log.info("modbot running", extra={"redis": conn.url, "stream": keys.comments, "consumer": consumer,
+                                          "scorers": [s.name for s in scorers], "rules": holder.current.version,
+                                          "sink": sink.name})
+        if on_ready is not None:
+            await on_ready()
+        status = await _supervise(stop, tasks)
         flushed = await outbox.flush(timeout_s=5.0)
         log.info("stopped", extra={"processed": worker.processed, "delivered": outbox.delivered,
                                    "flushed_at_exit": flushed})
-    finally:
-        for task in tasks:
-            task.cancel()
-        if runner is not None:
-            await runner.cleanup()
-        await sink.close()
-        await session.close()
-        await close_scorers(scorers)
-        await conn.close()
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            loop.remove_signal_handler(sig)
+        return status
+
+
+async def _supervise(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> int:
+    """Wait for a stop request or a task that died; then let the others finish their current step."""
+    waiter = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    status = 0
+    for task in done:
+        if task in tasks and not task.cancelled() and task.exception() is not None:
+            log.error("task failed; shutting down", exc_info=task.exception(), extra={"task": task.get_name()})
+            status = 1
+    stop.set()
+    # The worker finishes the batch in hand; the outbox stops between deliveries.
+    await asyncio.wait(tasks, timeout=30)
     return status
 
 
@@ -101,23 +111,22 @@ async def _until(stop: asyncio.Event, coro: Awaitable[None]) -> None:
             await t
 
 
-async def _start_extras(settings: Settings, redis: aioredis.Redis, keys: Keys, stop: asyncio.Event,
-                        session: aiohttp.ClientSession, tasks: list[asyncio.Task[None]]) -> web.AppRunner | None:
-    """The review page and the WordPress poller, when configured. Returns the web runner to clean up."""
-    runner = None
-    if settings.review.enabled:
-        from modbot.review.app import create_app
-        runner = web.AppRunner(create_app(redis, keys, settings.review), access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, settings.review.host, settings.review.port).start()
-        log.info("review page", extra={"url": f"http://{settings.review.host}:{settings.review.port}/",
-                                       "users_file": str(settings.review.users_file)})
-        if not settings.review.users_file.exists():
-            log.warning("no moderators yet: add one with `modbot moderators add NAME`",
-                        extra={"users_file": str(settings.review.users_file)})
-    wp = settings.sink.wordpress
-    if wp.poll:
-        from modbot.ingest.wordpress import WordPressPoller
-        poller = WordPressPoller(wp, redis, keys, session=session)
-        tasks.append(asyncio.create_task(poller.run(stop), name="wp-poll"))
+async def _start_review(settings: Settings, redis: aioredis.Redis, keys: Keys) -> web.AppRunner | None:
+    """Serve the review page when enabled. A port that cannot be bound stops the start with a clear error."""
+    if not settings.review.enabled:
+        return None
+    from modbot.review.app import create_app
+    review = settings.review
+    runner = web.AppRunner(create_app(redis, keys, review), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, review.host, review.port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ConfigError(f"the review page cannot listen on {review.host}:{review.port}: {exc.strerror}",
+                          hint="set review.port (or MODBOT_REVIEW_PORT), or review.enabled: false") from None
+    log.info("review page", extra={"url": f"http://{review.host}:{review.port}/", "users_file": str(review.users_file)})
+    if not review.users_file.exists():
+        log.warning("no moderators yet: add one with `modbot moderators add NAME`",
+                    extra={"users_file": str(review.users_file)})
     return runner

@@ -155,3 +155,41 @@ async def test_daemon_with_local_detoxify_checkpoint(tmp_path, redis_url, prefix
         d = json.loads(body)
         assert set(d["scores"]) >= {"toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack"}
         assert d["versions"]["toxicity"].startswith("detoxify:") and d["versions"]["patterns"]
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_daemon_serves_review_page_and_refuses_a_busy_port(tmp_path, redis_url, prefix):
+    import socket
+    import urllib.request
+
+    port = _free_port()
+    config = write_config(tmp_path, redis_url, prefix)
+    config.write_text(config.read_text().replace("review:\n  enabled: false\n",
+                                                 f"review:\n  enabled: true\n  port: {port}\n"))
+    proc = _start(config)
+    try:
+        async def up() -> bool:
+            try:
+                return urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=2).status == 200
+            except OSError:
+                return False
+        async with asyncio.timeout(60):
+            while not await up():
+                await asyncio.sleep(0.1)
+    finally:
+        code, logs = _stop(proc)
+    assert code == 0
+    assert any(line["msg"] == "no moderators yet: add one with `modbot moderators add NAME`" for line in logs)
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", port))
+        busy.listen()
+        out = modbot("run", "--config", str(config), cwd=tmp_path)
+    assert out.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in out.stderr and "review.port" in out.stderr
