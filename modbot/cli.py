@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "receive": ("receive", "a reference webhook receiver that verifies and prints decisions"),
     "validate": ("validate", "check config, lexicon and rules: every error with file, line, column and a fix"),
     "backtest": ("backtest", "replay comments through the rules; compare rule sets; precision and recall"),
+    "status": ("status", "what waits where: backlog, dead letters, outbox, review queues"),
     "stats": ("stats", "per-rule statistics: fired, held, upheld, overturned, precision"),
     "review": ("review", "serve the moderators' review page on its own"),
     "moderators": ("moderators", "add, remove or list review page moderators"),

@@ -1,0 +1,98 @@
+"""What is waiting where: input stream backlog and pending messages, dead letters (with the latest reasons),
+the outbox and what the platform refused, and the review queues. `--retry-failed` moves the decisions the
+platform refused back into the outbox (after the platform was fixed), `--json` prints one object."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from modbot.commands.common import add_config_argument, settings_from_args
+from modbot.connections import connect
+from modbot.keys import OUTBOX_GROUP, Keys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_argument(parser)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--last", type=int, default=5, help="how many recent dead letters to show (default 5)")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="move decisions the platform refused back into the outbox for another try")
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    keys = Keys(settings.redis.prefix, settings.stream.name)
+
+    async def go() -> dict[str, Any]:
+        conn = await connect(settings.redis, start_embedded=False)
+        try:
+            moved = await retry_failed(conn.redis, keys) if args.retry_failed else None
+            report = await status(conn.redis, keys, settings.stream.group, args.last)
+            if moved is not None:
+                report["retried_failed"] = moved
+            return report
+        finally:
+            await conn.close()
+
+    report = asyncio.run(go())
+    print(json.dumps(report, indent=2) if args.json else render(report))
+    return 0
+
+
+async def _pending(redis: aioredis.Redis, stream: str, group: str) -> int:
+    try:
+        info: Any = await redis.xpending(stream, group)
+    except ResponseError:  # no such group yet: nothing has been read
+        return 0
+    return int(info["pending"])
+
+
+async def status(redis: aioredis.Redis, keys: Keys, group: str, last: int) -> dict[str, Any]:
+    """Counts of every queue modbot keeps, and the latest dead letters with their reasons."""
+    dead: Any = await redis.xrevrange(keys.deadletter, count=last)
+    return {
+        "input": {"stream": keys.comments, "length": await redis.xlen(keys.comments),
+                  "pending": await _pending(redis, keys.comments, group)},
+        "deadletter": {"length": await redis.xlen(keys.deadletter),
+                       "latest": [{"id": i.decode(), "at": f.get(b"at", b"").decode(),
+                                   "reason": f.get(b"reason", b"").decode(errors="replace")} for i, f in dead]},
+        "decisions": await redis.xlen(keys.decisions),
+        "outbox": {"waiting": await redis.xlen(keys.outbox),
+                   "pending": await _pending(redis, keys.outbox, OUTBOX_GROUP),
+                   "failed": await redis.xlen(keys.outbox_failed)},
+        "review": {"held": await redis.zcard(keys.review), "escalated": await redis.zcard(keys.review_escalated)},
+    }
+
+
+async def retry_failed(redis: aioredis.Redis, keys: Keys) -> int:
+    """Move every entry of outbox:failed back into the outbox; returns how many."""
+    moved = 0
+    entries: Any = await redis.xrange(keys.outbox_failed)
+    for entry_id, fields in entries:
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(keys.outbox, {b"decision": fields[b"decision"]})
+            pipe.xdel(keys.outbox_failed, entry_id)
+            await pipe.execute()
+        moved += 1
+    return moved
+
+
+def render(r: dict[str, Any]) -> str:
+    lines = [
+        f"input      {r['input']['stream']}: {r['input']['length']} in stream, {r['input']['pending']} being decided",
+        f"decisions  {r['decisions']} recorded",
+        f"outbox     {r['outbox']['waiting']} waiting for delivery ({r['outbox']['pending']} in progress), "
+        f"{r['outbox']['failed']} refused by the platform",
+        f"review     {r['review']['held']} held, {r['review']['escalated']} escalated",
+        f"deadletter {r['deadletter']['length']} rejected message(s)",
+    ]
+    lines += [f"  {d['at']}  {d['reason']}" for d in r["deadletter"]["latest"]]
+    if "retried_failed" in r:
+        lines.append(f"moved {r['retried_failed']} refused decision(s) back into the outbox")
+    return "\n".join(lines)

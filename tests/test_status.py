@@ -1,0 +1,33 @@
+"""`modbot status`: what waits where, and moving refused decisions back into the outbox."""
+
+from __future__ import annotations
+
+import json
+
+import redis
+
+from modbot.cli import main
+from modbot.keys import Keys
+from tests.helpers import write_config
+
+
+def test_status_counts_and_retry_failed(tmp_path, redis_url, prefix, capsys):
+    config = write_config(tmp_path, redis_url, prefix)
+    keys = Keys(prefix)
+    r = redis.Redis.from_url(redis_url)
+    r.xadd(keys.comments, {"comment": "{}"})
+    r.xadd(keys.deadletter, {"reason": "malformed JSON: oops", "raw": b"{", "source_id": "1-0", "at": "now"})
+    r.xadd(keys.outbox_failed, {"decision": json.dumps({"comment_id": "c1"}), "error": "HTTP 422"})
+    r.zadd(keys.review, {"c9": 1.0})
+
+    assert main(["status", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "1 in stream" in out and "1 rejected message(s)" in out and "malformed JSON: oops" in out
+    assert "1 refused by the platform" in out and "1 held" in out
+
+    assert main(["status", "--config", str(config), "--retry-failed", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["retried_failed"] == 1 and report["outbox"]["failed"] == 0 and report["outbox"]["waiting"] == 1
+    [(_, fields)] = r.xrange(keys.outbox)
+    assert json.loads(fields[b"decision"])["comment_id"] == "c1"
+    r.close()
