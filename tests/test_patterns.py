@@ -35,9 +35,16 @@ POSITIVES = [
     ("the great replacement is happening", "conspiracy"),
     ("they are replacing us with migrants", "conspiracy"),
     ("the globalist cabal wants war", "conspiracy"),
+    ("the jooz run hollywood", "antisemitic_conspiracy"),
+    ("zionist puppets in congress", "antisemitic_conspiracy"),
+    ("congress are puppets of the zionists", "antisemitic_conspiracy"),
+    ("zionists control the central bank", "antisemitic_conspiracy"),
 ]
 
 CLEAN = [
+    "Jewish groups say they run food banks for the poor",
+    "My Jewish neighbours said they own a bank in town",
+    "A Jewish puppet theatre opened downtown",
     "Jewish weddings can be a lot of fun. Even if you are not Jewish, there is a lot to enjoy.",
     "Zionism is a political movement.",
     "My friend's middle name is historically Jewish.",
