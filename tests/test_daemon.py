@@ -188,6 +188,7 @@ async def test_daemon_serves_review_page_and_refuses_a_busy_port(tmp_path, redis
     assert any(line["msg"] == "no moderators yet: add one with `modbot moderators add NAME`" for line in logs)
 
     with socket.socket() as busy:
+        busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the daemon's old connections may linger
         busy.bind(("127.0.0.1", port))
         busy.listen()
         out = modbot("run", "--config", str(config), cwd=tmp_path)
