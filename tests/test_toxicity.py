@@ -31,6 +31,10 @@ from modbot.scoring.toxicity import (
 DETOXIFY_LABELS = {"toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack"}
 UNBIASED_LABELS = DETOXIFY_LABELS | {"sexual_explicit", "male", "female", "homosexual_gay_or_lesbian", "christian",
                                      "jewish", "muslim", "black", "white", "psychiatric_or_mental_illness"}
+MULTILINGUAL_LABELS = DETOXIFY_LABELS | {"sexual_explicit"}
+LABELS = {"bert": DETOXIFY_LABELS, "albert": DETOXIFY_LABELS, "roberta": UNBIASED_LABELS,
+          "xlm-roberta": MULTILINGUAL_LABELS}
+ARCHS = tuple(LABELS)
 TEXTS = [
     "You are an idiot!",
     "thanks",
@@ -41,13 +45,15 @@ TEXTS = [
     "Ünïcödé and émojis 🙂 are tokenized too",
     "great photos",
     "could the paper publish the full budget figures please",
+    "Спасибо за статью, но автор опять ошибается",
+    "Danke, aber das ist völliger Unsinn",
 ]
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path]]:
     out = tmp_path_factory.mktemp("tiny")
-    return {arch: build_tiny_checkpoint(out, arch) for arch in ("bert", "albert", "roberta")}
+    return {arch: build_tiny_checkpoint(out, arch) for arch in ARCHS}
 
 
 class NetworkSwitchedOff(Exception):
@@ -97,7 +103,7 @@ def comments(texts: list[str]) -> list[Comment]:
     return [Comment(id=str(i), text=t, author=Author(id="a")) for i, t in enumerate(texts)]
 
 
-@pytest.mark.parametrize("arch", ["bert", "albert", "roberta"])
+@pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("hub_offline", [True, False], ids=["HF_HUB_OFFLINE=1", "hub-env-unset"])
 async def test_local_checkpoint_loads_and_scores_without_any_network_call(
         tiny: dict[str, tuple[Path, Path]], no_network: NetworkAttempts, monkeypatch: pytest.MonkeyPatch,
@@ -114,7 +120,7 @@ async def test_local_checkpoint_loads_and_scores_without_any_network_call(
     assert no_network.calls == []
     assert len(outputs) == len(TEXTS)
     for out in outputs:
-        assert set(out.labels) == (UNBIASED_LABELS if arch == "roberta" else DETOXIFY_LABELS)
+        assert set(out.labels) == LABELS[arch]
         assert all(isinstance(v, float) and 0.0 <= v <= 1.0 for v in out.labels.values())
         assert out.matches == ()
     assert scorer.name == "toxicity"
@@ -145,7 +151,7 @@ def test_scores_are_deterministic_across_loads(tiny: dict[str, tuple[Path, Path]
     assert len({round(row["toxicity"], 6) for row in first}) > len(TEXTS) // 2
 
 
-@pytest.mark.parametrize("arch", ["bert", "albert", "roberta"])
+@pytest.mark.parametrize("arch", ARCHS)
 def test_batching_and_length_sorting_give_the_scores_of_one_text_at_a_time(
         tiny: dict[str, tuple[Path, Path]], arch: str) -> None:
     model = load_local_checkpoint(*tiny[arch])
@@ -165,6 +171,48 @@ def test_long_texts_are_truncated_to_max_length(tiny: dict[str, tuple[Path, Path
     # asked for more than the model's 128 positions, the scorer caps at 128 instead of failing
     capped = ToxicityScorer(model, max_length=100_000)
     assert capped.predict([long_text]) == ToxicityScorer(model, max_length=128).predict([long_text])
+
+
+def test_the_multilingual_model_reads_non_latin_scripts(tiny: dict[str, tuple[Path, Path]]) -> None:
+    # Detoxify's `multilingual` is XLM-R: a cased SentencePiece tokenizer (sentencepiece.bpe.model), 7 labels.
+    ckpt, config_dir = tiny["xlm-roberta"]
+    assert {f.name for f in config_dir.iterdir()} == {"config.json", "sentencepiece.bpe.model"}  # as docs say
+    model = load_local_checkpoint(ckpt, config_dir)
+    assert type(model.model).__name__ == "XLMRobertaForSequenceClassification"
+    assert set(model.labels) == MULTILINGUAL_LABELS
+    texts = ["Ты идиот, никто не читает твои комментарии", "Καλημέρα, ευχαριστώ για το άρθρο", "Schön gesagt!"]
+    for text in texts:
+        ids = model.tokenizer(text)["input_ids"]
+        assert ids[0] == model.tokenizer.bos_token_id and ids[-1] == model.tokenizer.eos_token_id
+        assert model.tokenizer.unk_token_id not in ids, model.tokenizer.convert_ids_to_tokens(ids)
+    rows = ToxicityScorer(model).predict(texts)
+    assert all(set(row) == MULTILINGUAL_LABELS and all(0.0 <= v <= 1.0 for v in row.values()) for row in rows)
+    # the text itself reaches the model: different words in the same script give different scores
+    assert len({round(row["toxicity"], 6) for row in rows}) == len(texts)
+    other = ToxicityScorer(model).predict(["Спасибо за статью о голосовании"])[0]
+    assert abs(other["toxicity"] - rows[0]["toxicity"]) > 1e-6
+
+
+def test_xlm_roberta_positions_cap_max_length(tiny: dict[str, tuple[Path, Path]]) -> None:
+    # XLM-R numbers positions from pad_token_id + 1: 130 position embeddings take 128 tokens, not 130.
+    model = load_local_checkpoint(*tiny["xlm-roberta"])
+    assert model.model.config.max_position_embeddings == 130
+    long_text = "Спасибо за статью о голосовании городского совета " * 100
+    capped = ToxicityScorer(model, max_length=100_000)
+    assert capped.predict([long_text]) == ToxicityScorer(model, max_length=128).predict([long_text])
+
+
+def test_a_fast_tokenizer_name_in_the_checkpoint_loads_the_same_tokenizer(
+        tiny: dict[str, tuple[Path, Path]], tmp_path: Path) -> None:
+    ckpt, config_dir = tiny["xlm-roberta"]
+    fast = rewrite_checkpoint(ckpt, tmp_path / "fast.ckpt", lambda c: c["config"]["arch"]["args"].update(
+        tokenizer_name="XLMRobertaTokenizerFast"))
+    want = ToxicityScorer(load_local_checkpoint(ckpt, config_dir)).predict(TEXTS)
+    assert ToxicityScorer(load_local_checkpoint(fast, config_dir)).predict(TEXTS) == want
+    other = rewrite_checkpoint(ckpt, tmp_path / "gpt2tok.ckpt", lambda c: c["config"]["arch"]["args"].update(
+        tokenizer_name="GPT2TokenizerFast"))
+    with pytest.raises(ModelLoadError, match="unsupported tokenizer class 'GPT2TokenizerFast'"):
+        load_local_checkpoint(other, config_dir)
 
 
 async def test_a_model_failure_during_scoring_is_a_scorer_error(tiny: dict[str, tuple[Path, Path]]) -> None:
@@ -356,12 +404,13 @@ def test_a_named_model_without_network_says_how_to_run_offline(
     assert no_network.calls  # it did try: this is the online path
 
 
-def test_make_test_checkpoint_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("arch", ["albert", "xlm-roberta"])
+def test_make_test_checkpoint_command(tmp_path: Path, capsys: pytest.CaptureFixture[str], arch: str) -> None:
     parser = argparse.ArgumentParser()
     make_test_checkpoint.add_arguments(parser)
-    assert make_test_checkpoint.run(parser.parse_args([str(tmp_path / "out"), "--arch", "albert"])) == 0
+    assert make_test_checkpoint.run(parser.parse_args([str(tmp_path / "out"), "--arch", arch])) == 0
     printed = capsys.readouterr().out
-    ckpt = tmp_path / "out" / "tiny-albert.ckpt"
+    ckpt = tmp_path / "out" / f"tiny-{arch}.ckpt"
     assert f"checkpoint: {ckpt.resolve()}" in printed and "config_dir:" in printed
-    model = load_local_checkpoint(ckpt, tmp_path / "out" / "tiny-albert-config")
-    assert set(model.labels) == DETOXIFY_LABELS
+    model = load_local_checkpoint(ckpt, tmp_path / "out" / f"tiny-{arch}-config")
+    assert set(model.labels) == LABELS[arch]

@@ -15,7 +15,8 @@ from modbot.scoring.tiny_checkpoint import TINY_ARCHS, build_tiny_checkpoint
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="folder to write into (created if needed)")
     parser.add_argument("--arch", choices=sorted(TINY_ARCHS), default="bert",
-                        help="bert (shape of Detoxify original), albert (original-small) or roberta (unbiased)")
+                        help="bert (shape of Detoxify original), albert (original-small), roberta (unbiased) "
+                             "or xlm-roberta (multilingual)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -22,11 +22,16 @@ UNBIASED_CLASSES = ("toxicity", "severe_toxicity", "obscene", "identity_attack",
                     "sexual_explicit", "male", "female", "homosexual_gay_or_lesbian", "christian", "jewish",
                     "muslim", "black", "white", "psychiatric_or_mental_illness")
 
+# The 7 outputs of Detoxify's `multilingual` checkpoint: Jigsaw's names plus `sexual_explicit`.
+MULTILINGUAL_CLASSES = (*JIGSAW_CLASSES, "sexual_explicit")
+
 # name -> (Detoxify model_type, transformers model class, tokenizer class, default classes)
 TINY_ARCHS = {
     "bert": ("bert-base-uncased", "BertForSequenceClassification", "BertTokenizer", JIGSAW_CLASSES),
     "albert": ("albert-base-v2", "AlbertForSequenceClassification", "AlbertTokenizer", JIGSAW_CLASSES),
     "roberta": ("roberta-base", "RobertaForSequenceClassification", "RobertaTokenizer", UNBIASED_CLASSES),
+    "xlm-roberta": ("xlm-roberta-base", "XLMRobertaForSequenceClassification", "XLMRobertaTokenizer",
+                    MULTILINGUAL_CLASSES),
 }
 
 # Our own sentences: they give the WordPiece vocabulary its words and train the SentencePiece model.
@@ -46,14 +51,31 @@ _BERT_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 _LETTERS = "abcdefghijklmnopqrstuvwxyz0123456789"
 _PUNCT = ".,!?'\"-:;()"
 
+# For the multilingual model's SentencePiece model, with the English ones above. XLM-R is cased, so some
+# sentences start with capitals; the alphabet lines give every Latin (with common accents), Cyrillic and Greek
+# letter a piece of its own, so text in those scripts is not read as <unk> (emoji, CJK, ... still are).
+_MULTILINGUAL_SENTENCES = (
+    "Danke für den klaren Artikel über die Abstimmung im Stadtrat",
+    "Merci pour cet article très clair sur le vote du conseil municipal",
+    "Gracias por el artículo, la reseña del presupuesto es justa",
+    "Спасибо за статью о голосовании городского совета",
+    "ты идиот и никто не хочет читать твои комментарии",
+    "Ευχαριστώ για το άρθρο σχετικά με την ψηφοφορία",
+    " ".join("ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÜÉÈÀÇÑ" + "abcdefghijklmnopqrstuvwxyzäöüßéèêëàâçñáíóúîïôû"
+             + "0123456789" + _PUNCT),
+    " ".join([chr(c) for c in range(0x410, 0x450)] + ["Ё", "ё"]),
+    " ".join([chr(c) for c in range(0x391, 0x3CA) if c != 0x3A2] + list("άέήίόύώς")),
+)
+
 
 def build_tiny_checkpoint(out_dir: Path, arch: str = "bert", *, seed: int = 0,
                           classes: tuple[str, ...] | None = None) -> tuple[Path, Path]:
     """Write `<out_dir>/tiny-<arch>.ckpt` and the folder `<out_dir>/tiny-<arch>-config/`; return both paths.
 
     `arch` is "bert" (WordPiece vocabulary written here), "albert" (SentencePiece model trained here from a
-    few sentences) or "roberta" (byte-level BPE with no merges, 16 outputs like `unbiased`). Weights are
-    random but reproducible from `seed`.
+    few sentences), "roberta" (byte-level BPE with no merges, 16 outputs like `unbiased`) or "xlm-roberta"
+    (SentencePiece model trained here from English, German, French, Spanish, Russian and Greek sentences, 7
+    outputs like `multilingual`). Weights are random but reproducible from `seed`.
     """
     import torch
     import transformers
@@ -64,7 +86,8 @@ def build_tiny_checkpoint(out_dir: Path, arch: str = "bert", *, seed: int = 0,
     classes = classes or default_classes
     config_dir = out_dir / f"tiny-{arch}-config"
     config_dir.mkdir(parents=True, exist_ok=True)
-    writers = {"bert": _write_bert_vocab, "albert": _write_sentencepiece, "roberta": _write_byte_bpe}
+    writers = {"bert": _write_bert_vocab, "albert": _write_sentencepiece, "roberta": _write_byte_bpe,
+               "xlm-roberta": _write_xlmr_sentencepiece}
     vocab_size = writers[arch](config_dir)
     config = _tiny_config(arch, vocab_size, classes, transformers)
     config.save_pretrained(str(config_dir))
@@ -94,9 +117,11 @@ def _tiny_config(arch: str, vocab_size: int, classes: tuple[str, ...], transform
               "problem_type": "multi_label_classification", **labels}
     if arch == "bert":
         return transformers.BertConfig(**common)
-    if arch == "roberta":
+    if arch in ("roberta", "xlm-roberta"):
         # RoBERTa numbers positions from pad_token_id + 1, hence two extra position embeddings
         common.update(pad_token_id=1, bos_token_id=0, eos_token_id=2, max_position_embeddings=130)
+        if arch == "xlm-roberta":
+            return transformers.XLMRobertaConfig(**common)
         return transformers.RobertaConfig(**common)
     return transformers.AlbertConfig(embedding_size=16, **common)
 
@@ -130,6 +155,26 @@ def _write_sentencepiece(config_dir: Path) -> int:
     (config_dir / "spiece.model").write_bytes(buffer.getvalue())
     processor = spm.SentencePieceProcessor(model_proto=buffer.getvalue())
     return int(processor.get_piece_size())
+
+
+def _write_xlmr_sentencepiece(config_dir: Path) -> int:
+    """A unigram SentencePiece model laid out like XLM-R's `sentencepiece.bpe.model` (<unk>=0, <s>=1, </s>=2).
+
+    The tokenizer does not use these ids as they are: like fairseq, it puts <s>, <pad>, </s>, <unk> at 0-3,
+    the remaining pieces after them, and <mask> last, so the model needs two more embeddings than there are
+    pieces (XLM-R: 250,000 pieces, vocab_size 250,002).
+    """
+    import sentencepiece as spm
+
+    buffer = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter((_SENTENCES + _MULTILINGUAL_SENTENCES) * 5), model_writer=buffer,
+        model_type="unigram", vocab_size=400, hard_vocab_limit=False, unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
+        character_coverage=1.0, num_threads=1, minloglevel=2,
+    )
+    (config_dir / "sentencepiece.bpe.model").write_bytes(buffer.getvalue())
+    processor = spm.SentencePieceProcessor(model_proto=buffer.getvalue())
+    return int(processor.get_piece_size()) + 2
 
 
 def _byte_symbols() -> list[str]:

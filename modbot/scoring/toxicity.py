@@ -364,7 +364,9 @@ def _load_weights_strict(model: Any, state: dict[str, Any], path: Path) -> None:
 
 
 def _load_tokenizer(tokenizer_name: str, config_dir: Path, transformers: Any) -> Any:
-    if tokenizer_name not in ARCHITECTURES.values():
+    # A checkpoint may name the "...Fast" class (XLMRobertaTokenizerFast, ...); transformers 5 keeps those names
+    # as aliases of the same tokenizers-backed classes, so they are as safe to accept as the plain ones.
+    if tokenizer_name.removesuffix("Fast") not in ARCHITECTURES.values():
         raise ModelLoadError(f"unsupported tokenizer class '{tokenizer_name}'")
     try:
         return getattr(transformers, tokenizer_name).from_pretrained(str(config_dir), local_files_only=True)
