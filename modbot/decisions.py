@@ -2,7 +2,8 @@
 
 Every write for a decision happens in one Lua script, so a crash leaves either nothing (the message stays
 pending and is reclaimed) or everything (decision stored, queued for delivery, message acknowledged).
-A comment that already has a decision is acknowledged and not decided again.
+A comment that already has a decision for the same text is acknowledged and not decided again; an edited
+comment (same id, new text) is decided again and its new decision replaces the old one.
 """
 
 from __future__ import annotations
@@ -22,19 +23,33 @@ _RECORD = """
 local function ack()
   if ARGV[6] ~= '' then redis.call('XACK', KEYS[7], ARGV[5], ARGV[6]) end
 end
-if redis.call('EXISTS', KEYS[1]) == 1 then ack() return 0 end
+local previous = redis.call('GET', KEYS[1])
+local result = 1
+if previous then
+  -- The same text again (a platform retry) is only acknowledged; an edited text is decided again.
+  local ok, old = pcall(cjson.decode, previous)
+  if ok and old['text_sha256'] == ARGV[9] then ack() return 0 end
+  result = 2
+end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('SET', KEYS[2], ARGV[2])
 redis.call('XADD', KEYS[3], '*', 'decision', ARGV[1])
-if ARGV[4] ~= '' then redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3]) end
+if ARGV[4] ~= '' then
+  redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3])
+else
+  redis.call('ZREM', KEYS[4], ARGV[3])
+end
 redis.call('XADD', KEYS[5], '*', 'decision', ARGV[1])
 if ARGV[7] ~= '' then
   redis.call('HINCRBY', KEYS[6], ARGV[7] .. '|fired', 1)
   if ARGV[8] == '1' then redis.call('HINCRBY', KEYS[6], ARGV[7] .. '|held', 1) end
 end
 ack()
-return 1
+return result
 """
+
+
+ALREADY, NEW, EDITED = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -62,21 +77,26 @@ class DecisionStore:
         raw = await self.redis.get(self.keys.comment(comment_id))
         return None if raw is None else parse_comment(json.loads(raw), max_text_chars=10**9)
 
-    async def decided(self, comment_ids: list[str]) -> set[str]:
-        """The ids among these that already have a decision."""
-        if not comment_ids:
+    async def decided(self, comments: Sequence[Comment]) -> set[str]:
+        """The ids among these whose current text already has a decision (edited comments are not among them)."""
+        if not comments:
             return set()
         async with self.redis.pipeline(transaction=False) as pipe:
-            for cid in comment_ids:
-                pipe.exists(self.keys.decision(cid))
+            for c in comments:
+                pipe.get(self.keys.decision(c.id))
             found = await pipe.execute()
-        return {cid for cid, n in zip(comment_ids, found, strict=True) if n}
+        done = set()
+        for c, raw in zip(comments, found, strict=True):
+            if raw is not None and json.loads(raw).get("text_sha256") == c.text_sha256:
+                done.add(c.id)
+        return done
 
-    async def record(self, comment: Comment, decision: Decision, ack: Ack | None = None) -> bool:
-        """Store an automatic decision and acknowledge its message; False if the comment was already decided."""
+    async def record(self, comment: Comment, decision: Decision, ack: Ack | None = None) -> int:
+        """Store an automatic decision and acknowledge its message. Returns NEW, EDITED (the text changed since
+        the last decision, which this one replaces) or ALREADY (this text was decided before: only acked)."""
         return (await self.record_many([(comment, decision, ack)]))[0]
 
-    async def record_many(self, items: Sequence[tuple[Comment, Decision, Ack | None]]) -> list[bool]:
+    async def record_many(self, items: Sequence[tuple[Comment, Decision, Ack | None]]) -> list[int]:
         """`record` for a whole batch in one round trip; each comment is still stored atomically on its own."""
         k = self.keys
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -89,11 +109,11 @@ class DecisionStore:
                     args=[json.dumps(decision.to_dict()), json.dumps(comment_to_dict(comment)), comment.id,
                           repr(review_score(decision.priority, created)) if held else "",
                           ack.group if ack else "", ack.message_id if ack else "", decision.rule or "",
-                          "1" if held else "0"],
+                          "1" if held else "0", comment.text_sha256],
                     client=pipe,
                 )
             results = await pipe.execute()
-        return [bool(r) for r in results]
+        return [int(r) for r in results]
 
     async def record_verdict(self, comment_id: str, action: Action, moderator: str, note: str = "") -> Decision:
         """A moderator's verdict: a new decision delivered like any other, audited, and counted per rule."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,6 +34,8 @@ class Author:
 
 @dataclass(frozen=True)
 class Comment:
+    """A comment as the platform sent it (schema: modbot/ingest/schema.py)."""
+
     id: str
     text: str
     author: Author
@@ -41,6 +44,10 @@ class Comment:
     site: str | None = None
     created_at: datetime | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def text_sha256(self) -> str:
+        return hashlib.sha256(self.text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -97,6 +104,7 @@ class Decision:
     scorer_errors: Mapping[str, str] = field(default_factory=dict)
     site: str | None = None
     thread_id: str = ""
+    text_sha256: str = ""  # which version of the text was decided: an edited comment is decided again
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -114,6 +122,7 @@ class Decision:
             "scorer_errors": dict(self.scorer_errors),
             "site": self.site,
             "thread_id": self.thread_id,
+            "text_sha256": self.text_sha256,
         }
 
     @classmethod
@@ -133,4 +142,5 @@ class Decision:
             scorer_errors=d.get("scorer_errors", {}),
             site=d.get("site"),
             thread_id=d.get("thread_id", ""),
+            text_sha256=d.get("text_sha256", ""),
         )

@@ -84,6 +84,7 @@ def decide(comment: Comment, scores: Scores, ruleset: RuleSet, versions: dict[st
         scorer_errors=dict(scores.errors),
         site=comment.site,
         thread_id=comment.thread_id,
+        text_sha256=comment.text_sha256,
     )
 
 

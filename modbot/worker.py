@@ -12,7 +12,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from modbot.config import StreamSettings
-from modbot.decisions import Ack, DecisionStore
+from modbot.decisions import ALREADY, EDITED, NEW, Ack, DecisionStore
 from modbot.errors import InvalidComment
 from modbot.ingest.schema import decode_message
 from modbot.ingest.stream import StreamMessage, StreamReader
@@ -24,6 +24,7 @@ from modbot.rules import RuleSet
 from modbot.scoring.base import Scorer
 
 log = logging.getLogger("modbot.worker")
+_OUTCOME = {NEW: "decided", EDITED: "edited; decided again", ALREADY: "already decided; acknowledged"}
 
 
 class Worker:
@@ -80,16 +81,16 @@ class Worker:
                 continue
             valid.append((comment, ack))
 
-        # The same comment twice in one batch (a platform retry) is decided once.
-        seen: set[str] = set()
+        # The same comment twice in one batch (a retry, or an edit) is decided once, in its latest version.
+        latest = {comment.id: n for n, (comment, _) in enumerate(valid)}
         fresh: list[tuple[Comment, Ack]] = []
-        done = await self.store.decided([c.id for c, _ in valid])
-        for comment, ack in valid:
-            if comment.id in done or comment.id in seen:
-                log.info("already decided; acknowledged", extra={"comment_id": comment.id})
+        done = await self.store.decided([c for c, _ in valid])
+        for n, (comment, ack) in enumerate(valid):
+            if latest[comment.id] != n or comment.id in done:
+                log.info("already decided; acknowledged" if comment.id in done else "superseded in batch",
+                         extra={"comment_id": comment.id})
                 await self.store.acknowledge(ack)
                 continue
-            seen.add(comment.id)
             fresh.append((comment, ack))
         if not fresh:
             return
@@ -101,7 +102,7 @@ class Worker:
         decisions = [decide(comment, s, ruleset, vers) for (comment, _), s in zip(fresh, scores, strict=True)]
         stored = await self.store.record_many([(c, d, a) for (c, a), d in zip(fresh, decisions, strict=True)])
         self.processed += len(fresh)
-        for (comment, _), decision, new in zip(fresh, decisions, stored, strict=True):
-            log.info("decided" if new else "already decided; acknowledged",
+        for (comment, _), decision, outcome in zip(fresh, decisions, stored, strict=True):
+            log.info(_OUTCOME[outcome],
                      extra={"comment_id": comment.id, "action": decision.action.value, "rule": decision.rule,
                             "reason": decision.reason})

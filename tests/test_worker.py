@@ -181,3 +181,29 @@ async def test_worker_rides_out_a_redis_restart(tmp_path):
         await asyncio.wait_for(task, 10)
         await client.aclose()
         server.stop()
+
+
+async def test_an_edited_comment_is_decided_again(redis_client, prefix):
+    worker = make_worker(redis_client, prefix)
+    store = DecisionStore(redis_client, Keys(prefix))
+    await add(redis_client, prefix, comment_json("ed", "Good point about the highway."))
+    await drain(worker)
+    first = await store.get("ed")
+    assert first is not None and first.action is Action.APPROVE
+    # The author edits the comment; the platform sends it again with the same id.
+    await add(redis_client, prefix, comment_json("ed", "Good point. The media is controlled by the Zionists."))
+    await drain(worker)
+    edited = await store.get("ed")
+    assert edited is not None and edited.action is Action.HOLD and edited.text_sha256 != first.text_sha256
+    assert await redis_client.zrange(Keys(prefix).review, 0, -1) == [b"ed"]
+    assert await redis_client.xlen(Keys(prefix).outbox) == 2  # the platform hears about the new decision
+    # Edited back to something harmless: approved again and out of the review queue.
+    await add(redis_client, prefix, comment_json("ed", "Good point about the highway."))
+    await drain(worker)
+    assert (await store.get("ed")).action is Action.APPROVE  # type: ignore[union-attr]
+    assert await redis_client.zcard(Keys(prefix).review) == 0
+    # Two versions in one batch: the later one is decided, once.
+    await add(redis_client, prefix, comment_json("ed", "v1 text"), comment_json("ed", "controlled by the jews"))
+    await drain(worker)
+    assert (await store.get("ed")).action is Action.HOLD  # type: ignore[union-attr]
+    assert await redis_client.xlen(Keys(prefix).decisions) == 4
