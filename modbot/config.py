@@ -8,6 +8,7 @@ need no file edits: MODBOT_REDIS_URL, MODBOT_DATA_DIR, MODBOT_REVIEW_HOST, MODBO
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -237,11 +238,21 @@ def _section(data: Any, *keys: str) -> Any:
     return data
 
 
-def _check(s: Settings, data: Any, file: str) -> None:
-    """Cross-field checks, each pointing at the offending line."""
+_DEVICE = re.compile(r"^(cpu|cuda(:\d+)?|mps)$")
+
+
+def _check(s: Settings, data: Any, file: str) -> None:  # noqa: C901 - a flat list of independent checks
+    """Cross-field and range checks, each pointing at the offending line. All problems are reported at once."""
+    errors: list[ConfigError] = []
+
     def fail(keys: tuple[str, ...], msg: str, hint: str | None = None) -> None:
         parent = _section(data, *keys[:-1]) if len(keys) > 1 else data
-        raise error_at(parent if isinstance(parent, dict) else data, keys[-1], msg, file, hint)
+        errors.append(error_at(parent if isinstance(parent, dict) else data, keys[-1], msg, file, hint))
+
+    def positive(keys: tuple[str, ...], value: float, allow_zero: bool = False) -> None:
+        if value < 0 or (value == 0 and not allow_zero):
+            fail(keys, f"'{'.'.join(keys)}' must be {'zero or more' if allow_zero else 'more than zero'}, "
+                       f"not {value:g}")
 
     bad = [n for n in s.scorers.enabled if n not in SCORER_NAMES]
     if bad:
@@ -253,10 +264,16 @@ def _check(s: Settings, data: Any, file: str) -> None:
     if (tox.checkpoint is None) != (tox.config_dir is None):
         fail(("scorers", "toxicity", "checkpoint" if tox.checkpoint is None else "config_dir"),
              "'checkpoint' and 'config_dir' go together", "set both for offline loading, or neither")
-    for name, value in (("batch_size", s.stream.batch_size), ("batch_wait_ms", s.stream.batch_wait_ms + 1),
-                        ("max_text_chars", s.stream.max_text_chars), ("reclaim_idle_ms", s.stream.reclaim_idle_ms)):
-        if value <= 0:
-            fail(("stream", name), f"'stream.{name}' must be positive")
+    if not _DEVICE.match(tox.device):
+        fail(("scorers", "toxicity", "device"), f"unknown torch device '{tox.device}'", "cpu, cuda, cuda:N or mps")
+    positive(("scorers", "toxicity", "batch_size"), tox.batch_size)
+    positive(("scorers", "toxicity", "max_length"), tox.max_length)
+    positive(("scorers", "toxicity", "threads"), tox.threads, allow_zero=True)
+    for name in ("batch_size", "max_text_chars", "reclaim_idle_ms"):
+        positive(("stream", name), getattr(s.stream, name))
+    positive(("stream", "batch_wait_ms"), s.stream.batch_wait_ms, allow_zero=True)
+    if not s.redis.prefix:
+        fail(("redis", "prefix"), "'redis.prefix' may not be empty", "keep the default 'modbot:'")
     if s.sink.type not in ("webhook", "wordpress", "log"):
         fail(("sink", "type"), f"unknown sink type '{s.sink.type}'", "webhook, wordpress or log")
     if s.sink.type == "webhook" and not s.sink.webhook.url:
@@ -264,5 +281,19 @@ def _check(s: Settings, data: Any, file: str) -> None:
              "the webhook sink needs 'sink.webhook.url'", "set the URL, or use sink.type: log")
     if s.sink.type == "wordpress" and not (s.sink.wordpress.url and s.sink.wordpress.user):
         fail(("sink", "type"), "the wordpress sink needs 'sink.wordpress.url' and 'sink.wordpress.user'")
+    positive(("sink", "backoff_base_s"), s.sink.backoff_base_s)
+    positive(("sink", "backoff_max_s"), s.sink.backoff_max_s)
+    positive(("sink", "max_attempts"), s.sink.max_attempts, allow_zero=True)
+    positive(("sink", "webhook", "timeout_s"), s.sink.webhook.timeout_s)
+    positive(("sink", "wordpress", "timeout_s"), s.sink.wordpress.timeout_s)
+    positive(("sink", "wordpress", "poll_interval_s"), s.sink.wordpress.poll_interval_s)
+    if not 1 <= s.review.port <= 65535:
+        fail(("review", "port"), f"'review.port' must be a port number (1-65535), not {s.review.port}")
+    positive(("review", "claim_ttl_s"), s.review.claim_ttl_s)
     if s.log_level.lower() not in ("debug", "info", "warning", "error"):
         fail(("log_level",), f"unknown log level '{s.log_level}'", "debug, info, warning or error")
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        errors.sort(key=lambda e: (e.line or 0, e.column or 0))
+        raise ConfigError(f"{len(errors)} problems:\n" + "\n".join(str(e) for e in errors))

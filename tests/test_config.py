@@ -52,3 +52,16 @@ def test_env_and_scorers_override(tmp_path, monkeypatch):
     assert s.scorers.enabled == ("patterns",)
     with pytest.raises(ConfigError, match="unknown scorer"):
         load_settings(_write(tmp_path, "sink:\n  type: log\n"), scorers="patterns,magic")
+
+
+def test_nonsense_values_are_all_reported_with_their_lines(tmp_path):
+    text = ("review:\n  claim_ttl_s: -5\n  port: 99999\nscorers:\n  toxicity:\n    batch_size: 0\n    device: gpu\n"
+            "sink:\n  type: log\n  max_attempts: -3\nredis:\n  prefix: ''\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(_write(tmp_path, text))
+    message = str(err.value)
+    assert message.startswith("6 problems:")
+    for where, what in ((":2:", "claim_ttl_s' must be more than zero"), (":3:", "port number"),
+                        (":6:", "batch_size' must be more than zero"), (":7:", "unknown torch device 'gpu'"),
+                        (":10:", "max_attempts' must be zero or more"), (":12:", "prefix' may not be empty")):
+        assert any(where in line and what in line for line in message.splitlines()), (where, what)
