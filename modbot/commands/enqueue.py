@@ -12,10 +12,13 @@ import json
 import sys
 from pathlib import Path
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 from modbot.commands.common import add_config_argument, settings_from_args
 from modbot.config import Settings
 from modbot.connections import connect
-from modbot.errors import InvalidComment
+from modbot.errors import InvalidComment, ModbotError
 from modbot.ingest.schema import comment_to_dict, decode_message
 from modbot.keys import Keys
 
@@ -28,10 +31,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
-    text = sys.stdin.read() if str(args.file) == "-" else args.file.read_text(encoding="utf-8")
+    try:
+        data = sys.stdin.buffer.read() if str(args.file) == "-" else args.file.read_bytes()
+    except OSError as exc:
+        raise ModbotError(f"cannot read {args.file}: {exc.strerror}") from None
     good: list[str] = []
     bad = 0
-    for n, line in enumerate(text.splitlines(), 1):
+    # Lines are split as bytes, so a line that is not UTF-8 is named and skipped like any other bad line.
+    for n, line in enumerate(data.splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -52,11 +59,17 @@ def run(args: argparse.Namespace) -> int:
 
 async def _add(settings: Settings, payloads: list[str]) -> list[str]:
     conn = await connect(settings.redis)
+    keys = Keys(settings.redis.prefix, settings.stream.name)
+    added: list[str] = []
     try:
-        keys = Keys(settings.redis.prefix, settings.stream.name)
-        async with conn.redis.pipeline(transaction=False) as pipe:
-            for payload in payloads:
-                pipe.xadd(keys.comments, {"comment": payload})
-            return [str(i) for i in await pipe.execute()]
+        for start in range(0, len(payloads), 500):  # chunks, so a lost connection says how far it got
+            async with conn.redis.pipeline(transaction=False) as pipe:
+                for payload in payloads[start:start + 500]:
+                    pipe.xadd(keys.comments, {"comment": payload})
+                added += [str(i) for i in await pipe.execute()]
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        raise ModbotError(f"lost the connection to Redis after adding {len(added)} of {len(payloads)} "
+                          f"comment(s): {exc}") from None
     finally:
         await conn.close()
+    return added

@@ -7,12 +7,14 @@ raw body, drop repeats by Idempotency-Key, answer 2xx. Not for production use as
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
 
 from aiohttp import web
 
+from modbot.errors import ModbotError
 from modbot.sinks.webhook import SIGNATURE_HEADER, verify
 
 
@@ -50,6 +52,21 @@ def run(args: argparse.Namespace) -> int:
     if not secret:
         print(f"set ${args.secret_env} to the secret modbot signs with", file=sys.stderr)
         return 2
-    print(f"listening on http://{args.host}:{args.port}{args.path}", flush=True)
-    web.run_app(make_app(secret, args.path), host=args.host, port=args.port, print=None)
+    return asyncio.run(_serve(make_app(secret, args.path), args.host, args.port, args.path))
+
+
+async def _serve(app: web.Application, host: str, port: int, path: str) -> int:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ModbotError(f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port "
+                          f"(and point sink.webhook.url at it)") from None
+    print(f"listening on http://{host}:{port}{path}", flush=True)
+    try:
+        await asyncio.Event().wait()  # until Ctrl-C
+    finally:
+        await runner.cleanup()
     return 0

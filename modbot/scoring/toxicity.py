@@ -15,10 +15,12 @@ run through the model at the same time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import pickle
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -140,7 +142,9 @@ def load_named_model(name: str, device: str = "cpu") -> DetoxifyModel:
     try:
         from detoxify import Detoxify
 
-        detox = Detoxify(name, device=device)
+        # Download progress goes to stderr: stdout belongs to the command (`modbot check --json`).
+        with contextlib.redirect_stdout(sys.stderr):
+            detox = Detoxify(name, device=device)
     except KeyError as exc:
         raise ModelLoadError(f"unknown Detoxify model '{name}'") from exc
     except Exception as exc:  # noqa: BLE001 - download, hub and cache failures come in many types
