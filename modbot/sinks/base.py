@@ -26,7 +26,7 @@ def check_status(status: int, body: str, what: str) -> None:
     raise DeliveryError(f"{what} answered HTTP {status}: {body[:200]}", retryable=retryable)
 
 
-def read_secret(env_name: str, file: object, what: str) -> str:
+def read_secret(env_name: str, file: object, what: str, file_setting: str) -> str:
     """A secret from a file (first line) or an environment variable; the file wins when both are set."""
     import os
     from pathlib import Path
@@ -40,6 +40,6 @@ def read_secret(env_name: str, file: object, what: str) -> str:
             return secret
     secret = os.environ.get(env_name, "")
     if not secret:
-        raise DeliveryError(f"{what} is not set: put it in ${env_name} or point the *_file setting at a file",
+        raise DeliveryError(f"{what} is not set: put it in ${env_name}, or in a file named by {file_setting}",
                             retryable=False)
     return secret

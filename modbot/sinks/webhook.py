@@ -38,7 +38,8 @@ class WebhookSink:
 
     def __init__(self, settings: WebhookSettings, session: aiohttp.ClientSession) -> None:
         self.url = settings.url
-        self.secret = read_secret(settings.secret_env, settings.secret_file, "the webhook secret")
+        self.secret = read_secret(settings.secret_env, settings.secret_file, "the webhook secret",
+                                  "sink.webhook.secret_file")
         self.timeout = aiohttp.ClientTimeout(total=settings.timeout_s)
         self.session = session
 

@@ -29,7 +29,8 @@ def api_root(site_url: str) -> str:
 
 def basic_auth(settings: WordPressSettings) -> str:
     """The HTTP Basic `Authorization` header value (password from `password_file`, else `$password_env`)."""
-    password = read_secret(settings.password_env, settings.password_file, "the WordPress application password")
+    password = read_secret(settings.password_env, settings.password_file, "the WordPress application password",
+                           "sink.wordpress.password_file")
     return "Basic " + base64.b64encode(f"{settings.user}:{password}".encode()).decode("ascii")
 
 
