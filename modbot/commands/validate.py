@@ -53,8 +53,14 @@ def run(args: argparse.Namespace) -> int:
     path = rules_path(args)
     settings = settings_from(args)
     categories = None
-    if "patterns" in settings.scorers.enabled:
-        patterns = settings.scorers.patterns.file if settings.source else Path("config/patterns.yaml")
+    patterns = settings.scorers.patterns.file if settings.source else Path("config/patterns.yaml")
+    if "patterns" not in settings.scorers.enabled:
+        pass
+    elif settings.source is None and not patterns.exists():
+        # No config and no lexicon here: check the rules alone rather than fail on a file nobody named.
+        print("patterns: not checked (no config found; pass --config to check the lexicon and the rules' "
+              "pattern categories)", file=sys.stderr)
+    else:
         try:
             lexicon = load_lexicon(patterns)
         except ConfigError as exc:
