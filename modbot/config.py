@@ -107,6 +107,13 @@ class ReviewSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    enabled: bool = False  # serve Prometheus metrics at http://host:port/metrics
+    host: str = "127.0.0.1"
+    port: int = 9108
+
+
+@dataclass(frozen=True)
 class Settings:
     redis: RedisSettings = field(default_factory=RedisSettings)
     stream: StreamSettings = field(default_factory=StreamSettings)
@@ -114,6 +121,7 @@ class Settings:
     rules: RulesSettings = field(default_factory=RulesSettings)
     sink: SinkSettings = field(default_factory=SinkSettings)
     review: ReviewSettings = field(default_factory=ReviewSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     log_level: str = "info"
     source: Path | None = None  # the file these settings came from
 
@@ -191,7 +199,7 @@ def _build(cls: type, data: Any, file: str, base: Path, path: str) -> Any:
 
 _SECTIONS = {c.__name__: c for c in (RedisSettings, StreamSettings, PatternSettings, ToxicitySettings,
                                       ScorerSettings, RulesSettings, WebhookSettings, WordPressSettings,
-                                      SinkSettings, ReviewSettings)}
+                                      SinkSettings, ReviewSettings, MetricsSettings)}
 
 
 def _convert(typ: Any, value: Any, node: Any, key: str, dotted: str, file: str, base: Path) -> Any:  # noqa: C901
@@ -290,6 +298,8 @@ def _check(s: Settings, data: Any, file: str) -> None:  # noqa: C901 - a flat li
     if not 1 <= s.review.port <= 65535:
         fail(("review", "port"), f"'review.port' must be a port number (1-65535), not {s.review.port}")
     positive(("review", "claim_ttl_s"), s.review.claim_ttl_s)
+    if not 1 <= s.metrics.port <= 65535:
+        fail(("metrics", "port"), f"'metrics.port' must be a port number (1-65535), not {s.metrics.port}")
     if s.log_level.lower() not in ("debug", "info", "warning", "error"):
         fail(("log_level",), f"unknown log level '{s.log_level}'", "debug, info, warning or error")
     if len(errors) == 1:

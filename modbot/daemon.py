@@ -18,6 +18,7 @@ import aiohttp
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from modbot import metrics
 from modbot.config import Settings
 from modbot.connections import connect
 from modbot.errors import ConfigError
@@ -55,6 +56,10 @@ async def run_daemon(settings: Settings, stop: asyncio.Event | None = None,
         runner = await _start_review(settings, conn.redis, keys)
         if runner is not None:
             stack.push_async_callback(runner.cleanup)
+        if settings.metrics.enabled:
+            metrics_runner = await metrics.serve(settings.metrics.host, settings.metrics.port)
+            stack.push_async_callback(metrics_runner.cleanup)
+            log.info("metrics", extra={"url": f"http://{settings.metrics.host}:{settings.metrics.port}/metrics"})
 
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -68,6 +73,10 @@ async def run_daemon(settings: Settings, stop: asyncio.Event | None = None,
                  asyncio.create_task(outbox.run(stop), name="outbox")]
         if settings.rules.watch:
             tasks.append(asyncio.create_task(_until(stop, holder.watch(1.0)), name="rules-watch"))
+        if settings.metrics.enabled:
+            tasks.append(asyncio.create_task(
+                metrics.refresh_loop(conn.redis, keys, settings.stream.group, lambda: holder.current.version, stop),
+                name="metrics"))
         if settings.sink.wordpress.poll:
             from modbot.ingest.wordpress import WordPressPoller
             poller = WordPressPoller(settings.sink.wordpress, conn.redis, keys, session=session)

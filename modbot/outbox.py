@@ -22,6 +22,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from modbot import metrics
 from modbot.config import SinkSettings
 from modbot.errors import DeliveryError
 from modbot.keys import OUTBOX_GROUP, Keys
@@ -139,6 +140,7 @@ class OutboxDeliverer:
         try:
             await self.sink.deliver(decision, key)
         except DeliveryError as exc:
+            metrics.DELIVERIES.labels("retry" if exc.retryable else "refused").inc()
             if exc.retryable:
                 log.warning("delivery failed, will retry", extra={"comment_id": decision.comment_id,
                                                                   "attempt": attempt + 1, "error": str(exc)})
@@ -152,6 +154,7 @@ class OutboxDeliverer:
             pipe.xdel(self.keys.outbox, entry_id)
             await pipe.execute()
         self.delivered += 1
+        metrics.DELIVERIES.labels("ok").inc()
         log.info("delivered", extra={"comment_id": decision.comment_id, "action": decision.action.value,
                                      "sink": self.sink.name})
         return True

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from modbot import metrics
 from modbot.config import Settings
 from modbot.models import Comment, Decision, ScorerOutput, Scores
 from modbot.rules import RuleSet
@@ -43,7 +44,7 @@ async def score_batch(scorers: Sequence[Scorer], comments: Sequence[Comment]) ->
     `Scores.errors`; the rules' scorer-failure policy decides what that means."""
     if not comments:
         return []
-    results = await asyncio.gather(*(s.score(comments) for s in scorers), return_exceptions=True)
+    results = await asyncio.gather(*(_timed(s, comments) for s in scorers), return_exceptions=True)
     per_comment: list[list[ScorerOutput]] = [[] for _ in comments]
     errors: dict[str, str] = {}
     for scorer, result in zip(scorers, results, strict=True):
@@ -51,6 +52,7 @@ async def score_batch(scorers: Sequence[Scorer], comments: Sequence[Comment]) ->
             if not isinstance(result, Exception):
                 raise result
             errors[scorer.name] = f"{type(result).__name__}: {result}"
+            metrics.SCORER_FAILURES.labels(scorer.name).inc()
             log.error("scorer failed", extra={"scorer": scorer.name, "error": errors[scorer.name],
                                               "batch": len(comments)})
             continue
@@ -60,6 +62,11 @@ async def score_batch(scorers: Sequence[Scorer], comments: Sequence[Comment]) ->
         for outputs, out in zip(per_comment, result, strict=True):
             outputs.append(out)
     return [merge(outputs, errors) for outputs in per_comment]
+
+
+async def _timed(scorer: Scorer, comments: Sequence[Comment]) -> list[ScorerOutput]:
+    with metrics.SCORER_SECONDS.labels(scorer.name).time():
+        return await scorer.score(comments)
 
 
 def versions(scorers: Sequence[Scorer], ruleset: RuleSet) -> dict[str, str]:

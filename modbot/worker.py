@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from modbot import metrics
 from modbot.config import StreamSettings
 from modbot.decisions import ALREADY, EDITED, NEW, Ack, DecisionStore
 from modbot.errors import InvalidComment
@@ -25,6 +26,7 @@ from modbot.scoring.base import Scorer
 
 log = logging.getLogger("modbot.worker")
 _OUTCOME = {NEW: "decided", EDITED: "edited; decided again", ALREADY: "already decided; acknowledged"}
+_METRIC_OUTCOME = {NEW: "decided", EDITED: "edited", ALREADY: "duplicate"}
 
 
 class Worker:
@@ -66,6 +68,10 @@ class Worker:
 
     async def process(self, batch: Sequence[StreamMessage]) -> None:
         """Decide one batch. Bad messages are dead-lettered; already-decided comments are only acknowledged."""
+        with metrics.BATCH_SECONDS.time():
+            await self._process(batch)
+
+    async def _process(self, batch: Sequence[StreamMessage]) -> None:
         group = self.settings.group
         valid: list[tuple[Comment, Ack]] = []
         for msg in batch:
@@ -78,6 +84,7 @@ class Worker:
             except InvalidComment as exc:
                 log.warning("dead-lettered", extra={"message_id": msg.id, "reason": str(exc)})
                 await self.store.dead_letter(ack, raw if raw is not None else repr(msg.fields).encode(), str(exc))
+                metrics.COMMENTS.labels("deadlettered").inc()
                 continue
             valid.append((comment, ack))
 
@@ -90,6 +97,7 @@ class Worker:
                 log.info("already decided; acknowledged" if comment.id in done else "superseded in batch",
                          extra={"comment_id": comment.id})
                 await self.store.acknowledge(ack)
+                metrics.COMMENTS.labels("duplicate").inc()
                 continue
             fresh.append((comment, ack))
         if not fresh:
@@ -103,6 +111,9 @@ class Worker:
         stored = await self.store.record_many([(c, d, a) for (c, a), d in zip(fresh, decisions, strict=True)])
         self.processed += len(fresh)
         for (comment, _), decision, outcome in zip(fresh, decisions, stored, strict=True):
+            metrics.COMMENTS.labels(_METRIC_OUTCOME[outcome]).inc()
+            if outcome != ALREADY:
+                metrics.DECISIONS.labels(decision.action.value, decision.rule or "(default)").inc()
             log.info(_OUTCOME[outcome],
                      extra={"comment_id": comment.id, "action": decision.action.value, "rule": decision.rule,
                             "reason": decision.reason})

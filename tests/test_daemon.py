@@ -233,3 +233,34 @@ async def test_restart_after_kill_9_stops_the_orphaned_valkey(tmp_path, prefix):
         code, logs = _stop(proc)
     assert code == 0
     assert any("did not exit cleanly" in line["msg"] for line in logs)
+
+
+async def test_prometheus_metrics(tmp_path, redis_url, prefix):
+    import urllib.request
+
+    port = _free_port()
+    config = write_config(tmp_path, redis_url, prefix, extra=f"metrics:\n  enabled: true\n  port: {port}\n")
+    proc = _start(config)
+
+    def scrape() -> str:
+        try:
+            return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+        except OSError:
+            return ""
+
+    try:
+        await _wait(lambda: "modbot_queue_length" in scrape())
+        lines = "\n".join(json.dumps({"id": f"m{i}", "text": t, "author": {"id": "u"}})
+                          for i, t in enumerate(["fine article", "the media is controlled by the jews"]))
+        out = modbot("enqueue", "--config", str(config), "-", cwd=tmp_path, input=lines + "\n{bad\n")
+        assert "added 2 comment(s)" in out.stdout
+        await _wait(lambda: 'modbot_comments_total{outcome="decided"} 2.0' in scrape())
+        text = scrape()
+    finally:
+        code, _ = _stop(proc)
+    assert code == 0
+    assert 'modbot_decisions_total{action="hold",rule="antisemitic-conspiracy"} 1.0' in text
+    assert 'modbot_decisions_total{action="approve",rule="(default)"} 1.0' in text
+    assert 'modbot_deliveries_total{result="ok"}' in text
+    assert "modbot_batch_seconds_count" in text and 'modbot_scorer_seconds_count{scorer="patterns"}' in text
+    assert 'modbot_rules_info{version="' in text

@@ -1,0 +1,95 @@
+"""Prometheus metrics (prometheus_client): what the daemon did, how long it took, and what is waiting.
+
+Counters and histograms are updated on the data path; the queue gauges are refreshed from Redis every few
+seconds by `refresh_queues`. `serve(host, port)` exposes them at /metrics when `metrics.enabled` is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+import redis.asyncio as aioredis
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from modbot.keys import Keys
+
+log = logging.getLogger("modbot.metrics")
+REGISTRY = CollectorRegistry()
+
+COMMENTS = Counter("modbot_comments", "Comments read from the stream, by outcome "
+                   "(decided, edited, duplicate, deadlettered)", ["outcome"], registry=REGISTRY)
+DECISIONS = Counter("modbot_decisions", "Automatic decisions by action and rule", ["action", "rule"],
+                    registry=REGISTRY)
+BATCH_SECONDS = Histogram("modbot_batch_seconds", "Time to decide one batch (scoring, rules, storing)",
+                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30), registry=REGISTRY)
+SCORER_SECONDS = Histogram("modbot_scorer_seconds", "Time one scorer took for one batch", ["scorer"],
+                           buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30), registry=REGISTRY)
+SCORER_FAILURES = Counter("modbot_scorer_failures", "Batches a scorer failed on", ["scorer"], registry=REGISTRY)
+DELIVERIES = Counter("modbot_deliveries", "Delivery attempts by result (ok, retry, refused)", ["result"],
+                     registry=REGISTRY)
+QUEUE = Gauge("modbot_queue_length", "Entries waiting: input, input_pending, outbox, outbox_failed, "
+              "deadletter, review_held, review_escalated", ["queue"], registry=REGISTRY)
+RULES_VERSION = Gauge("modbot_rules_info", "The rules version in force (value 1)", ["version"], registry=REGISTRY)
+
+
+def set_rules_version(version: str) -> None:
+    RULES_VERSION.clear()
+    RULES_VERSION.labels(version=version).set(1)
+
+
+async def _pending(redis: aioredis.Redis, stream: str, group: str) -> int:
+    try:
+        info = await redis.xpending(stream, group)
+    except ResponseError:
+        return 0
+    return int(info["pending"])
+
+
+async def refresh_queues(redis: aioredis.Redis, keys: Keys, group: str) -> None:
+    """Read the queue lengths once into the gauges."""
+    QUEUE.labels("input").set(await redis.xlen(keys.comments))
+    QUEUE.labels("input_pending").set(await _pending(redis, keys.comments, group))
+    QUEUE.labels("outbox").set(await redis.xlen(keys.outbox))
+    QUEUE.labels("outbox_failed").set(await redis.xlen(keys.outbox_failed))
+    QUEUE.labels("deadletter").set(await redis.xlen(keys.deadletter))
+    QUEUE.labels("review_held").set(await redis.zcard(keys.review))
+    QUEUE.labels("review_escalated").set(await redis.zcard(keys.review_escalated))
+
+
+async def refresh_loop(redis: aioredis.Redis, keys: Keys, group: str, rules_version: Callable[[], str],
+                       stop: asyncio.Event, interval_s: float = 5.0) -> None:
+    """Refresh the queue gauges and the rules version until `stop` is set."""
+    while not stop.is_set():
+        set_rules_version(rules_version())
+        try:
+            await refresh_queues(redis, keys, group)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            log.debug("queue gauges not refreshed", extra={"error": str(exc)})
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval_s)
+
+
+async def serve(host: str, port: int) -> web.AppRunner:
+    """Expose /metrics; returns the runner to clean up."""
+    async def metrics(_: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        from modbot.errors import ConfigError
+        raise ConfigError(f"the metrics endpoint cannot listen on {host}:{port}: {exc.strerror}",
+                          hint="set metrics.port, or metrics.enabled: false") from None
+    return runner
