@@ -21,7 +21,7 @@ from aiohttp import web
 from modbot import metrics
 from modbot.config import Settings
 from modbot.connections import connect
-from modbot.errors import ConfigError
+from modbot.httpserve import serve_app
 from modbot.keys import Keys
 from modbot.outbox import OutboxDeliverer
 from modbot.pipeline import build_scorers, close_scorers, pattern_categories
@@ -126,14 +126,8 @@ async def _start_review(settings: Settings, redis: aioredis.Redis, keys: Keys) -
         return None
     from modbot.review.app import create_app
     review = settings.review
-    runner = web.AppRunner(create_app(redis, keys, review), access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, review.host, review.port).start()
-    except OSError as exc:
-        await runner.cleanup()
-        raise ConfigError(f"the review page cannot listen on {review.host}:{review.port}: {exc.strerror}",
-                          hint="set review.port (or MODBOT_REVIEW_PORT), or review.enabled: false") from None
+    runner = await serve_app(create_app(redis, keys, review), review.host, review.port, "the review page",
+                             "set review.port (or MODBOT_REVIEW_PORT), or review.enabled: false")
     log.info("review page", extra={"url": f"http://{review.host}:{review.port}/", "users_file": str(review.users_file)})
     if not review.users_file.exists():
         log.warning("no moderators yet: add one with `modbot moderators add NAME`",

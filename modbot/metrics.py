@@ -18,6 +18,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from modbot.httpserve import serve_app
 from modbot.keys import Keys
 
 log = logging.getLogger("modbot.metrics")
@@ -83,13 +84,4 @@ async def serve(host: str, port: int) -> web.AppRunner:
 
     app = web.Application()
     app.router.add_get("/metrics", metrics)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, host, port).start()
-    except OSError as exc:
-        await runner.cleanup()
-        from modbot.errors import ConfigError
-        raise ConfigError(f"the metrics endpoint cannot listen on {host}:{port}: {exc.strerror}",
-                          hint="set metrics.port, or metrics.enabled: false") from None
-    return runner
+    return await serve_app(app, host, port, "the metrics endpoint", "set metrics.port, or metrics.enabled: false")

@@ -10,10 +10,8 @@ moderator's verdict never overtakes the automatic decision it replaces.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-import random
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +25,7 @@ from modbot.config import SinkSettings
 from modbot.errors import DeliveryError
 from modbot.keys import OUTBOX_GROUP, Keys
 from modbot.models import Decision
+from modbot.retry import backoff, pause_after_outage
 from modbot.sinks.base import Sink
 
 log = logging.getLogger("modbot.outbox")
@@ -39,11 +38,6 @@ async def ensure_group(redis: aioredis.Redis, stream: str, group: str) -> None:
     except ResponseError as exc:
         if "BUSYGROUP" not in str(exc):
             raise
-
-
-def backoff(attempt: int, base: float, cap: float) -> float:
-    """Full-jitter exponential backoff: uniform in [0, min(cap, base * 2**attempt)]."""
-    return random.uniform(0, min(cap, base * (2 ** min(attempt, 30))))
 
 
 class OutboxDeliverer:
@@ -72,12 +66,8 @@ class OutboxDeliverer:
                     await self._deliver_with_retries(entry_id, fields, stop)
                 failures = 0
             except (RedisConnectionError, RedisTimeoutError) as exc:
-                # Entries are acknowledged only after delivery, so an outage loses nothing; wait and retry.
                 failures += 1
-                delay = backoff(failures, 0.5, 30.0)
-                log.warning("redis unavailable; retrying", extra={"error": str(exc), "retry_in_s": round(delay, 2)})
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                await pause_after_outage(exc, failures, stop, log)
 
     async def flush(self, timeout_s: float = 5.0) -> int:
         """One delivery attempt for every waiting decision (used at shutdown); returns how many went out."""

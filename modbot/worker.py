@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
 
@@ -19,8 +18,8 @@ from modbot.ingest.schema import decode_message
 from modbot.ingest.stream import StreamMessage, StreamReader
 from modbot.keys import Keys
 from modbot.models import Comment
-from modbot.outbox import backoff
 from modbot.pipeline import decide, score_batch, versions
+from modbot.retry import pause_after_outage
 from modbot.rules import RuleSet
 from modbot.scoring.base import Scorer
 
@@ -59,12 +58,8 @@ class Worker:
                     await self.process(batch)
                 failures = 0
             except (RedisConnectionError, RedisTimeoutError) as exc:
-                # Redis restarting or unreachable: nothing was acknowledged, so nothing is lost; wait and retry.
                 failures += 1
-                delay = backoff(failures, 0.5, 30.0)
-                log.warning("redis unavailable; retrying", extra={"error": str(exc), "retry_in_s": round(delay, 2)})
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                await pause_after_outage(exc, failures, stop, log)
 
     async def process(self, batch: Sequence[StreamMessage]) -> None:
         """Decide one batch. Bad messages are dead-lettered; already-decided comments are only acknowledged."""

@@ -13,7 +13,8 @@ from modbot.config import SinkSettings, WebhookSettings
 from modbot.decisions import DecisionStore
 from modbot.keys import OUTBOX_GROUP, Keys
 from modbot.models import Action, Author, Comment, Decision, Match
-from modbot.outbox import OutboxDeliverer, backoff
+from modbot.outbox import OutboxDeliverer
+from modbot.retry import backoff
 from modbot.sinks.webhook import SIGNATURE_HEADER, WebhookSink, verify
 
 SECRET = "s3cret-for-tests"

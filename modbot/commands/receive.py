@@ -14,7 +14,7 @@ import sys
 
 from aiohttp import web
 
-from modbot.errors import ModbotError
+from modbot.httpserve import serve_app
 from modbot.sinks.webhook import SIGNATURE_HEADER, verify
 
 
@@ -56,14 +56,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(app: web.Application, host: str, port: int, path: str) -> int:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, host, port).start()
-    except OSError as exc:
-        await runner.cleanup()
-        raise ModbotError(f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port "
-                          f"(and point sink.webhook.url at it)") from None
+    runner = await serve_app(app, host, port, "the receiver",
+                             "choose another --port and point sink.webhook.url at it")
     print(f"listening on http://{host}:{port}{path}", flush=True)
     try:
         await asyncio.Event().wait()  # until Ctrl-C

@@ -1,0 +1,22 @@
+"""Waiting before trying again: jittered exponential backoff, and the pause after a Redis outage."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+
+
+def backoff(attempt: int, base: float, cap: float) -> float:
+    """Full-jitter exponential backoff: uniform in [0, min(cap, base * 2**attempt)]."""
+    return random.uniform(0, min(cap, base * (2 ** min(attempt, 30))))
+
+
+async def pause_after_outage(exc: Exception, failures: int, stop: asyncio.Event, logger: logging.Logger) -> None:
+    """Wait (jittered, growing with `failures`) after Redis was unreachable, or until `stop` is set.
+    Callers acknowledge nothing during an outage, so waiting loses nothing."""
+    delay = backoff(failures, 0.5, 30.0)
+    logger.warning("redis unavailable; retrying", extra={"error": str(exc), "retry_in_s": round(delay, 2)})
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=delay)
