@@ -293,7 +293,8 @@ def test_per_site_and_per_thread_thresholds() -> None:
 
 
 def test_default_action_and_reason() -> None:
-    rs = rules("version: 1\ndefaults: {action: hold, reason: premoderated}\nrules: []\n")
+    rs = rules("version: 1\ndefaults: {action: hold, reason: premoderated}\nrules:\n"
+               "  - id: casino\n    action: spam\n    when: {text: [casino]}\n")
     v = rs.evaluate(c(), NONE)
     assert (v.action, v.rule, v.reason) == (Action.HOLD, None, "premoderated")
 
