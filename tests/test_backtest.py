@@ -12,6 +12,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from modbot.commands import backtest as backtest_cmd
+from modbot.config import load_settings
+from modbot.connections import connect
 from modbot.errors import ScorerError
 from modbot.ingest.schema import comment_to_dict
 from modbot.keys import Keys
@@ -151,7 +153,7 @@ def test_cli_with_against_labels_and_output(tmp_path: Path, capsys: pytest.Captu
                    f"    when: {{text (includes): ['{TROPE}']}}\n"
                    "  - id: insults\n    action: reject\n    when: {text: [idiot]}\n")
     old = tmp_path / "old.yaml"
-    old.write_text("version: 1\nrules: []\n")
+    old.write_text("version: 1\nrules:\n  - id: never\n    action: hold\n    when: {text: [zzz-never-said]}\n")
     out = tmp_path / "decisions.jsonl"
     rc = run_cli("--scorers", "", "--rules", str(new), "--against", str(old), "--input", str(corpus(tmp_path)),
                  "--output", str(out), "--no-cache", "--no-progress")
@@ -166,7 +168,8 @@ def test_cli_with_against_labels_and_output(tmp_path: Path, capsys: pytest.Captu
     assert "skipped" in text and ":5:" in text
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert rows[0] == {"id": "a", "action": "hold", "rule": "trope-text", "reason": f"Antisemitic: {TROPE}",
-                       "label": "hold", "baseline_action": "approve", "baseline_rule": None}
+                       "label": "hold", "baseline_action": "approve", "baseline_rule": None,
+                       "baseline_reason": "No rule matched"}
     assert {r["id"]: r["action"] for r in rows} == {"a": "hold", "b": "reject", "c": "approve", "d": "reject"}
 
 
@@ -227,6 +230,68 @@ async def test_from_redis_history(redis_client: aioredis.Redis, redis_url: str, 
     assert "baseline: the recorded decisions; 1 of 2 decisions would change" in out
     assert "h1: hold (default) -> reject (insults)" in out
     assert "reject        1.00    1.00" in out
+
+
+async def test_from_redis_baseline_names_the_recorded_rule(redis_client: aioredis.Redis, redis_url: str, prefix: str,
+                                                           tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    keys = Keys(prefix)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    await redis_client.set(keys.comment("c-2"), json.dumps(comment_to_dict(Comment("c-2", "nice", Author("u")))))
+    held = Decision("c-2", Action.HOLD, "antisemitic-conspiracy", f"Antisemitic conspiracy trope: {TROPE}", {}, (),
+                    {}, now)
+    await redis_client.xadd(keys.decisions, {"decision": json.dumps(held.to_dict())})
+    cases = await read_history(redis_client, keys, [])
+    assert [(c.recorded, c.recorded_rule, c.recorded_reason) for c in cases] == [
+        (Action.HOLD, "antisemitic-conspiracy", f"Antisemitic conspiracy trope: {TROPE}")]
+
+    (tmp_path / "rules.yaml").write_text("version: 1\nrules:\n  - id: r\n    action: hold\n    when: {text: [x]}\n")
+    cfg = tmp_path / "modbot.yaml"
+    cfg.write_text(f"redis:\n  url: {redis_url}\n  prefix: '{prefix}'\nrules:\n  file: rules.yaml\n"
+                   "scorers:\n  enabled: []\nsink:\n  type: log\n")
+    out_file = tmp_path / "out.jsonl"
+    parser = argparse.ArgumentParser()
+    backtest_cmd.add_arguments(parser)
+    args = parser.parse_args(["--config", str(cfg), "--from-redis", "--no-cache", "--no-progress",
+                              "--output", str(out_file)])
+    assert await backtest_cmd.run_async(args) == 0
+    assert "c-2: hold (antisemitic-conspiracy) -> approve (default)" in capsys.readouterr().out
+    row = json.loads(out_file.read_text())
+    assert row["baseline_rule"] == "antisemitic-conspiracy" and row["baseline_reason"].startswith("Antisemitic")
+
+
+async def test_from_redis_finds_the_daemons_embedded_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("MODBOT_REDIS_URL", raising=False)
+    monkeypatch.delenv("MODBOT_DATA_DIR", raising=False)
+    (tmp_path / "rules.yaml").write_text("version: 1\nrules:\n  - id: r\n    action: hold\n    when: {text: [x]}\n")
+    cfg = tmp_path / "modbot.yaml"
+    cfg.write_text("redis:\n  data_dir: data\nrules:\n  file: rules.yaml\nscorers:\n  enabled: []\n"
+                   "sink:\n  type: log\n")
+    settings = load_settings(cfg)
+    daemon = await connect(settings.redis)  # what `modbot run` does: start the embedded server, hold the lock
+    try:
+        keys = Keys(settings.redis.prefix, settings.stream.name)
+        await daemon.redis.set(keys.comment("e1"), json.dumps(comment_to_dict(Comment("e1", "x marks", Author("u")))))
+        d = Decision("e1", Action.APPROVE, None, "No rule matched", {}, (), {}, datetime(2026, 1, 1, tzinfo=UTC))
+        await daemon.redis.xadd(keys.decisions, {"decision": json.dumps(d.to_dict())})
+        parser = argparse.ArgumentParser()
+        backtest_cmd.add_arguments(parser)
+        args = parser.parse_args(["--config", str(cfg), "--from-redis", "--no-cache", "--no-progress"])
+        assert await backtest_cmd.run_async(args) == 0
+        out = capsys.readouterr().out
+        assert "replayed 1 comments" in out and "e1: approve (default) -> hold (r)" in out
+    finally:
+        await daemon.close()
+
+
+def test_warns_about_rules_whose_scorer_is_off(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("version: 1\nrules:\n  - id: toxic\n    action: hold\n"
+                     "    when: {score: {label: toxicity, gte: 0.9}}\n")
+    assert run_cli("--scorers", "", "--rules", str(rules), "--input", str(corpus(tmp_path)), "--no-cache",
+                   "--no-progress") == 0
+    err = capsys.readouterr().err
+    assert f"warning: {rules}:3: rule 'toxic' tests score toxicity but the 'toxicity' scorer is not enabled" in err
 
 
 def test_seed_corpus_is_labelled_and_parses() -> None:

@@ -293,7 +293,8 @@ def test_per_site_and_per_thread_thresholds() -> None:
 
 
 def test_default_action_and_reason() -> None:
-    rs = rules("version: 1\ndefaults: {action: hold, reason: premoderated}\nrules: []\n")
+    rs = rules("version: 1\ndefaults: {action: hold, reason: premoderated}\nrules:\n"
+               "  - id: casino\n    action: spam\n    when: {text: [casino]}\n")
     v = rs.evaluate(c(), NONE)
     assert (v.action, v.rule, v.reason) == (Action.HOLD, None, "premoderated")
 
@@ -396,3 +397,24 @@ def test_default_rules_hold_when_a_scorer_fails_and_reject_severe() -> None:
     assert rs.evaluate(spam, NONE).action is Action.SPAM
     assert rs.evaluate(c("visit http://a.com and http://b.com", age=1, flags=("trusted",)), NONE).action \
         is Action.APPROVE
+
+
+async def test_shipped_rules_hold_slurs_and_cover_every_pattern_category() -> None:
+    from modbot.rules import ruleset_needs
+    from modbot.scoring.lexicon import load_lexicon
+    from modbot.scoring.patterns import PatternScorer
+
+    rs = load_rules(ROOT / "config" / "rules.yaml")
+    lexicon = load_lexicon(ROOT / "config" / "patterns.yaml")
+    # A category no rule tests is matched, shown by `check`, and then approved: every one needs a rule.
+    assert {e.category for e in lexicon.entries} <= ruleset_needs(rs).categories
+    scorer = PatternScorer.from_file(ROOT / "config" / "patterns.yaml")
+    seed = (DATA / "seed_comment.txt").read_text(encoding="utf-8").strip()
+    slur, quoted, trope = (Comment(i, t, Author("u")) for i, t in [
+        ("s", "you dirty k1ke"), ("q", 'He was called a "kike" on the bus, police said.'), ("t", seed)])
+    outs = await scorer.score([slur, quoted, trope])
+    verdicts = [rs.evaluate(c, Scores(matches=o.matches)) for c, o in zip([slur, quoted, trope], outs, strict=True)]
+    assert (verdicts[0].action, verdicts[0].rule) == (Action.HOLD, "slurs")
+    assert "k1ke" in verdicts[0].reason
+    assert verdicts[1].rule != "slurs"  # a reported slur is not matched by the lexicon
+    assert verdicts[2].rule == "antisemitic-conspiracy"  # the seed comment keeps its more specific rule

@@ -20,6 +20,8 @@ def test_doc_examples_parse() -> None:
     checked = 0
     for block in blocks():
         if block.startswith(("version:", "thresholds:", "defaults:")):
+            if not re.search(r"^rules:", block, re.MULTILINE):  # a section shown alone; a file needs a rule too
+                block += "rules:\n  - id: r\n    action: hold\n    when: {text: [x]}\n"
             parse_rules(block.encode(), "doc")
         elif block.startswith("- id:"):
             parse_rules(("version: 1\nrules:\n" + textwrap.indent(block, "  ")).encode(), "doc")

@@ -95,3 +95,43 @@ async def test_watch_reloads_on_change(tmp_path: Path) -> None:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+@pytest.mark.parametrize("body", ["", "version: 1\n", "version: 1\nrules: []\n"])
+def test_truncated_file_is_refused(tmp_path: Path, body: str) -> None:
+    f = tmp_path / "rules.yaml"
+    f.write_text(V1)
+    holder = RulesHolder(f)
+    write(f, body)
+    assert holder.reload() is False
+    assert holder.last_error is not None and "no rules" in str(holder.last_error)
+    assert holder.current.evaluate(SPAM, Scores()).action is Action.HOLD
+    with pytest.raises(RuleError, match="no rules"):
+        RulesHolder(f)
+
+
+def test_poll_waits_for_the_file_to_settle(tmp_path: Path) -> None:
+    f = tmp_path / "rules.yaml"
+    f.write_text(V1)
+    holder = RulesHolder(f)
+    assert holder.poll() is False  # unchanged
+    # A writer part-way through: the first half is valid on its own, with a rule missing.
+    two = V2 + "  - id: hold-ham\n    action: hold\n    when: {text: [ham]}\n"
+    write(f, V2)
+    assert holder.poll() is False  # changed since the last poll: wait
+    write(f, two)
+    assert holder.poll() is False  # still changing: wait again
+    assert holder.current.rules[0].id == "hold-spam-word"
+    assert holder.poll() is True  # the same as one poll ago: load it
+    assert [r.id for r in holder.current.rules] == ["reject-spam-word", "hold-ham"]
+    assert holder.poll() is False
+
+
+def test_poll_does_not_reload_a_deleted_file_at_once(tmp_path: Path) -> None:
+    f = tmp_path / "rules.yaml"
+    f.write_text(V1)
+    holder = RulesHolder(f)
+    f.unlink()  # `mv new rules.yaml` or a delete-and-write: the new file usually follows within a poll
+    assert holder.poll() is False and holder.last_error is None
+    assert holder.poll() is True and holder.last_error is not None
+    assert holder.current.rules[0].id == "hold-spam-word"

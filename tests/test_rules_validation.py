@@ -150,11 +150,11 @@ def test_validate_command_lists_every_error(tmp_path: Path, capsys: pytest.Captu
 
 
 def test_validate_reads_rules_file_from_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "my-rules.yaml").write_text("version: 1\nrules: []\n")
+    (tmp_path / "my-rules.yaml").write_text("version: 1\nrules:\n  - id: r\n    action: hold\n    when: {text: [x]}\n")
     cfg = tmp_path / "modbot.yaml"
     cfg.write_text("rules:\n  file: my-rules.yaml\nsink:\n  type: log\nscorers:\n  enabled: [toxicity]\n")
     assert run_validate("--config", str(cfg)) == 0
-    assert "my-rules.yaml: 0 rules" in capsys.readouterr().out
+    assert "my-rules.yaml: 1 rules" in capsys.readouterr().out
 
 
 def test_validate_checks_the_lexicon_and_rule_categories(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -174,3 +174,41 @@ def test_validate_checks_the_lexicon_and_rule_categories(tmp_path: Path, capsys:
     (tmp_path / "patterns.yaml").write_text("entries: [\n")
     assert run_validate("--config", str(cfg)) == 1
     assert "patterns.yaml:" in capsys.readouterr().err
+
+
+# A truncated file (an editor or `cp` mid-write, `: > rules.yaml`) would approve every comment if it loaded.
+@pytest.mark.parametrize(("body", "line"), [
+    ("", 1),
+    ("# all rules removed for now\n", 1),
+    ("---\n", 1),
+    ("version: 1\n", 1),
+    ("version: 1\nrules: []\n", 2),
+    ("version: 1\ndefaults: {action: approve}\nrules:\n", 3),
+])
+def test_a_file_without_rules_is_invalid(body: str, line: int) -> None:
+    err = single(body)
+    assert "no rules" in err.message
+    assert err.line == line and str(err).startswith(f"rules.yaml:{line}:")
+    assert err.hint and "at least one rule" in err.hint and "approve-all" in err.hint
+
+
+def test_the_catch_all_rule_in_the_hint_is_valid() -> None:
+    hint = single("version: 1\nrules: []\n").hint or ""
+    rule = hint[hint.index('"') + 1:hint.rindex('"')]
+    rs = parse_rules(f"version: 1\nrules:\n  {rule}\n".encode(), "rules.yaml")
+    assert [r.id for r in rs.rules] == ["approve-all"]
+
+
+def test_every_rule_disabled_is_invalid() -> None:
+    err = single("version: 1\nrules:\n  - id: r\n    action: hold\n    enabled: false\n    when: {text: [x]}\n")
+    assert "every rule is disabled" in err.message and err.line == 3
+
+
+def test_validate_refuses_an_empty_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "rules.yaml"
+    empty.write_text("")
+    assert run_validate("--rules", str(empty)) == 1
+    err = capsys.readouterr().err
+    assert f"{empty}:1:" in err and "no rules" in err and "at least one rule" in err
+    with pytest.raises(RuleError, match="no rules"):
+        load_rules(empty)

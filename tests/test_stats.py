@@ -10,6 +10,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from modbot.commands import stats as stats_cmd
+from modbot.config import load_settings
+from modbot.connections import connect
 from modbot.keys import Keys
 from modbot.models import Action
 from modbot.rules import Verdict
@@ -60,3 +62,24 @@ async def test_stats_command(redis_client: aioredis.Redis, redis_url: str, prefi
     assert await stats_cmd.run_async(parser.parse_args(["--config", str(cfg), "--json"])) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["toxic"]["precision"] == 0.75 and data["quiet"]["fired"] == 0
+
+
+async def test_stats_finds_the_daemons_embedded_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    # No redis.url: like `enqueue` and `review`, stats must use the server the running daemon started.
+    monkeypatch.delenv("MODBOT_REDIS_URL", raising=False)
+    monkeypatch.delenv("MODBOT_DATA_DIR", raising=False)
+    (tmp_path / "rules.yaml").write_text("version: 1\nrules:\n  - id: toxic\n    action: hold\n"
+                                         "    when: {text: [x]}\n")
+    cfg = tmp_path / "modbot.yaml"
+    cfg.write_text("redis:\n  data_dir: data\nrules:\n  file: rules.yaml\nsink:\n  type: log\n")
+    settings = load_settings(cfg)
+    parser = argparse.ArgumentParser()
+    stats_cmd.add_arguments(parser)
+    daemon = await connect(settings.redis)  # what `modbot run` does: start the embedded server, hold the lock
+    try:
+        await daemon.redis.hset(Keys(settings.redis.prefix).rulestats, mapping={"toxic|fired": 4, "toxic|held": 4})
+        assert await stats_cmd.run_async(parser.parse_args(["--config", str(cfg), "--json"])) == 0
+        assert json.loads(capsys.readouterr().out)["toxic"]["fired"] == 4
+    finally:
+        await daemon.close()

@@ -12,21 +12,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import importlib
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
-import redis.asyncio as aioredis
 from tqdm import tqdm
 
 from modbot.config import Settings
+from modbot.connections import connect
 from modbot.errors import ConfigError
 from modbot.keys import Keys
 from modbot.models import Action
 from modbot.rules import RuleSet, load_rules
 from modbot.rules.backtest import Case, Report, backtest, read_corpus, read_history
+from modbot.rules.needs import unused_rules_warnings
 from modbot.scorecache import ScoreCache, default_cache_path
 from modbot.scoring.base import Scorer
 
@@ -42,7 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--input", type=Path, help="comments as JSONL")
     src.add_argument("--from-redis", action="store_true", help="replay the decision history stored in Redis")
-    parser.add_argument("--redis-url", default=None, help="with --from-redis (default: redis.url / MODBOT_REDIS_URL)")
+    parser.add_argument("--redis-url", default=None,
+                        help="with --from-redis (default: redis.url / MODBOT_REDIS_URL, else the running daemon's "
+                             "embedded server)")
     parser.add_argument("--output", type=Path, help="write one JSON line per comment: id, action, rule, reason")
     parser.add_argument("--against", type=Path, help="baseline rules file: show what changes from it to the rules")
     parser.add_argument("--show", type=int, default=20, help="changed comments to list (default 20)")
@@ -69,14 +73,13 @@ async def load_cases(args: argparse.Namespace, settings: Settings, skipped: list
         if not args.input.exists():
             raise ConfigError(f"input file not found: {args.input}")
         return list(read_corpus(args.input, skipped))
-    url = args.redis_url or settings.redis.url
-    if not url:
-        raise ConfigError("--from-redis needs a Redis URL", hint="pass --redis-url or set MODBOT_REDIS_URL")
-    client = aioredis.from_url(url)
+    redis_settings = dataclasses.replace(settings.redis, url=args.redis_url) if args.redis_url else settings.redis
+    # Like `enqueue` and `review`: the configured server, else the embedded one a running daemon started.
+    conn = await connect(redis_settings, start_embedded=False)
     try:
-        return await read_history(client, Keys(settings.redis.prefix, settings.stream.name), skipped)
+        return await read_history(conn.redis, Keys(settings.redis.prefix, settings.stream.name), skipped)
     finally:
-        await client.aclose()
+        await conn.close()
 
 
 def _pct(x: float | int | None) -> str:
@@ -105,9 +108,8 @@ def print_report(report: Report, rules: RuleSet, against: RuleSet | None, show: 
         for o in changed[:show]:
             text = o.case.comment.text.replace("\n", " ")
             text = text if len(text) <= 70 else text[:67] + "..."
-            base_rule = o.baseline.rule if o.baseline else None
             p(f"  {o.case.comment.id}: {o.baseline_action.value if o.baseline_action else '?'} "
-              f"({base_rule or 'default'}) -> {o.verdict.action.value} ({o.verdict.rule or 'default'})  {text!r}")
+              f"({o.baseline_rule or 'default'}) -> {o.verdict.action.value} ({o.verdict.rule or 'default'})  {text!r}")
         if len(changed) > show:
             p(f"  ... {len(changed) - show} more (see --output)")
         trans = report.transitions()
@@ -132,6 +134,8 @@ async def run_async(args: argparse.Namespace) -> int:
     settings = settings_from(args, args.scorers)
     rules = load_rules(rules_path(args))
     against = load_rules(args.against) if args.against else None
+    for warning in unused_rules_warnings(rules, settings.scorers.enabled):
+        print(f"warning: {warning}", file=sys.stderr)
     skipped: list[str] = []
     cases = await load_cases(args, settings, skipped)
     scorers = await build_scorers(settings)

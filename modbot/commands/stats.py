@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 
-import redis.asyncio as aioredis
-
-from modbot.errors import ConfigError, RuleError
+from modbot.connections import connect
+from modbot.errors import RuleError
 from modbot.keys import Keys
 from modbot.rules import load_rules
 from modbot.rules.stats import RuleStats, read_rule_stats
@@ -21,7 +21,9 @@ from .validate import add_config_arguments, rules_path, settings_from
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
-    parser.add_argument("--redis-url", default=None, help="Redis URL (default: redis.url / MODBOT_REDIS_URL)")
+    parser.add_argument("--redis-url", default=None,
+                        help="Redis URL (default: redis.url / MODBOT_REDIS_URL, else the running daemon's embedded "
+                             "server)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -36,15 +38,13 @@ def format_table(stats: dict[str, RuleStats]) -> list[str]:
 
 async def run_async(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    url = args.redis_url or settings.redis.url
-    if not url:
-        raise ConfigError("no Redis URL: the daemon's embedded server is only reachable through the URL it logs",
-                          hint="pass --redis-url, set MODBOT_REDIS_URL, or set redis.url in modbot.yaml")
-    client = aioredis.from_url(url)
+    redis_settings = dataclasses.replace(settings.redis, url=args.redis_url) if args.redis_url else settings.redis
+    # Like `enqueue` and `review`: the configured server, else the embedded one a running daemon started.
+    conn = await connect(redis_settings, start_embedded=False)
     try:
-        stats = await read_rule_stats(client, Keys(settings.redis.prefix, settings.stream.name))
+        stats = await read_rule_stats(conn.redis, Keys(settings.redis.prefix, settings.stream.name))
     finally:
-        await client.aclose()
+        await conn.close()
     # Rules that never fired still belong in the table: a rule that never fires is worth knowing about.
     try:
         for rule in load_rules(rules_path(args)).rules:

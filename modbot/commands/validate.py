@@ -15,7 +15,7 @@ from pathlib import Path
 from modbot.commands.common import find_config
 from modbot.config import Settings, load_settings
 from modbot.errors import ConfigError, RuleError
-from modbot.rules import load_rules
+from modbot.rules import load_rules, unused_rules_warnings
 from modbot.rules.loader import RuleSetInvalid
 from modbot.scoring.lexicon import load_lexicon
 
@@ -76,4 +76,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"{path}: {len(exc.errors)} error{'s' if len(exc.errors) != 1 else ''}", file=sys.stderr)
         return 1
     print(f"OK {path}: {len(ruleset.rules)} rules, version {ruleset.version}")
+    for warning in unused_rules_warnings(ruleset, settings.scorers.enabled):
+        print(f"warning: {warning}", file=sys.stderr)
     return 0

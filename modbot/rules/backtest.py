@@ -25,11 +25,14 @@ _COMMENT_KEYS = {"id", "text", "author", "thread_id", "thread_url", "site", "cre
 
 @dataclass(frozen=True)
 class Case:
-    """One comment to replay, with the expected action (`label`) and the action recorded earlier, if known."""
+    """One comment to replay, with the expected action (`label`) and the decision recorded earlier, if known:
+    its action, and the rule and reason that gave it (None for the default action)."""
 
     comment: Comment
     label: Action | None = None
     recorded: Action | None = None
+    recorded_rule: str | None = None
+    recorded_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,15 @@ class Outcome:
         return self.baseline.action if self.baseline is not None else self.case.recorded
 
     @property
+    def baseline_rule(self) -> str | None:
+        """The rule behind the baseline action: the --against rules' or the recorded decision's."""
+        return self.baseline.rule if self.baseline is not None else self.case.recorded_rule
+
+    @property
+    def baseline_reason(self) -> str | None:
+        return self.baseline.reason if self.baseline is not None else self.case.recorded_reason
+
+    @property
     def changed(self) -> bool:
         return self.baseline_action is not None and self.baseline_action is not self.verdict.action
 
@@ -54,7 +66,8 @@ class Outcome:
             out["label"] = self.case.label.value
         if self.baseline_action is not None:
             out["baseline_action"] = self.baseline_action.value
-            out["baseline_rule"] = self.baseline.rule if self.baseline else None
+            out["baseline_rule"] = self.baseline_rule
+            out["baseline_reason"] = self.baseline_reason
         return out
 
 
@@ -125,10 +138,10 @@ def read_corpus(path: Path, skipped: list[str]) -> Iterator[Case]:
 async def read_history(redis: Any, keys: Keys, skipped: list[str], chunk: int = 1000) -> list[Case]:
     """Cases from the decision history: every comment in `{p}decisions` whose text is still in `{p}comment:{id}`.
 
-    The latest automatic decision becomes `recorded` (the baseline); the latest moderator verdict that approved
-    or removed the comment becomes the `label`.
+    The latest automatic decision (its action, rule and reason) becomes the baseline; the latest moderator
+    verdict that approved or removed the comment becomes the `label`.
     """
-    recorded: dict[str, Action] = {}
+    recorded: dict[str, tuple[Action, str | None, str | None]] = {}
     labels: dict[str, Action] = {}
     start = "-"
     while True:
@@ -145,7 +158,9 @@ async def read_history(redis: Any, keys: Keys, skipped: list[str], chunk: int = 
                 if action is not Action.HOLD:
                     labels[cid] = action
             else:
-                recorded[cid] = action
+                rule, reason = d.get("rule"), d.get("reason")
+                recorded[cid] = (action, rule if isinstance(rule, str) else None,
+                                 reason if isinstance(reason, str) else None)
         if len(entries) < chunk:
             break
         last = entries[-1][0]
@@ -163,7 +178,11 @@ async def read_history(redis: Any, keys: Keys, skipped: list[str], chunk: int = 
             except (ValueError, InvalidComment) as exc:
                 skipped.append(f"comment {cid}: {exc}")
                 continue
-            cases.append(Case(comment, labels.get(cid), recorded.get(cid)))
+            if cid in recorded:
+                action, rule, reason = recorded[cid]
+                cases.append(Case(comment, labels.get(cid), action, rule, reason))
+            else:  # only a moderator verdict: no baseline
+                cases.append(Case(comment, labels.get(cid)))
     return cases
 
 

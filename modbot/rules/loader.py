@@ -43,6 +43,9 @@ RULE_KEYS = ("id", "priority", "action", "reason", "when", "moderators_exempt", 
 CONDITION_KEYS = ("all", "any", "not", "score", "pattern", "author", "features")
 _TEXT_KEY = re.compile(r"^(~?)\s*([a-z_.+]+?)\s*(?:\((.*)\))?\s*$")
 _RULE_ID = re.compile(r"^[A-Za-z0-9_.:-]+$")
+# An always-true condition, for the hint given when a file has no rules.
+_CATCH_ALL_HINT = ('a rules file needs at least one rule; to approve (or hold) everything write an explicit rule, '
+                   'e.g. "- {id: approve-all, action: approve, when: {features: {length: \'>= 0\'}}}"')
 
 
 class RuleSetInvalid(RuleError):
@@ -120,8 +123,9 @@ class _Parser:
     # ---- top level ------------------------------------------------------------------------------------------
 
     def parse(self, doc: Any, digest: str) -> RuleSet | None:
-        if doc is None:
+        if doc is None:  # an empty file, or only comments
             doc = LDict()
+            doc.line, doc.column = 1, 1
         if not isinstance(doc, dict):
             self.err(doc, None, "the rules file must be a mapping with 'version', 'defaults', 'thresholds', 'rules'")
             return None
@@ -136,11 +140,23 @@ class _Parser:
         thresholds = self._thresholds(doc.get("thresholds"), doc)
         default_action, default_reason, on_error = self._defaults(doc.get("defaults"), doc)
         rules = self._rules(doc.get("rules"), doc)
+        if not rules and not self.errors:  # other errors already refuse the file; no need to pile this on top
+            self._no_rules(doc)
         ordered = tuple(r for _, r in sorted(enumerate(rules),
                                              key=lambda ir: (-ir[1].priority, ACTION_RANK[ir[1].action], ir[0])))
         return RuleSet(rules=ordered, version=digest[:12], default_action=default_action,
                        default_reason=default_reason, on_scorer_error=on_error, thresholds=thresholds,
                        source=self.file, sha256=digest)
+
+    def _no_rules(self, doc: dict[str, Any]) -> None:
+        """A file with no rule in force would approve every comment. That is what an editor or `cp` leaves for
+        a moment when it truncates the file before writing it, so a hot reload must refuse it, not apply it."""
+        listed = doc.get("rules")
+        if isinstance(listed, list) and listed:
+            self.err(doc, "rules", "every rule is disabled (enabled: false): no rule would ever fire",
+                     "enable at least one rule; " + _CATCH_ALL_HINT)
+        else:
+            self.err(doc, "rules" if "rules" in doc else None, "no rules: the file defines no rule", _CATCH_ALL_HINT)
 
     def _str_list(self, node: Any, key: Any, value: Any) -> bool:
         if isinstance(value, list) and all(isinstance(v, str) and v for v in value):

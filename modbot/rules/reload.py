@@ -31,6 +31,9 @@ class RulesHolder:
         self.categories = categories
         self.last_error: RuleError | None = None
         self._stamp = self._stat()
+        # A change the last poll saw and is waiting to settle: its stamp (None for a deleted file).
+        self._pending = False
+        self._pending_stamp: tuple[int, int] | None = None
         self.current: RuleSet = parse_rules(self._read(), str(self.path), categories)
 
     def _read(self) -> bytes:
@@ -73,9 +76,26 @@ class RulesHolder:
         """Whether the file's mtime or size differ from the last load attempt (cheap; the hash decides)."""
         return self._stat() != self._stamp
 
+    def poll(self) -> bool:
+        """One watch step: reload when the file changed and has stayed the same since the previous poll.
+
+        Waiting for the change to settle keeps a file that an editor or `cp` is still writing from being loaded
+        half-written (which may well be valid YAML with rules missing). True when a reload was attempted.
+        """
+        stamp = self._stat()
+        if stamp == self._stamp:
+            self._pending = False
+            return False
+        if not self._pending or stamp != self._pending_stamp:
+            self._pending, self._pending_stamp = True, stamp
+            return False
+        self._pending = False
+        self.reload()
+        return True
+
     async def watch(self, interval_s: float = 2.0) -> None:
-        """Poll the file every `interval_s` seconds and reload on change. Runs until cancelled."""
+        """Poll the file every `interval_s` seconds and reload a change once it has settled (see `poll`).
+        Runs until cancelled."""
         while True:
             await asyncio.sleep(interval_s)
-            if self.changed():
-                self.reload()
+            self.poll()
