@@ -57,11 +57,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _read_password(from_stdin: bool) -> str:
+    no_input = ConfigError("no password given on standard input",
+                           hint="type it at the prompt, or pipe one line with --password-stdin")
     if from_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
+        line = sys.stdin.readline()
+        if not line:
+            raise no_input
+        password = line.rstrip("\r\n")
     else:
-        password = getpass.getpass("Password: ")
-        if getpass.getpass("Again: ") != password:
+        # Without a terminal getpass reads standard input, which may be empty (`</dev/null`, cron, CI).
+        try:
+            password = getpass.getpass("Password: ")
+            again = getpass.getpass("Again: ")
+        except EOFError:
+            raise no_input from None
+        if again != password:
             raise ConfigError("the two passwords differ")
     if len(password) < MIN_PASSWORD:
         raise ConfigError(f"the password is shorter than {MIN_PASSWORD} characters")

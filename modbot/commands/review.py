@@ -14,6 +14,7 @@ from aiohttp import web
 from modbot.commands.common import add_config_argument, settings_from_args
 from modbot.config import Settings
 from modbot.connections import connect
+from modbot.errors import ConfigError
 from modbot.keys import Keys
 from modbot.logs import setup_logging
 from modbot.review.app import create_app
@@ -43,7 +44,12 @@ async def serve(settings: Settings, host: str, port: int, stop: asyncio.Event | 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await web.TCPSite(runner, host, port).start()
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except OSError as exc:
+            # Usually the port is taken (another `modbot review` or the daemon); a traceback would hide that.
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                              hint="set review.port or --port") from None
         print(f"review page on http://{host}:{port}/ (moderators from {settings.review.users_file})", flush=True)
         await stop.wait()
     finally:

@@ -153,7 +153,8 @@ async def login(request: web.Request) -> web.StreamResponse:
         return await login_page(request, "The form expired; please try again.", user, status=403)
     ip = request.remote or "unknown"
     limiter = request.app[LIMITER]
-    wait = await limiter.blocked_for(ip, user)
+    # Counted before the (slow) password check, atomically, so parallel requests cannot slip past the limit.
+    wait = await limiter.attempt(ip, user)
     if wait:
         log.warning("login rate-limited", extra={"user": user, "ip": ip})
         response = await login_page(request, f"Too many failed logins. Try again in {wait} seconds.", user,
@@ -161,7 +162,6 @@ async def login(request: web.Request) -> web.StreamResponse:
         response.headers["Retry-After"] = str(wait)
         return response
     if not user or not await request.app[USERS].verify(user, password):
-        await limiter.failed(ip, user)
         log.warning("login failed", extra={"user": user, "ip": ip})
         return await login_page(request, "Wrong name or password.", user, status=401)
     await limiter.succeeded(user, ip)

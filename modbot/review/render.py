@@ -103,6 +103,7 @@ def render_item(item: ReviewItem, csrf: str, me: str, index: int) -> str:
     return template("item.html").substitute(
         id=cid, index=index, queue=esc(item.queue),
         claimed=" claimed" if claimed_by_other else "", claim=claim,
+        holder=esc(item.claimed_by) if claimed_by_other and item.claimed_by else "",
         rule=esc(d.rule or "(default)"), priority=d.priority, action=esc(d.action.value),
         created=esc(_when(c.created_at)), decided=esc(_when(d.decided_at)),
         text=highlight(c.text, d.matches), reason=esc(d.reason),

@@ -13,6 +13,7 @@
   const help = document.getElementById("help");
   const status = document.getElementById("status");
   let current = -1;
+  let selecting = 0; // bumped by every select(); an older select that is still waiting on a claim gives up
 
   function items() {
     return Array.from(list.querySelectorAll("article.item"));
@@ -43,8 +44,13 @@
     return { status: resp.status, data: data };
   }
 
+  function holderOf(item) {
+    return item.dataset.holder || "another moderator";
+  }
+
   function markClaimed(item, holder) {
     item.classList.add("claimed");
+    item.dataset.holder = holder;
     const badge = item.querySelector(".claim");
     if (badge) {
       badge.textContent = "claimed by " + holder;
@@ -58,24 +64,43 @@
       markClaimed(item, res.data.claimed_by || "another moderator");
       return false;
     }
+    if (res.status !== 200) {
+      say("could not claim this comment: " + (res.data.error || res.status));
+      return false;
+    }
     item.dataset.mine = "1";
-    return res.status === 200;
+    return true;
   }
 
   function release(item) {
     if (item && item.dataset.mine === "1") {
       delete item.dataset.mine;
-      post("/api/release", { id: item.dataset.id });
+      // keepalive: on pagehide (another filter, tab or link) a plain fetch is cancelled by the navigation and
+      // the claim would stay until it expires. Not sendBeacon: it cannot send the X-CSRF-Token header.
+      fetch("/api/release", {
+        method: "POST",
+        credentials: "same-origin",
+        keepalive: true,
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+        body: JSON.stringify({ id: item.dataset.id }),
+      }).catch(function () { /* the claim expires on its own */ });
     }
   }
 
-  async function select(index) {
-    const all = items();
-    if (all.length === 0) {
-      current = -1;
-      return;
+  // The index of the nearest item after `from` in direction `dir` that no one else holds, else in the other
+  // direction; -1 when every other item is held.
+  function nextFree(all, from, dir) {
+    for (const d of [dir, -dir]) {
+      for (let i = from + d; i >= 0 && i < all.length; i += d) {
+        if (!all[i].classList.contains("claimed")) {
+          return i;
+        }
+      }
     }
-    index = Math.max(0, Math.min(all.length - 1, index));
+    return -1;
+  }
+
+  function highlight(all, index) {
     const previous = all[current];
     all.forEach(function (el) { el.classList.remove("current"); });
     current = index;
@@ -86,20 +111,66 @@
     if (previous && previous !== item) {
       release(previous);
     }
-    if (!item.classList.contains("claimed")) {
-      await claim(item);
+    return item;
+  }
+
+  // Select and claim the item at `index`. When another moderator holds it (known already, or learnt from the
+  // claim), say so and go on in direction `step` to the next item that can be claimed, so keys never act on
+  // (or silently ignore) someone else's comment. `note` starts the status message (e.g. "approve: done").
+  async function select(index, step, note) {
+    const dir = step < 0 ? -1 : 1;
+    const mine = ++selecting;
+    const prefix = note ? note + " · " : "";
+    const skipped = [];
+    let all = items();
+    if (all.length === 0) {
+      current = -1;
+      return false;
+    }
+    index = Math.max(0, Math.min(all.length - 1, index));
+    for (;;) {
+      const item = highlight(all, index);
+      const free = !item.classList.contains("claimed") && await claim(item);
+      if (mine !== selecting) {
+        return false; // the moderator moved on meanwhile
+      }
+      if (free) {
+        if (skipped.length) {
+          say(prefix + "skipped " + skipped.join(", "));
+        } else if (note) {
+          say(note);
+        }
+        return true;
+      }
+      if (!item.classList.contains("claimed")) {
+        return false; // the claim failed for another reason; claim() said why
+      }
+      skipped.push("a comment held by " + holderOf(item));
+      all = items();
+      const next = nextFree(all, all.indexOf(item), dir);
+      if (next < 0) {
+        say(prefix + "this comment is held by " + holderOf(item) + "; every other one here is held too");
+        return false;
+      }
+      index = next;
     }
   }
 
   function move(step) {
     const all = items();
+    if (all.length === 0) {
+      say("nothing to review here");
+      return;
+    }
     let i = current + step;
     // Skip items other moderators hold.
     while (i >= 0 && i < all.length && all[i].classList.contains("claimed")) {
       i += step;
     }
     if (i >= 0 && i < all.length) {
-      select(i);
+      select(i, step);
+    } else {
+      say(step > 0 ? "no more comments below" : "no more comments above");
     }
   }
 
@@ -118,6 +189,7 @@
 
   async function act(ids, action) {
     if (ids.length === 0) {
+      say("no comment selected");
       return;
     }
     say(action + "…");
@@ -135,23 +207,22 @@
       }
     });
     updateCounts(res.data.counts);
-    say(failed ? failed + " not changed: " + Object.values(results).filter(function (r) { return !r.ok; })
-      .map(function (r) { return r.error; }).join("; ") : action + ": done");
+    const summary = res.data.results ? (failed ? failed + " not changed: " + Object.values(results)
+      .filter(function (r) { return !r.ok; }).map(function (r) { return r.error; }).join("; ")
+      : action + ": done") : action + " failed: " + (res.data.error || res.status);
+    say(summary);
     const all = items();
     if (all.length === 0) {
-      const empty = document.createElement("p");
-      empty.className = "empty";
-      empty.textContent = "Nothing to review here.";
-      list.appendChild(empty);
+      if (!list.querySelector(".empty")) {
+        const empty = document.createElement("p");
+        empty.className = "empty";
+        empty.textContent = "Nothing to review here.";
+        list.appendChild(empty);
+      }
       current = -1;
     } else {
-      current = Math.min(current, all.length - 1);
-      const next = all[current];
-      if (next.classList.contains("claimed")) {
-        move(1);
-      } else {
-        select(current);
-      }
+      // select() skips comments other moderators hold (and says so), keeping the summary in the status.
+      select(Math.min(Math.max(current, 0), all.length - 1), 1, summary);
     }
   }
 
@@ -162,7 +233,11 @@
 
   function actOnCurrent(action) {
     const item = currentItem();
-    if (item && !item.classList.contains("claimed")) {
+    if (!item) {
+      say(items().length ? "no comment selected: press j or k" : "nothing to review here");
+    } else if (item.classList.contains("claimed")) {
+      say(action + ": not possible, this comment is held by " + holderOf(item) + "; press j or k to move on");
+    } else {
       act([item.dataset.id], action);
     }
   }
@@ -182,6 +257,8 @@
     e: function () {
       if (list.dataset.queue !== "escalated") {
         actOnCurrent("escalate");
+      } else {
+        say("already escalated: approve, reject or spam it");
       }
     },
     x: function () {
@@ -189,6 +266,8 @@
       const box = item && item.querySelector("input.select");
       if (box) {
         box.checked = !box.checked;
+      } else {
+        say("no comment selected");
       }
     },
     o: function () {
@@ -196,6 +275,8 @@
       const link = item && item.querySelector("a.thread");
       if (link) {
         window.open(link.href, "_blank", "noopener,noreferrer");
+      } else {
+        say(item ? "this comment has no thread link" : "no comment selected");
       }
     },
     "?": function () { toggleHelp(); },
@@ -257,9 +338,17 @@
     }
   });
   window.addEventListener("pagehide", function () { release(currentItem()); });
+  // Back from the browser's back/forward cache: pagehide gave the claim back, so take it again.
+  window.addEventListener("pageshow", function (ev) {
+    if (ev.persisted && currentItem()) {
+      select(current);
+    }
+  });
 
   const first = items().findIndex(function (el) { return !el.classList.contains("claimed"); });
   if (first >= 0) {
     select(first);
+  } else if (items().length) {
+    say("every comment here is held by another moderator");
   }
 })();
