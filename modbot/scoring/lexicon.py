@@ -72,7 +72,9 @@ class Entry:
     unless: tuple[re.Pattern[str], ...]
     window: int | None
     unless_quoted: bool
-    dismiss: re.Pattern[str] | None = None  # the dismissal frames around this entry's exception words
+    # Regex source of the dismissal frames around this entry's exception words; compiled on first use
+    # (an exception word near a match is rare, and compiling every entry's frames would slow every load).
+    dismiss: str | None = None
 
 
 @dataclass(frozen=True)
@@ -189,13 +191,13 @@ class _Compiler:
                     self.token_regex(tok, node, idx, anchor_ok=False)
             self.dismissals.append((node, idx, tokens))
 
-    def dismiss_regex(self, unless: tuple[re.Pattern[str], ...]) -> re.Pattern[str] | None:
-        """One regex for all dismissal frames, with <exception> standing for any of `unless`."""
+    def dismiss_regex(self, unless: tuple[re.Pattern[str], ...]) -> str | None:
+        """One regex source for all dismissal frames, with <exception> standing for any of `unless`."""
         if not unless or not self.dismissals:
             return None
         exception = "(?:" + "|".join(rx.pattern for rx in unless) + ")"
         frames = [self.join_tokens(tokens, node, idx, 0, exception)[0] for node, idx, tokens in self.dismissals]
-        return _bounded("(?:" + "|".join(frames) + ")")
+        return r"(?<!\w)(?:" + "|".join(frames) + r")(?!\w)"
 
     def compile_pattern(self, spec: LDict, gap: int) -> tuple[str, set[str]]:
         return self.join_tokens(_TOKEN.findall(str(spec["pattern"])), spec, "pattern", gap)

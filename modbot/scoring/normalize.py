@@ -9,8 +9,9 @@ so both sides always agree. Steps, in order:
    to Latin with the Unicode confusables table (UTS #39) shipped by the `confusable-homoglyphs` package
    (Cyrillic, Greek, Armenian, Cherokee, ... look-alikes of a-z and 0-9, plus a few lower-case Greek and
    Cyrillic letters the table leaves out, and as a fallback any decorated Latin letter the table misses,
-   by its Unicode name: "ʝ" LATIN SMALL LETTER J WITH CROSSED-TAIL -> "j", small capital "ᴇ" -> "e"); leetspeak digits and signs
-   (0->o 1->i 3->e 4->a 5->s 7->t @->a $->s |->i); every other punctuation mark becomes a space.
+   by its Unicode name: "ʝ" LATIN SMALL LETTER J WITH CROSSED-TAIL -> "j", small capital "ᴇ" -> "e");
+   leetspeak digits and signs (0->o 1->i 3->e 4->a 5->s 7->t @->a $->s |->i); every other punctuation mark
+   becomes a space.
    "i", "l", "1" and "|" all fold to "i" because writers swap them freely ("1srael", "b1ood", "lsrael").
    Spelling separators (. - _ * ~ + and middle dots) become "." for the next step.
 2. Three or more single letters split by the same separator join into a word ("z i o n i s t", "j.e.w.s"

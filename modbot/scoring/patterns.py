@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from pathlib import Path
 
 from modbot.models import Comment, Match, ScorerOutput
@@ -71,6 +72,12 @@ def _quoted(original: str, start: int, end: int) -> bool:
     if before[last] == "'" and last > 0 and before[last - 1].isalnum():
         return False
     return any(c in _CLOSE_QUOTES for c in after)
+
+
+@lru_cache(maxsize=256)
+def _dismissals(source: str) -> re.Pattern[str]:
+    """Compiled dismissal frames (entries of one category share one source, so one compile)."""
+    return re.compile(source)
 
 
 class PatternScorer:
@@ -154,7 +161,7 @@ class PatternScorer:
         if hits and entry.dismiss is not None:
             lo = min(min(h[0] for h in hits), start)
             hi = max(max(h[1] for h in hits), end)
-            frames = [f.span() for f in entry.dismiss.finditer(skeleton, max(0, lo - 40), hi + 40)]
+            frames = [f.span() for f in _dismissals(entry.dismiss).finditer(skeleton, max(0, lo - 40), hi + 40)]
             hits = [h for h in hits if not any(a <= h[0] and h[1] <= b for a, b in frames)]
         return bool(hits)
 
