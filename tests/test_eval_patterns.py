@@ -70,3 +70,30 @@ def test_filters(capsys: pytest.CaptureFixture[str]) -> None:
 def test_missing_column_is_a_named_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(ConfigError, match="lacks column"):
         _run(capsys, str(DATA / "eval_small.csv"), "--text-column", "body", "--positive", "hate")
+
+
+def test_label_in_wrong_case_warns_and_fails(capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["eval-patterns", str(DATA / "eval_small.csv"), "--positive", "HATE", "--no-evasion",
+                     "--patterns", str(ROOT / "config" / "patterns.yaml")])
+    err = capsys.readouterr().err
+    assert code != 0
+    assert "--positive 'HATE' matches no row" in err
+    assert "'hate'" in err and "'neutral'" in err  # the values the column does have
+
+
+def test_unknown_negative_value_warns_but_measures(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser()
+    eval_patterns.add_arguments(parser)
+    args = parser.parse_args([str(DATA / "eval_small.csv"), "--positive", "hate", "--negative", "neutral",
+                              "--negative", "Neutral", "--json", "--no-evasion",
+                              "--patterns", str(ROOT / "config" / "patterns.yaml")])
+    assert eval_patterns.run(args) == 0
+    captured = capsys.readouterr()
+    assert "--negative 'Neutral' matches no row" in captured.err
+    assert "--negative 'neutral'" not in captured.err
+    assert json.loads(captured.out)["positives"] == 6
+
+
+def test_filters_leaving_no_positive_row_fail(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(eval_patterns.NoPositives, match="after --where"):
+        _run(capsys, str(DATA / "eval_small.csv"), "--preset", "toxigen", "--where", "group=nobody")

@@ -26,6 +26,9 @@ from modbot.scoring.normalize import normalize, normalize_variants, normalize_wi
     ("j-e-w-s", "jews"),
     ("jewwwws", "jews"),
     ("(((name)))", "(((name)))"),
+    ("\u029dews", "jews"),  # J WITH CROSSED-TAIL (IPA), missing from the confusables table
+    ("\u1d0a\u1d07\u1d21s", "jews"),  # small capitals J, E, W
+    ("\u0249ew\u1e61", "jews"),  # J WITH STROKE, S WITH DOT ABOVE
 ])
 def test_evasion_forms_fold_to_the_plain_word(text: str, skeleton: str) -> None:
     assert normalize(text) == skeleton

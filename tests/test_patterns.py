@@ -39,6 +39,25 @@ POSITIVES = [
     ("zionist puppets in congress", "antisemitic_conspiracy"),
     ("congress are puppets of the zionists", "antisemitic_conspiracy"),
     ("zionists control the central bank", "antisemitic_conspiracy"),
+    # QA regressions: dismissed or far-away exception words do not rescue a trope.
+    ("Jews control the media. This is no myth.", "antisemitic_conspiracy"),
+    ("Jews control the media, call it a conspiracy theory if you want, it is true", "antisemitic_conspiracy"),
+    ("Jews control the media (antisemitic trope my ass)", "antisemitic_conspiracy"),
+    ("Zionists run the banks, and that is not an antisemitic trope", "antisemitic_conspiracy"),
+    ("Call me racist but the jews own hollywood", "antisemitic_conspiracy"),
+    ("The jews control congress, so-called antisemitic nonsense or not", "antisemitic_conspiracy"),
+    # QA regressions: detection gaps.
+    ("\u029dews control the media", "antisemitic_conspiracy"),  # J WITH CROSSED-TAIL look-alike
+    ("George Soros is the puppet master", "antisemitic_conspiracy"),
+    ("the globalists are the string pullers", "antisemitic_conspiracy"),
+    ("those people are subhuman", "dehumanisation"),
+    ("these people are vermin and always will be", "dehumanisation"),
+    ("all of them are parasites", "dehumanisation"),
+    ("jews are behind the media", "antisemitic_conspiracy"),
+    ("zionists are behind the wars", "antisemitic_conspiracy"),
+    ("Who controls the media? The Jews.", "antisemitic_conspiracy"),
+    ("Guess who owns the banks... the zionists", "antisemitic_conspiracy"),
+    ("14 words 88", "hate_symbols"),
 ]
 
 CLEAN = [
@@ -59,6 +78,19 @@ CLEAN = [
     "Jewish leaders condemned the attack on the mosque.",
     "The Zionist Federation held its annual meeting in London.",
     "Hamas-run health ministry figures could not be verified.",
+    # Genuine debunks and reports keep their exception words.
+    "The claim that Jews control the media is an antisemitic myth.",
+    "It is a conspiracy theory that Jews control the banks.",
+    "The mayor condemned the antisemitic trope that Jews control the banks.",
+    "Critics called the post antisemitic: it said Jews control the media.",
+    "Who controls the media? Not the Jews, whatever the conspiracy sites say.",
+    # QA regressions: history and reported symbols.
+    "The Rothschild banking dynasty was founded in Frankfurt",
+    "The Rothschild family ran a bank in Vienna in the 19th century.",
+    "The jury found the vandal had painted 1488 on the synagogue",
+    "Police said the graffiti included the number 14/88 and a swastika.",
+    "These people are animal lovers who run the shelter.",
+    "Pests in the kitchen: all of them are cockroaches, call an exterminator.",
 ]
 
 
@@ -159,6 +191,35 @@ def test_minimal_lexicon_with_requires_and_unless(tmp_path: Path) -> None:
     assert scorer.match("greedy people") == []
     assert scorer.match("the myth of greedy jews") == []
     assert scorer.match("greedy one two three four five six jews") == []  # outside the window
+
+
+def test_exceptions_are_sentence_bounded_and_dismissible(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(MINIMAL + """\
+  - id: two
+    category: hate_symbols
+    severity: 1
+    means: co-occurrence
+    pattern: "greedy jews"
+    unless: [myth]
+    window: 8
+dismissals:
+  - "no ~1 <exception>"
+""")
+    scorer = PatternScorer.from_file(path)
+    assert scorer.match("the myth of greedy jews") == []
+    assert scorer.match("greedy jews, a myth") == []
+    assert [m.pattern for m in scorer.match("greedy jews. a myth")] == ["two"]  # another sentence
+    assert [m.pattern for m in scorer.match("greedy jews, no myth")] == ["two"]  # dismissed
+    assert [m.pattern for m in scorer.match("greedy jews\na myth")] == ["two"]  # a line break ends a sentence
+
+
+def test_dismissal_without_exception_placeholder_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(MINIMAL + "dismissals:\n  - \"no ~1 myth\"\n")
+    with pytest.raises(ConfigError, match="<exception>") as err:
+        PatternScorer.from_file(path)
+    assert err.value.line == 13
 
 
 @pytest.mark.parametrize(("tail", "line", "needle"), [

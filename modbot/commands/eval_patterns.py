@@ -11,6 +11,10 @@ of the public sets in ../shared/data:
 
 A category's precision counts rows that category flagged; its recall is against all positives, so the
 overall row (any match) is the one to compare with other filters.
+
+A --positive / --negative value that no row has (a typo, or "HATE" for "hate") is reported on stderr with
+the values the label column does have; with no positive row at all the command exits 1 instead of
+printing a meaningless recall.
 """
 
 from __future__ import annotations
@@ -122,8 +126,25 @@ def _records(path: Path) -> Iterator[dict[str, Any]]:
         yield from csv.DictReader(fh)
 
 
+class NoPositives(ConfigError):
+    """No row carries a positive label: recall would be meaningless."""
+
+
+def _check_labels(positive: set[str], negative: set[str], seen: dict[str, int], label_col: str,
+                  err: Any = None) -> None:
+    """Warn on stderr for each requested label value that no row has, listing the column's actual values."""
+    err = err or sys.stderr
+    have = ", ".join(f"{v!r} ({n})" for v, n in sorted(seen.items(), key=lambda kv: (-kv[1], kv[0]))[:20])
+    for flag, values in (("--positive", positive), ("--negative", negative)):
+        for value in sorted(values - set(seen)):
+            print(f"warning: {flag} {value!r} matches no row; column {label_col!r} has: {have or 'no values'}",
+                  file=err)
+
+
 def load_rows(args: argparse.Namespace) -> list[Row]:
-    """Read the file and apply columns, labels and filters from the arguments."""
+    """Read the file and apply columns, labels and filters from the arguments.
+
+    Warns on stderr about label values no row has; raises NoPositives when no row is positive."""
     preset = PRESETS.get(args.preset or "", {})
     text_col = args.text_column or preset.get("text_column", "text")
     label_col = args.label_column or preset.get("label_column", "label")
@@ -141,17 +162,24 @@ def load_rows(args: argparse.Namespace) -> list[Row]:
     if not args.file.exists():
         raise ConfigError("file not found", file=str(args.file))
     rows = []
+    seen: dict[str, int] = {}
     for n, rec in enumerate(_records(args.file), 1):
         if text_col not in rec or label_col not in rec:
             raise ConfigError(f"row {n} lacks column {text_col!r} or {label_col!r}", file=str(args.file),
                               hint="set --text-column / --label-column")
         label = str(rec[label_col])
+        seen[label] = seen.get(label, 0) + 1
         if label not in positive and (negative and label not in negative):
             continue
         text = str(rec[text_col] or "")
         if any(str(rec.get(col, "")) != value for col, value in where) or (grep and not grep.search(text)):
             continue
         rows.append(Row(text=text, positive=label in positive, group=str(rec.get(args.by, "")) if args.by else ""))
+    _check_labels(positive, negative, seen, label_col)
+    if not any(row.positive for row in rows):
+        raise NoPositives(f"no row has a positive label ({', '.join(sorted(positive))}) in column {label_col!r}"
+                          + (" after --where/--grep" if set(positive) & set(seen) else ""),
+                          file=str(args.file), hint="check --positive against the values listed above")
     return rows
 
 

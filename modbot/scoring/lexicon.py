@@ -5,6 +5,7 @@ Schema (documented for operators at the top of config/patterns.yaml):
 
     categories: {NAME: {means: str, unless: [token...], window: int}}
     lists:      {NAME: [word or phrase, "prefix*", ...]}          # referenced as <NAME>
+    dismissals: ["not ~2 <exception>", "<exception> my ass", ...]  # frames that cancel an exception word
     entries:
       - id: str                      # unique; reported as Match.pattern
         category: NAME               # declared under categories
@@ -16,7 +17,9 @@ Schema (documented for operators at the top of config/patterns.yaml):
           regex: str + trigger: str  # raw regex over the skeleton, tried only when `trigger` occurs
         gap: int                     # default gap between pattern tokens (0)
         requires: [token...]         # all must occur within `window` words of the match
-        unless: [token...]           # none may occur within `window` words (adds to the category's)
+        unless: [token...]           # none may occur within `window` words (adds to the category's); an
+                                     # exception counts only in the match's own sentence(s) and not inside
+                                     # a dismissal frame ("this is no myth", "racist my ass")
         window: int                  # words each side for requires/unless; absent: the whole comment
         unless_quoted: bool          # a match inside quotation marks is reported speech, not flagged
         inherit_unless: bool         # false: ignore the category's `unless` list for this entry
@@ -69,6 +72,9 @@ class Entry:
     unless: tuple[re.Pattern[str], ...]
     window: int | None
     unless_quoted: bool
+    # Regex source of the dismissal frames around this entry's exception words; compiled on first use
+    # (an exception word near a match is rare, and compiling every entry's frames would slow every load).
+    dismiss: str | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,7 @@ class _Compiler:
         self.lists: dict[str, list[tuple[str, bool]]] = {}
         self.keys: dict[str, dict[str, bool]] = {}  # skeleton key -> {anchor id: is prefix}
         self.categories: dict[str, LDict] = {}
+        self.dismissals: list[tuple[LList, int, list[str]]] = []  # (node, index, tokens) per frame
 
     def error(self, node: Any, key: Any, message: str, hint: str | None = None) -> ConfigError:
         return error_at(node, key, message, self.file, hint)
@@ -168,8 +175,36 @@ class _Compiler:
             self.add_key(f, anchor, p)
         return _alternation(items), anchor
 
+    def load_dismissals(self, node: Any) -> None:
+        """Frames like "not ~2 <exception>": checked later per entry, with <exception> = its exception words."""
+        if node is None:
+            return
+        if not isinstance(node, LList) or not all(isinstance(i, str) for i in node):
+            raise self.error(node, None, "`dismissals` must be a list of patterns using <exception>")
+        for idx, frame in enumerate(node):
+            tokens = _TOKEN.findall(frame)
+            if "<exception>" not in tokens:
+                raise self.error(node, idx, f"dismissal {frame!r} does not contain <exception>",
+                                 hint='e.g. "not ~2 <exception>"')
+            for tok in tokens:  # refuse unknown lists now, with this line
+                if not tok.startswith("~") and tok != "<exception>":
+                    self.token_regex(tok, node, idx, anchor_ok=False)
+            self.dismissals.append((node, idx, tokens))
+
+    def dismiss_regex(self, unless: tuple[re.Pattern[str], ...]) -> str | None:
+        """One regex source for all dismissal frames, with <exception> standing for any of `unless`."""
+        if not unless or not self.dismissals:
+            return None
+        exception = "(?:" + "|".join(rx.pattern for rx in unless) + ")"
+        frames = [self.join_tokens(tokens, node, idx, 0, exception)[0] for node, idx, tokens in self.dismissals]
+        return r"(?<!\w)(?:" + "|".join(frames) + r")(?!\w)"
+
     def compile_pattern(self, spec: LDict, gap: int) -> tuple[str, set[str]]:
-        tokens = _TOKEN.findall(str(spec["pattern"]))
+        return self.join_tokens(_TOKEN.findall(str(spec["pattern"])), spec, "pattern", gap)
+
+    def join_tokens(self, tokens: list[str], node: Any, key: Any, gap: int,
+                    exception: str | None = None) -> tuple[str, set[str]]:
+        """Regex source for a token sequence (words, a|b, <list>, ~N gaps) and the anchors it contributes."""
         body: list[str] = []
         anchors: set[str] = set()
         pending_gap = gap
@@ -177,7 +212,10 @@ class _Compiler:
             if tok.startswith("~"):
                 pending_gap = int(tok[1:])
                 continue
-            rx, anchor = self.token_regex(tok, spec, "pattern")
+            if exception is not None:
+                rx, anchor = (exception, None) if tok == "<exception>" else self.token_regex(tok, node, key, False)
+            else:
+                rx, anchor = self.token_regex(tok, node, key)
             if body:
                 body.append(" " + (f"(?:[^ ]+ ){{0,{pending_gap}}}" if pending_gap else ""))
             body.append(rx)
@@ -185,7 +223,7 @@ class _Compiler:
             if anchor:
                 anchors.add(anchor)
         if not body:
-            raise self.error(spec, "pattern", "pattern has no words")
+            raise self.error(node, key, "pattern has no words")
         return "".join(body), anchors
 
     def compile_terms(self, spec: LDict, eid: str) -> tuple[str, set[str]]:
@@ -268,11 +306,12 @@ class _Compiler:
         cat = self.categories[category]
         inherited = self.token_set(cat, "unless") if spec.get("inherit_unless", True) else ()
         window = self.int_field(spec, "window", 1, 200, self.int_field(cat, "window", 1, 200, None))
+        unless = inherited + self.token_set(spec, "unless")
         return Entry(
             id=eid, category=category, severity=severity, means=spec["means"].strip(), regex=regex,
             anchors=frozenset(anchors), requires=self.token_set(spec, "requires"),
-            unless=inherited + self.token_set(spec, "unless"), window=window,
-            unless_quoted=bool(spec.get("unless_quoted", False)),
+            unless=unless, window=window, unless_quoted=bool(spec.get("unless_quoted", False)),
+            dismiss=self.dismiss_regex(unless),
         )
 
     def automaton(self) -> Any:
@@ -297,12 +336,14 @@ def load_lexicon(path: Path) -> Lexicon:
     comp = _Compiler(file)
     if not isinstance(tree, LDict):
         raise error_at(tree, None, "the patterns file must be a mapping with categories, lists, entries", file)
-    extra = set(tree) - {"categories", "lists", "entries"}
+    extra = set(tree) - {"categories", "lists", "dismissals", "entries"}
     if extra:
         bad = sorted(extra)[0]
-        raise error_at(tree, bad, f"unknown top-level key {bad!r}", file, hint="allowed: categories, lists, entries")
+        raise error_at(tree, bad, f"unknown top-level key {bad!r}", file,
+                       hint="allowed: categories, lists, dismissals, entries")
     comp.load_categories(tree.get("categories"))
     comp.load_lists(tree.get("lists"))
+    comp.load_dismissals(tree.get("dismissals"))
     specs = tree.get("entries")
     if not isinstance(specs, LList) or not specs:
         raise error_at(tree, "entries" if "entries" in tree else None, "`entries` must be a non-empty list", file)

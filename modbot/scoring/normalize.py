@@ -8,8 +8,10 @@ so both sides always agree. Steps, in order:
    ligatures); case folding; diacritics removed (NFD, combining marks dropped); look-alike letters folded
    to Latin with the Unicode confusables table (UTS #39) shipped by the `confusable-homoglyphs` package
    (Cyrillic, Greek, Armenian, Cherokee, ... look-alikes of a-z and 0-9, plus a few lower-case Greek and
-   Cyrillic letters the table leaves out); leetspeak digits and signs
-   (0->o 1->i 3->e 4->a 5->s 7->t @->a $->s |->i); every other punctuation mark becomes a space.
+   Cyrillic letters the table leaves out, and as a fallback any decorated Latin letter the table misses,
+   by its Unicode name: "ʝ" LATIN SMALL LETTER J WITH CROSSED-TAIL -> "j", small capital "ᴇ" -> "e");
+   leetspeak digits and signs (0->o 1->i 3->e 4->a 5->s 7->t @->a $->s |->i); every other punctuation mark
+   becomes a space.
    "i", "l", "1" and "|" all fold to "i" because writers swap them freely ("1srael", "b1ood", "lsrael").
    Spelling separators (. - _ * ~ + and middle dots) become "." for the next step.
 2. Three or more single letters split by the same separator join into a word ("z i o n i s t", "j.e.w.s"
@@ -72,6 +74,18 @@ _LOWER_LOOKALIKES = {"κ": "k", "η": "n", "τ": "t", "ω": "w", "χ": "x", "ε"
                      "к": "k", "н": "h", "т": "t", "м": "m", "в": "b", "п": "n", "и": "u", "ь": "b"}
 _CONFUSABLES = _build_confusables() | _LOWER_LOOKALIKES
 
+# Latin letters the confusables table leaves out (IPA and Latin-extended: "ʝ" J WITH CROSSED-TAIL, "ɉ", small
+# capitals "ᴊ ᴇ"): their Unicode name spells out the ASCII letter they are drawn from, so that letter is
+# used. Only "LETTER X" and "LETTER X WITH <decoration>" names count ("TURNED A", "SHARP S" are other
+# letters); the library table always wins, this is the fallback for what it does not list.
+_LATIN_NAME = re.compile(r"LATIN (?:SMALL |CAPITAL )?LETTER (?:SMALL CAPITAL )?([A-Z])(?: WITH .+)?")
+
+
+def _latin_base(ch: str) -> str:
+    """The ASCII letter a decorated Latin letter is drawn from ("ʝ" -> "j"), or `ch` itself."""
+    m = _LATIN_NAME.fullmatch(unicodedata.name(ch, ""))
+    return m.group(1).lower() if m else ch
+
 
 def _fold_ascii(ch: str) -> str:
     if ch in _LEET:
@@ -98,7 +112,7 @@ def fold_char(ch: str) -> str:
         for d in unicodedata.normalize("NFD", c):
             if unicodedata.category(d) == "Mn" or ord(d) in _INVISIBLE:
                 continue  # diacritics and combining marks
-            d = _CONFUSABLES.get(d, d)
+            d = _CONFUSABLES.get(d) or (_latin_base(d) if d.isalpha() and not d.isascii() else d)
             out.append(_fold_ascii(d) if d.isascii() else (d if d.isalnum() else " "))
     return "".join(out)
 

@@ -5,11 +5,19 @@ Per comment: one `str.translate` plus three regex passes build the skeleton; one
 the anchor words; only entries whose anchors all occurred run their own small regex; matches then pass
 the cheap co-occurrence (`requires`) and exception (`unless`, `unless_quoted`) checks. Offsets are
 computed only for comments that matched, so clean comments stay on the fast path.
+
+An exception word ("myth", "racist", "police") frames a trope only in the trope's own sentence, and not
+when it is dismissed ("this is no myth", "call me racist if you want", "antisemitic trope my ass"): so a
+found exception is checked against the sentence boundaries of the original text (mapped onto the skeleton)
+and the lexicon's dismissal frames before it suppresses the match.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
+from functools import lru_cache
 from pathlib import Path
 
 from modbot.models import Comment, Match, ScorerOutput
@@ -21,13 +29,35 @@ _CLOSE_QUOTES = "\"”“»’'"
 _QUOTE_REACH = 120  # characters searched on each side for the quotation marks around a match
 
 
-def _window(text: str, start: int, end: int, words: int | None) -> str:
-    """The skeleton text from `words` words before the span to `words` words after it."""
+# A sentence ends at . ! ? or … followed by a space or the end, or at a line break. Dots inside a word
+# ("j.e.w.s", "U.S") do not end one.
+_SENTENCE_END = re.compile(r"[.!?…]+(?=\s|$)|\n")
+
+
+def _window(text: str, start: int, end: int, words: int | None) -> tuple[int, int]:
+    """The skeleton range from `words` words before the span to `words` words after it."""
     if words is None:
-        return text
-    left = text[:start].split(" ")
-    right = text[end:].split(" ")
-    return " ".join(left[-words - 1:]) + text[start:end] + " ".join(right[: words + 1])
+        return 0, len(text)
+    lo = start
+    for _ in range(words):
+        lo = text.rfind(" ", 0, lo - 1) + 1 if lo > 1 else 0
+        if lo == 0:
+            break
+    hi = end
+    for _ in range(words):
+        nxt = text.find(" ", hi + 1)
+        if nxt < 0:
+            return lo, len(text)
+        hi = nxt
+    return lo, hi
+
+
+def _sentence_ids(text: str, mapped: Normalized) -> Callable[[int], int]:
+    """Function: skeleton index -> number of the original sentence that character came from."""
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    starts = mapped.starts
+    last = len(starts) - 1
+    return lambda k: bisect_right(ends, starts[min(k, last)]) if starts else 0
 
 
 def _quoted(original: str, start: int, end: int) -> bool:
@@ -42,6 +72,12 @@ def _quoted(original: str, start: int, end: int) -> bool:
     if before[last] == "'" and last > 0 and before[last - 1].isalnum():
         return False
     return any(c in _CLOSE_QUOTES for c in after)
+
+
+@lru_cache(maxsize=256)
+def _dismissals(source: str) -> re.Pattern[str]:
+    """Compiled dismissal frames (entries of one category share one source, so one compile)."""
+    return re.compile(source)
 
 
 class PatternScorer:
@@ -86,12 +122,18 @@ class PatternScorer:
         for variant, skeleton in enumerate(normalize_variants(text)):
             entries = self.candidates(skeleton)
             mapped: Normalized | None = None
+            sentence: Callable[[int], int] | None = None
             for entry in entries:
                 for m in entry.regex.finditer(skeleton):
-                    if not self._accepts(entry, skeleton, m.start(), m.end()):
+                    hits = self._exceptions(entry, skeleton, m.start(), m.end())
+                    if hits is None:
                         continue
                     if mapped is None:
                         mapped = normalize_with_offsets(text, join_all=variant == 1)
+                    if hits:
+                        sentence = sentence or _sentence_ids(text, mapped)
+                        if self._framed(entry, skeleton, m.start(), m.end(), hits, sentence):
+                            continue
                     start, end = mapped.span(m.start(), m.end())
                     if (entry.unless_quoted and _quoted(text, start, end)) or (entry.id, start, end) in found:
                         continue
@@ -101,13 +143,27 @@ class PatternScorer:
         return sorted(found.values(), key=lambda x: (x.start, x.end, x.pattern))
 
     @staticmethod
-    def _accepts(entry: Entry, skeleton: str, start: int, end: int) -> bool:
+    def _exceptions(entry: Entry, skeleton: str, start: int, end: int) -> list[tuple[int, int]] | None:
+        """None when a `requires` word is missing; else the exception words found in the window (spans)."""
         if not entry.requires and not entry.unless:
-            return True
-        around = _window(skeleton, start, end, entry.window)
-        if any(not rx.search(around) for rx in entry.requires):
-            return False
-        return not any(rx.search(around) for rx in entry.unless)
+            return []
+        lo, hi = _window(skeleton, start, end, entry.window)
+        if any(not rx.search(skeleton, lo, hi) for rx in entry.requires):
+            return None
+        return [h.span() for rx in entry.unless for h in rx.finditer(skeleton, lo, hi)]
+
+    @staticmethod
+    def _framed(entry: Entry, skeleton: str, start: int, end: int, hits: list[tuple[int, int]],
+                sentence: Callable[[int], int]) -> bool:
+        """True when an exception word frames the match: same sentence, and not inside a dismissal frame."""
+        first, last = sentence(start), sentence(end - 1)
+        hits = [h for h in hits if first <= sentence(h[0]) <= last]
+        if hits and entry.dismiss is not None:
+            lo = min(min(h[0] for h in hits), start)
+            hi = max(max(h[1] for h in hits), end)
+            frames = [f.span() for f in _dismissals(entry.dismiss).finditer(skeleton, max(0, lo - 40), hi + 40)]
+            hits = [h for h in hits if not any(a <= h[0] and h[1] <= b for a, b in frames)]
+        return bool(hits)
 
     async def score(self, batch: Sequence[Comment]) -> list[ScorerOutput]:
         """Pattern matches per comment; no labels (matching is pure CPU work, fast enough for the loop)."""
