@@ -25,7 +25,7 @@ from modbot.httpserve import serve_app
 from modbot.keys import Keys
 from modbot.outbox import OutboxDeliverer
 from modbot.pipeline import build_scorers, close_scorers, pattern_categories
-from modbot.rules import RulesHolder
+from modbot.rules import RulesHolder, unused_rules_warnings
 from modbot.sinks import build_sink
 from modbot.worker import Worker
 
@@ -46,6 +46,8 @@ async def run_daemon(settings: Settings, stop: asyncio.Event | None = None,
         scorers = await build_scorers(settings)
         stack.push_async_callback(close_scorers, scorers)
         holder = RulesHolder(settings.rules.file, pattern_categories(scorers))
+        for warning in unused_rules_warnings(holder.current, settings.scorers.enabled):
+            log.warning(warning)
         conn = await connect(settings.redis)
         stack.push_async_callback(conn.close)
         keys = Keys(settings.redis.prefix, settings.stream.name)

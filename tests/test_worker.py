@@ -98,12 +98,12 @@ async def test_a_comment_is_not_decided_twice(redis_client, prefix):
 async def test_batch_of_dead_worker_is_reclaimed(redis_client, prefix):
     await add(redis_client, prefix, *(comment_json(f"r{i}", f"comment {i}") for i in range(5)))
     dead = make_worker(redis_client, prefix, consumer="dead", reclaim_idle_ms=200)
+    alive = make_worker(redis_client, prefix, consumer="alive", reclaim_idle_ms=200)  # built first: loading takes time
     await dead.reader.ensure_group()
     taken = await dead.reader.read_batch(poll_ms=50)  # read, then "killed" before scoring or acking
     assert len(taken) == 5
     assert (await redis_client.xpending(Keys(prefix).comments, "modbot"))["pending"] == 5
 
-    alive = make_worker(redis_client, prefix, consumer="alive", reclaim_idle_ms=200)
     await alive.reader.ensure_group()
     assert await alive.reader.read_batch(poll_ms=50) == []  # not idle long enough yet: nothing to take
     await asyncio.sleep(0.3)

@@ -12,7 +12,7 @@ from modbot.commands.common import add_config_argument, add_scorers_argument, se
 from modbot.config import Settings
 from modbot.models import Author, Comment
 from modbot.pipeline import build_scorers, close_scorers, pattern_categories, score_batch
-from modbot.rules import load_rules
+from modbot.rules import load_rules, unused_rules_warnings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,6 +64,7 @@ async def check(settings: Settings, comment: Comment) -> dict[str, Any]:
         "scorers": [s.name for s in scorers],
         "rules_version": ruleset.version,
         "explain": explanation.to_dict(),
+        "warnings": unused_rules_warnings(ruleset, settings.scorers.enabled),
         "_explain_text": "\n".join(explanation.lines()),
     }
 
@@ -81,6 +82,8 @@ def render(result: dict[str, Any], explain_text: str) -> str:
     for m in result["matches"]:
         lines.append(f"  [{m['start']}:{m['end']}] {m['category']} / {m['pattern']} (severity {m['severity']}): "
                      f"{m['text']!r}")
+    for warning in result["warnings"]:
+        lines.append(f"warning: {warning}")
     for name, error in result["scorer_errors"].items():
         lines.append(f"scorer {name} FAILED: {error}")
     lines += ["", "rules:", explain_text]

@@ -9,12 +9,11 @@ import argparse
 import asyncio
 import signal
 
-from aiohttp import web
-
 from modbot.commands.common import add_config_argument, settings_from_args
 from modbot.config import Settings
 from modbot.connections import connect
 from modbot.errors import ConfigError
+from modbot.httpserve import serve_app
 from modbot.keys import Keys
 from modbot.logs import setup_logging
 from modbot.review.app import create_app
@@ -38,18 +37,17 @@ async def serve(settings: Settings, host: str, port: int, stop: asyncio.Event | 
     stop = stop or asyncio.Event()
     conn = await connect(settings.redis, start_embedded=False)
     keys = Keys(settings.redis.prefix, settings.stream.name)
-    runner = web.AppRunner(create_app(conn.redis, keys, settings.review))
-    await runner.setup()
+    try:
+        # Usually a busy port is another `modbot review` or the daemon; serve_app says so in one line.
+        runner = await serve_app(create_app(conn.redis, keys, settings.review), host, port, "the review page",
+                                 "set review.port or --port")
+    except ConfigError:
+        await conn.close()
+        raise
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        try:
-            await web.TCPSite(runner, host, port).start()
-        except OSError as exc:
-            # Usually the port is taken (another `modbot review` or the daemon); a traceback would hide that.
-            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
-                              hint="set review.port or --port") from None
         print(f"review page on http://{host}:{port}/ (moderators from {settings.review.users_file})", flush=True)
         await stop.wait()
     finally:
