@@ -22,7 +22,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from modbot.config import StreamSettings, ToxicitySettings  # noqa: E402
-from modbot.scoring.toxicity import ARCHITECTURES, DetoxifyModel, ToxicityScorer, rename_labels  # noqa: E402
+from modbot.scoring.toxicity import (  # noqa: E402
+    ARCHITECTURES,
+    DetoxifyModel,
+    ToxicityScorer,
+    quantize,
+    rename_labels,
+)
 
 DEFAULT_CONFIG_DIR = ROOT.parent / "shared" / "models" / "bert-base-uncased"
 _WORD_TEXT = ("the council vote budget bridge mayor article reporter story readers people think wrong right city "
@@ -90,6 +96,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=defaults.threads, help="torch threads; 0 = torch default")
     parser.add_argument("--max-length", type=int, default=defaults.max_length)
     parser.add_argument("--no-cuda", action="store_true", help="skip the CUDA run even when a GPU is present")
+    parser.add_argument("--quantize", action="store_true",
+                        help="also run the int8-quantized model (scorers.toxicity.quantize) and compare its scores")
     args = parser.parse_args()
 
     if args.threads > 0:
@@ -105,6 +113,15 @@ def main() -> int:
         where = f"cpu, {torch.get_num_threads()} threads" if device == "cpu" else torch.cuda.get_device_name()
         print(f"{model.version} on {where}:")
         bench(model, texts, batch_sizes, args.call_size, args.max_length, device)
+        if args.quantize and device == "cpu":
+            small = quantize(model)
+            print(f"{small.version} on {where}:")
+            bench(small, texts, batch_sizes, args.call_size, args.max_length, device)
+            sample = texts[:args.call_size]
+            a = ToxicityScorer(model, max_length=args.max_length).predict(sample)
+            b = ToxicityScorer(small, max_length=args.max_length).predict(sample)
+            diff = max(abs(x[k] - y[k]) for x, y in zip(a, b, strict=True) for k in x)
+            print(f"  int8 vs float scores on {len(sample)} comments: max |difference| {diff:.4f}")
     return 0
 
 

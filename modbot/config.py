@@ -52,6 +52,7 @@ class ToxicitySettings:
     threads: int = 0  # torch intra-op threads; 0 = torch's default
     batch_size: int = 16  # texts per forward pass
     max_length: int = 256  # tokens per text; longer texts are truncated
+    quantize: bool = False  # int8 dynamic quantization on CPU: about 2x faster, scores within about 0.01
 
 
 @dataclass(frozen=True)

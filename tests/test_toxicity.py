@@ -414,3 +414,24 @@ def test_make_test_checkpoint_command(tmp_path: Path, capsys: pytest.CaptureFixt
     assert f"checkpoint: {ckpt.resolve()}" in printed and "config_dir:" in printed
     model = load_local_checkpoint(ckpt, tmp_path / "out" / f"tiny-{arch}-config")
     assert set(model.labels) == LABELS[arch]
+
+
+async def test_quantized_model_is_marked_and_scores_close(tiny: dict[str, tuple[Path, Path]]) -> None:
+    texts = ["the council vote was a farce", "thanks for the clear report", "Это хорошая статья"]
+    plain = await ToxicityScorer.load(settings_for(tiny["bert"]))
+    small = await ToxicityScorer.load(settings_for(tiny["bert"], quantize=True))
+    try:
+        a = await plain.score(comments(texts))
+        b = await small.score(comments(texts))
+    finally:
+        await plain.close()
+        await small.close()
+    assert small.version == plain.version + "+int8"
+    import torch
+    assert any(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in small._model.model.modules())
+    for x, y in zip(a, b, strict=True):
+        assert x.labels.keys() == y.labels.keys()
+        # The tiny model's weights are spread wide on purpose, so int8 rounding moves its scores more than a
+        # real model's (bench/bench_toxicity.py --quantize measures that on a full-size model).
+        assert max(abs(x.labels[k] - y.labels[k]) for k in x.labels) < 0.25
+        assert all(0.0 <= v <= 1.0 for v in y.labels.values())

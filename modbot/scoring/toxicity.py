@@ -21,6 +21,7 @@ import logging
 import pickle
 import re
 import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -156,13 +157,33 @@ def load_named_model(name: str, device: str = "cpu") -> DetoxifyModel:
 
 
 def load_model(settings: ToxicitySettings) -> DetoxifyModel:
-    """The model the settings name: the local checkpoint when one is set, else the named Detoxify model."""
+    """The model the settings name: the local checkpoint when one is set, else the named Detoxify model;
+    int8-quantized when `quantize` is set."""
     if settings.checkpoint is not None:
         if settings.config_dir is None:
             raise ModelLoadError("scorers.toxicity.checkpoint needs scorers.toxicity.config_dir too")
-        return load_local_checkpoint(settings.checkpoint, settings.config_dir, name=settings.model,
-                                     device=settings.device)
-    return load_named_model(settings.model, settings.device)
+        loaded = load_local_checkpoint(settings.checkpoint, settings.config_dir, name=settings.model,
+                                       device=settings.device)
+    else:
+        loaded = load_named_model(settings.model, settings.device)
+    return quantize(loaded) if settings.quantize else loaded
+
+
+def quantize(loaded: DetoxifyModel) -> DetoxifyModel:
+    """Dynamic int8 quantization of the Linear layers (CPU only): about twice the throughput on CPU, scores
+    within about 0.01 of the float model (measured on Detoxify-shaped models; see docs/toxicity.md)."""
+    import torch
+
+    if next(loaded.model.parameters()).device.type != "cpu":
+        raise ModelLoadError("scorers.toxicity.quantize works on the CPU only; set device: cpu or quantize: false")
+    with warnings.catch_warnings():
+        # torch marks its eager-mode quantization API as deprecated in favour of torchao; it still works and
+        # needs no extra package.
+        warnings.simplefilter("ignore")
+        model = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
+            loaded.model, {torch.nn.Linear}, dtype=torch.qint8)
+    return DetoxifyModel(model=model, tokenizer=loaded.tokenizer, labels=loaded.labels,
+                         version=loaded.version + "+int8")
 
 
 class ToxicityScorer:
