@@ -39,6 +39,8 @@ POSITIVES = [
     ("zionist puppets in congress", "antisemitic_conspiracy"),
     ("congress are puppets of the zionists", "antisemitic_conspiracy"),
     ("zionists control the central bank", "antisemitic_conspiracy"),
+    ("another senator, do an early life check and you'll see", "antisemitic_conspiracy"),
+    ("he is a countersemite, that's all", "antisemitic_conspiracy"),
     # QA regressions: dismissed or far-away exception words do not rescue a trope.
     ("Jews control the media. This is no myth.", "antisemitic_conspiracy"),
     ("Jews control the media, call it a conspiracy theory if you want, it is true", "antisemitic_conspiracy"),
