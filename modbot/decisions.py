@@ -9,11 +9,13 @@ comment (same id, new text) is decided again and its new decision replaces the o
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
+from redis.typing import EncodableT, FieldT
 
 from modbot.ingest.schema import comment_to_dict, parse_comment
 from modbot.keys import Keys, review_score
@@ -129,15 +131,12 @@ class DecisionStore:
             pipe.set(k.decision(comment_id), body)
             pipe.xadd(k.decisions, {"decision": body})
             pipe.zrem(k.review, comment_id)
+            pipe.zrem(k.review_escalated, comment_id)
             pipe.xadd(k.outbox, {"decision": body})
             if previous.action is Action.HOLD and previous.rule:
                 outcome = "overturned" if action is Action.APPROVE else "upheld"
                 pipe.hincrby(k.rulestats, f"{previous.rule}|{outcome}", 1)
-            pipe.xadd(k.audit, {
-                "comment_id": comment_id, "moderator": moderator, "at": decision.decided_at.isoformat(),
-                "action": action.value, "note": note, "previous_action": previous.action.value,
-                "previous_rule": previous.rule or "", "previous_source": previous.source,
-            })
+            pipe.xadd(k.audit, audit_fields(comment_id, action.value, moderator, previous, note))
             await pipe.execute()
         return decision
 
@@ -151,3 +150,18 @@ class DecisionStore:
 
     async def acknowledge(self, ack: Ack) -> None:
         await self.redis.xack(ack.stream, ack.group, ack.message_id)
+
+
+def audit_fields(comment_id: str, action: str, moderator: str, previous: Decision | None,
+                 note: str = "") -> dict[FieldT, EncodableT]:
+    """One audit stream entry: who did what to which comment, when, and what it was before."""
+    return {
+        "comment_id": comment_id,
+        "action": action,
+        "moderator": moderator,
+        "at": datetime.fromtimestamp(time.time(), UTC).isoformat(),
+        "previous_action": previous.action.value if previous else "",
+        "previous_rule": (previous.rule or "") if previous else "",
+        "note": note,
+        "previous_source": previous.source if previous else "",
+    }

@@ -262,7 +262,6 @@ async def apply_verdicts(app: web.Application, ids: list[str], action: str, mode
                 results[cid] = {"ok": ok} if ok else {"ok": False, "error": "already escalated"}
             else:
                 await store.record_verdict(cid, VERDICTS[action], moderator, note)
-                await queue.forget(cid)
                 results[cid] = {"ok": True}
         finally:
             await queue.release(cid, moderator)

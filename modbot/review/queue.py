@@ -8,14 +8,12 @@ with a TTL) says which moderator is looking at an item, so two moderators never 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
-from redis.typing import EncodableT, FieldT
 
+from modbot.decisions import audit_fields
 from modbot.ingest.schema import parse_comment
 from modbot.keys import Keys
 from modbot.models import Comment, Decision
@@ -171,22 +169,3 @@ class ReviewQueue:
             pipe.xadd(self.keys.audit, audit_fields(comment_id, "escalate", moderator, previous, note))
             await pipe.execute()
         return True
-
-    async def forget(self, comment_id: str) -> None:
-        """Drop the item from the escalated queue once a verdict was recorded (DecisionStore clears {p}review)."""
-        await self.redis.zrem(self.keys.review_escalated, comment_id)
-
-
-def audit_fields(comment_id: str, action: str, moderator: str, previous: Decision | None,
-                 note: str = "") -> dict[FieldT, EncodableT]:
-    """One audit stream entry: who did what to which comment, when, and what it was before."""
-    return {
-        "comment_id": comment_id,
-        "action": action,
-        "moderator": moderator,
-        "at": datetime.fromtimestamp(time.time(), UTC).isoformat(),
-        "previous_action": previous.action.value if previous else "",
-        "previous_rule": (previous.rule or "") if previous else "",
-        "note": note,
-        "previous_source": previous.source if previous else "",
-    }
