@@ -22,20 +22,36 @@ from modbot.keys import Keys, review_score
 from modbot.models import Action, Comment, Decision
 
 _RECORD = """
+-- KEYS: 1 decision, 2 comment, 3 decisions log, 4 review, 5 outbox, 6 rulestats, 7 input stream,
+--       8 escalated review, 9 stream id of the decided version
+-- ARGV: 1 decision JSON, 2 comment JSON, 3 comment id, 4 review score ('' = not held), 5 group,
+--       6 message id ('' = none), 7 rule, 8 held '1'/'0', 9 text sha256
 local function ack()
   if ARGV[6] ~= '' then redis.call('XACK', KEYS[7], ARGV[5], ARGV[6]) end
+end
+local function older(a, b)  -- stream ids "ms-seq": is a before b?
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  if not am or not bm then return false end
+  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+  return am < bm or (am == bm and as < bs)
 end
 local previous = redis.call('GET', KEYS[1])
 local result = 1
 if previous then
-  -- The same text again (a platform retry) is only acknowledged; an edited text is decided again.
+  -- The same text again (a platform retry) is only acknowledged; an edited text is decided again,
+  -- unless it is an older version than the one decided (reclaimed from a dead worker after the edit).
   local ok, old = pcall(cjson.decode, previous)
   if ok and old['text_sha256'] == ARGV[9] then ack() return 0 end
+  local decided_from = redis.call('GET', KEYS[9])
+  if ARGV[6] ~= '' and decided_from and older(ARGV[6], decided_from) then ack() return 0 end
   result = 2
 end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('SET', KEYS[2], ARGV[2])
+if ARGV[6] ~= '' then redis.call('SET', KEYS[9], ARGV[6]) end
 redis.call('XADD', KEYS[3], '*', 'decision', ARGV[1])
+redis.call('ZREM', KEYS[8], ARGV[3])
 if ARGV[4] ~= '' then
   redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3])
 else
@@ -107,7 +123,8 @@ class DecisionStore:
                 created = (comment.created_at or decision.decided_at).timestamp()
                 await self._record(
                     keys=[k.decision(comment.id), k.comment(comment.id), k.decisions, k.review, k.outbox,
-                          k.rulestats, ack.stream if ack else k.comments],
+                          k.rulestats, ack.stream if ack else k.comments, k.review_escalated,
+                          k.decided_from(comment.id)],
                     args=[json.dumps(decision.to_dict()), json.dumps(comment_to_dict(comment)), comment.id,
                           repr(review_score(decision.priority, created)) if held else "",
                           ack.group if ack else "", ack.message_id if ack else "", decision.rule or "",

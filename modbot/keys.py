@@ -6,6 +6,7 @@
 | {p}deadletter               | stream | rejected input: `reason`, `raw`, `source_id`, `at`                     |
 | {p}comment:{id}             | string | the comment JSON as received (schema of ingest/schema.py)              |
 | {p}decision:{id}            | string | the latest decision JSON for the comment (Decision.to_dict)            |
+| {p}from:{id}                | string | stream id of the message whose text was decided (stale versions lose) |
 | {p}decisions                | stream | every decision ever made, in order: field `decision` = JSON            |
 | {p}review                   | zset   | held comment ids; score orders by priority (high first) then age      |
 | {p}review:escalated         | zset   | held comments a moderator escalated (same scores as {p}review)         |
@@ -45,6 +46,9 @@ class Keys:
 
     def decision(self, comment_id: str) -> str:
         return f"{self.prefix}decision:{comment_id}"
+
+    def decided_from(self, comment_id: str) -> str:
+        return f"{self.prefix}from:{comment_id}"
 
     def claim(self, comment_id: str) -> str:
         return f"{self.prefix}claim:{comment_id}"

@@ -43,3 +43,17 @@ def test_text_limit_is_configurable():
     with pytest.raises(InvalidComment, match="more than the limit of 100"):
         decode_message(raw, max_text_chars=100)
     assert decode_message(raw, max_text_chars=101).text == "x" * 101
+
+
+@pytest.mark.parametrize(("raw", "reason"), [
+    (b"[" * 100_000, "nested too deeply"),
+    (b'{"id": "\\ud800", "text": "t", "author": {"id": "u"}}', "'id' contains unpaired surrogates"),
+    (b'{"id": "a", "text": "t", "author": {"id": "u", "name": "\\udfff"}}', "'author.name' contains unpaired"),
+    (b'{"id": "a", "text": "t", "author": {"id": "u"}, "metadata": {"k": ["\\ud800"]}}', "'metadata.k'"),
+    (b'{"id": "a", "text": "t", "author": {"id": "u"}, "created_at": "0001-01-01T00:00:00+14:00"}',
+     "not an ISO 8601 time|outside"),
+    (b'{"id": "a", "text": "t", "author": {"id": "u"}, "created_at": "9999-12-31T00:00:00Z"}', "outside"),
+])
+def test_inputs_that_could_crash_later_are_refused_here(raw, reason):
+    with pytest.raises(InvalidComment, match=reason):
+        decode_message(raw)

@@ -207,3 +207,25 @@ async def test_an_edited_comment_is_decided_again(redis_client, prefix):
     await drain(worker)
     assert (await store.get("ed")).action is Action.HOLD  # type: ignore[union-attr]
     assert await redis_client.xlen(Keys(prefix).decisions) == 4
+
+
+async def test_a_reclaimed_older_version_does_not_overwrite_the_newer_decision(redis_client, prefix):
+    store = DecisionStore(redis_client, Keys(prefix))
+    await add(redis_client, prefix, comment_json("v", "first version, harmless"),
+              comment_json("v", "edited: the media is controlled by the jews"))
+    dead = make_worker(redis_client, prefix, consumer="dead", reclaim_idle_ms=200, batch_size=1)
+    alive = make_worker(redis_client, prefix, consumer="alive", reclaim_idle_ms=200, batch_size=1)
+    await dead.reader.ensure_group()
+    [old] = await dead.reader.read_batch(poll_ms=50)  # takes version 1, then dies
+    newer = await alive.reader.read_batch(poll_ms=50)
+    await alive.process(newer)
+    assert (await store.get("v")).action is Action.HOLD  # type: ignore[union-attr]
+    await asyncio.sleep(0.3)
+    alive.reader._next_reclaim = 0.0
+    reclaimed = await alive.reader.read_batch(poll_ms=50)
+    assert [m.id for m in reclaimed] == [old.id]
+    await alive.process(reclaimed)
+    decision = await store.get("v")
+    assert decision is not None and decision.action is Action.HOLD  # the stale version lost
+    assert await redis_client.xlen(Keys(prefix).decisions) == 1
+    assert (await redis_client.xpending(Keys(prefix).comments, "modbot"))["pending"] == 0

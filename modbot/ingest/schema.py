@@ -21,13 +21,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from modbot.errors import InvalidComment
 from modbot.models import Author, Comment
 
 DEFAULT_MAX_TEXT_CHARS = 20_000
+_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 _KNOWN_KEYS = {"id", "text", "author", "thread_id", "thread_url", "site", "created_at", "metadata"}
 
 
@@ -45,6 +46,8 @@ def decode_message(raw: bytes | str, max_text_chars: int = DEFAULT_MAX_TEXT_CHAR
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise InvalidComment(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise InvalidComment("malformed JSON: nested too deeply") from None
     return parse_comment(data, max_text_chars)
 
 
@@ -69,8 +72,7 @@ def parse_comment(data: Any, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS) -> Co
         raise InvalidComment(f"'text' must be a string, got {_kind(text)}")
     if len(text) > max_text_chars:
         raise InvalidComment(f"'text' has {len(text)} characters, more than the limit of {max_text_chars}")
-    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
-        raise InvalidComment("'text' contains unpaired surrogates (not valid Unicode)")
+    _check_unicode(data, "")
     return Comment(
         id=cid,
         text=text,
@@ -101,6 +103,22 @@ def comment_to_dict(comment: Comment) -> dict[str, Any]:
     if comment.created_at is not None:
         out["created_at"] = comment.created_at.isoformat()
     return out
+
+
+def _check_unicode(value: Any, where: str) -> None:
+    """JSON's \\ud800 escapes can smuggle lone surrogates into any string; they cannot be stored or sent on."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidComment(f"'{where or 'text'}' contains unpaired surrogates (not valid Unicode)") from None
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_unicode(key, where)
+            _check_unicode(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for item in value:
+            _check_unicode(item, where)
 
 
 def _kind(value: Any) -> str:
@@ -148,9 +166,13 @@ def _time(value: Any) -> datetime | None:
         raise InvalidComment(f"'created_at' must be an ISO 8601 string, got {_kind(value)}")
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        parsed = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
         raise InvalidComment(f"'created_at' is not an ISO 8601 time: {value[:40]!r}") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    # The review queue orders by age: a time far in the past or future would jump the queue.
+    if not _EARLIEST <= parsed <= datetime.now(UTC) + timedelta(days=1):
+        raise InvalidComment(f"'created_at' {value[:40]!r} is outside 2000-01-01 .. tomorrow")
+    return parsed
 
 
 def _metadata(value: Any) -> dict[str, Any]:
