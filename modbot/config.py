@@ -94,7 +94,8 @@ class SinkSettings:
     wordpress: WordPressSettings = field(default_factory=WordPressSettings)
     backoff_base_s: float = 0.5
     backoff_max_s: float = 60.0
-    max_attempts: int = 0  # 0: retry for ever; retryable failures never drop a decision
+    max_attempts: int = 0  # 0: retry for ever; else park the decision in outbox:failed after this many
+    deliver: bool = True  # false: this process decides but leaves delivery to another (one deliverer keeps order)
 
 
 @dataclass(frozen=True)

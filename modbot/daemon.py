@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 import redis.asyncio as aioredis
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from modbot import metrics
 from modbot.config import Settings
@@ -71,8 +72,9 @@ async def run_daemon(settings: Settings, stop: asyncio.Event | None = None,
 
         worker = Worker(conn.redis, keys, settings.stream, consumer, scorers, lambda: holder.current)
         outbox = OutboxDeliverer(conn.redis, keys, sink, settings.sink, consumer, settings.stream.reclaim_idle_ms)
-        tasks = [asyncio.create_task(worker.run(stop), name="worker"),
-                 asyncio.create_task(outbox.run(stop), name="outbox")]
+        tasks = [asyncio.create_task(worker.run(stop), name="worker")]
+        if settings.sink.deliver:
+            tasks.append(asyncio.create_task(outbox.run(stop), name="outbox"))
         if settings.rules.watch:
             tasks.append(asyncio.create_task(_until(stop, holder.watch(1.0)), name="rules-watch"))
         if settings.metrics.enabled:
@@ -83,14 +85,20 @@ async def run_daemon(settings: Settings, stop: asyncio.Event | None = None,
             from modbot.ingest.wordpress import WordPressPoller
             poller = WordPressPoller(settings.sink.wordpress, conn.redis, keys, session=session)
             tasks.append(asyncio.create_task(poller.run(stop), name="wp-poll"))
-        stack.callback(lambda: [t.cancel() for t in tasks])
         log.info("modbot running", extra={"redis": conn.url, "stream": keys.comments, "consumer": consumer,
                                           "scorers": [s.name for s in scorers], "rules": holder.current.version,
                                           "sink": sink.name})
         if on_ready is not None:
             await on_ready()
         status = await _supervise(stop, tasks)
-        flushed = await outbox.flush(timeout_s=5.0)
+        flushed = 0
+        outbox_task = next((t for t in tasks if t.get_name() == "outbox"), None)
+        # One last delivery attempt, only once the deliverer itself has stopped (never two at once).
+        if outbox_task is not None and outbox_task.done():
+            try:
+                flushed = await outbox.flush(timeout_s=5.0)
+            except RedisError as exc:
+                log.warning("final delivery attempt skipped: redis unavailable", extra={"error": str(exc)})
         log.info("stopped", extra={"processed": worker.processed, "delivered": outbox.delivered,
                                    "flushed_at_exit": flushed})
         return status
@@ -108,7 +116,11 @@ async def _supervise(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> in
             status = 1
     stop.set()
     # The worker finishes the batch in hand; the outbox stops between deliveries.
-    await asyncio.wait(tasks, timeout=30)
+    _, late = await asyncio.wait(tasks, timeout=30)
+    for task in late:
+        log.warning("task did not stop in time; cancelled", extra={"task": task.get_name()})
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)  # nothing still runs when connections close
     return status
 
 

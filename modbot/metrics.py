@@ -7,7 +7,6 @@ seconds by `refresh_queues`. `serve(host, port)` exposes them at /metrics when `
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
@@ -20,6 +19,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from modbot.httpserve import serve_app
 from modbot.keys import Keys
+from modbot.retry import sleep_or_stop
 
 log = logging.getLogger("modbot.metrics")
 REGISTRY = CollectorRegistry()
@@ -73,8 +73,7 @@ async def refresh_loop(redis: aioredis.Redis, keys: Keys, group: str, rules_vers
             await refresh_queues(redis, keys, group)
         except (RedisConnectionError, RedisTimeoutError) as exc:
             log.debug("queue gauges not refreshed", extra={"error": str(exc)})
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval_s)
+        await sleep_or_stop(stop, interval_s)
 
 
 async def serve(host: str, port: int) -> web.AppRunner:

@@ -4,7 +4,9 @@ The outbox is a Redis stream read through the consumer group `sink`. An entry is
 once the platform accepted it (2xx) or refused it for good (other 4xx: moved to `outbox:failed` with the error).
 Until then it stays pending, across restarts: the next deliverer picks up its own and other consumers' pending
 entries first. Retries back off exponentially with full jitter. Entries go out in order, one at a time, so a
-moderator's verdict never overtakes the automatic decision it replaces.
+moderator's verdict never overtakes the automatic decision it replaces; that order holds for one deliverer,
+so with several daemons on one Redis, let one of them deliver (`sink.deliver: false` on the others). With
+`sink.max_attempts` set, an entry that still fails is parked in `outbox:failed` rather than dropped.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from modbot.config import SinkSettings
 from modbot.errors import DeliveryError
 from modbot.keys import OUTBOX_GROUP, Keys
 from modbot.models import Decision
-from modbot.retry import backoff, pause_after_outage
+from modbot.retry import backoff, pause_after_outage, sleep_or_stop
 from modbot.sinks.base import Sink
 
 log = logging.getLogger("modbot.outbox")
@@ -56,18 +58,25 @@ class OutboxDeliverer:
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set; a delivery in progress finishes first."""
         failures = 0
+        group_ready = False
         while not stop.is_set():
             try:
-                await ensure_group(self.redis, self.keys.outbox, OUTBOX_GROUP)
+                if not group_ready:
+                    await ensure_group(self.redis, self.keys.outbox, OUTBOX_GROUP)
+                    group_ready = True
                 entries = await self._next_entries(block_ms=500)
                 for entry_id, fields in entries:
-                    if stop.is_set():
-                        return
-                    await self._deliver_with_retries(entry_id, fields, stop)
+                    if stop.is_set() or not await self._deliver_with_retries(entry_id, fields, stop):
+                        break  # stopping, or parked: later entries must not overtake it in this pass
                 failures = 0
             except (RedisConnectionError, RedisTimeoutError) as exc:
                 failures += 1
                 await pause_after_outage(exc, failures, stop, log)
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                log.warning("outbox consumer group missing; creating it again", extra={"error": str(exc)})
+                group_ready = False
 
     async def flush(self, timeout_s: float = 5.0) -> int:
         """One delivery attempt for every waiting decision (used at shutdown); returns how many went out."""
@@ -79,45 +88,49 @@ class OutboxDeliverer:
             entries = await self._next_entries(block_ms=None)
             if not entries:
                 break
-            progressed = False
             for entry_id, fields in entries:
-                if loop.time() >= deadline:
-                    break
-                progressed |= await self._attempt(entry_id, fields, attempt=0)
-            if not progressed:
-                break
+                # The first failure ends the flush: a later decision must never overtake an earlier one.
+                if loop.time() >= deadline or not await self._attempt(entry_id, fields, attempt=0):
+                    return self.delivered - before
         return self.delivered - before
 
     async def _next_entries(self, block_ms: int | None) -> list[tuple[str, dict[bytes, bytes]]]:
         # Our own pending entries first (left by an earlier failed attempt or a restart with the same name),
         # then entries stuck with dead consumers, then new ones.
         mine: Any = await self.redis.xreadgroup(OUTBOX_GROUP, self.consumer, {self.keys.outbox: "0"}, count=50)
-        entries = _entries(mine)
+        entries = await self._live(mine[0][1] if mine else [])
         if entries:
             return entries
         claimed: Any = await self.redis.xautoclaim(self.keys.outbox, OUTBOX_GROUP, self.consumer,
-                                              min_idle_time=self.reclaim_idle_ms, start_id="0-0", count=50)
-        entries = [(_s(i), f) for i, f in claimed[1] if f]
+                                                   min_idle_time=self.reclaim_idle_ms, start_id="0-0", count=50)
+        entries = await self._live(claimed[1])
         if entries:
             return entries
         new: Any = await self.redis.xreadgroup(OUTBOX_GROUP, self.consumer, {self.keys.outbox: ">"}, count=50,
-                                          block=block_ms)
-        return _entries(new)
+                                               block=block_ms)
+        return await self._live(new[0][1] if new else [])
 
-    async def _deliver_with_retries(self, entry_id: str, fields: dict[bytes, bytes], stop: asyncio.Event) -> None:
+    async def _live(self, items: Any) -> list[tuple[str, dict[bytes, bytes]]]:
+        """Entries with content; ones deleted while pending (no fields) are acknowledged so they do not linger."""
+        gone = [_s(i) for i, f in items if not f]
+        if gone:
+            await self.redis.xack(self.keys.outbox, OUTBOX_GROUP, *gone)
+        return [(_s(i), f) for i, f in items if f]
+
+    async def _deliver_with_retries(self, entry_id: str, fields: dict[bytes, bytes], stop: asyncio.Event) -> bool:
+        """Retry one entry until it is done with (True) or `stop` is set (False: it stays pending)."""
         attempt = 0
         while not await self._attempt(entry_id, fields, attempt):
             attempt += 1
             if self.settings.max_attempts and attempt >= self.settings.max_attempts:
-                log.warning("giving up for now; the decision stays in the outbox",
-                            extra={"entry": entry_id, "attempts": attempt})
-                return
-            delay = backoff(attempt, self.settings.backoff_base_s, self.settings.backoff_max_s)
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=delay)
-                return  # stopping: the entry stays pending and is retried after restart
-            except TimeoutError:
-                pass
+                # An explicit, visible parking place: `modbot status --retry-failed` sends it again.
+                await self._fail(entry_id, fields, f"gave up after {attempt} attempts (sink.max_attempts)")
+                log.error("gave up; the decision is kept in outbox:failed", extra={"entry": entry_id,
+                                                                                 "attempts": attempt})
+                return True
+            if await sleep_or_stop(stop, backoff(attempt, self.settings.backoff_base_s, self.settings.backoff_max_s)):
+                return False
+        return True
 
     async def _attempt(self, entry_id: str, fields: dict[bytes, bytes], attempt: int) -> bool:
         """One try. True when the entry is done with (delivered or permanently refused)."""
@@ -160,11 +173,3 @@ class OutboxDeliverer:
 
 def _s(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-def _entries(reply: Any) -> list[tuple[str, dict[bytes, bytes]]]:
-    if not reply:
-        return []
-    _, items = reply[0]
-    # An entry deleted while pending comes back with no fields: nothing to deliver.
-    return [(_s(i), f) for i, f in items if f]

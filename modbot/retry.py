@@ -18,5 +18,11 @@ async def pause_after_outage(exc: Exception, failures: int, stop: asyncio.Event,
     Callers acknowledge nothing during an outage, so waiting loses nothing."""
     delay = backoff(failures, 0.5, 30.0)
     logger.warning("redis unavailable; retrying", extra={"error": str(exc), "retry_in_s": round(delay, 2)})
+    await sleep_or_stop(stop, delay)
+
+
+async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:
+    """Sleep `seconds`, waking early when `stop` is set. True when stopping."""
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=delay)
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    return stop.is_set()

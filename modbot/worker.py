@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from modbot import metrics
@@ -60,6 +61,12 @@ class Worker:
             except (RedisConnectionError, RedisTimeoutError) as exc:
                 failures += 1
                 await pause_after_outage(exc, failures, stop, log)
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                # Redis lost its data (flushed, or a failover without persistence): make the group again.
+                log.warning("consumer group missing; creating it again", extra={"error": str(exc)})
+                await self.reader.ensure_group()
 
     async def process(self, batch: Sequence[StreamMessage]) -> None:
         """Decide one batch. Bad messages are dead-lettered; already-decided comments are only acknowledged."""
@@ -76,9 +83,12 @@ class Worker:
                 if raw is None:
                     raise InvalidComment("message has no 'comment' field (XADD <stream> * comment <json>)")
                 comment = decode_message(raw, self.settings.max_text_chars)
-            except InvalidComment as exc:
-                log.warning("dead-lettered", extra={"message_id": msg.id, "reason": str(exc)})
-                await self.store.dead_letter(ack, raw if raw is not None else repr(msg.fields).encode(), str(exc))
+            except Exception as exc:  # noqa: BLE001 - any message that cannot be read must not stop the worker
+                # InvalidComment carries its reason; anything else is a bug in reading, kept with its message.
+                reason = str(exc) if isinstance(exc, InvalidComment) else f"unreadable: {type(exc).__name__}: {exc}"
+                log.warning("dead-lettered", extra={"message_id": msg.id, "reason": reason},
+                            exc_info=not isinstance(exc, InvalidComment))
+                await self.store.dead_letter(ack, raw if raw is not None else repr(msg.fields).encode(), reason)
                 metrics.COMMENTS.labels("deadlettered").inc()
                 continue
             valid.append((comment, ack))

@@ -126,3 +126,64 @@ def test_missing_secret_is_a_clear_error(monkeypatch):
     monkeypatch.delenv("NOPE_SECRET", raising=False)
     with pytest.raises(DeliveryError, match=r"\$NOPE_SECRET"):
         WebhookSink(WebhookSettings(url="http://x", secret_env="NOPE_SECRET"), None)  # type: ignore[arg-type]
+
+
+async def test_max_attempts_parks_the_decision_and_keeps_order(redis_client, prefix, platform, monkeypatch):
+    store = DecisionStore(redis_client, Keys(prefix))
+    for i in range(3):
+        await store.record(*_decision(f"o{i}"))
+    platform.fail_next = 3  # o0 fails three times: parked after max_attempts=3
+    deliverer = await _deliverer(redis_client, prefix, platform, monkeypatch, max_attempts=3)
+    await _run_until(deliverer, lambda: len(platform.received) == 2)
+    assert [json.loads(b)["comment_id"] for _, b in platform.received] == ["o1", "o2"]
+    [(_, fields)] = await redis_client.xrange(Keys(prefix).outbox_failed)
+    assert json.loads(fields[b"decision"])["comment_id"] == "o0" and b"gave up after 3" in fields[b"error"]
+
+
+async def test_flush_stops_at_the_first_failure(redis_client, prefix, platform, monkeypatch):
+    store = DecisionStore(redis_client, Keys(prefix))
+    for i in range(3):
+        await store.record(*_decision(f"f{i}"))
+    platform.fail_next = 1
+    deliverer = await _deliverer(redis_client, prefix, platform, monkeypatch)
+    try:
+        assert await deliverer.flush(timeout_s=5) == 0  # f0 failed: f1 and f2 must not overtake it
+        assert platform.received == []
+        assert await deliverer.flush(timeout_s=5) == 3
+    finally:
+        await deliverer.sink.session.close()  # type: ignore[attr-defined]
+    assert [json.loads(b)["comment_id"] for _, b in platform.received] == ["f0", "f1", "f2"]
+
+
+async def test_outbox_recreates_a_lost_group_and_acks_deleted_entries(redis_client, prefix, platform, monkeypatch):
+    keys = Keys(prefix)
+    store = DecisionStore(redis_client, keys)
+    deliverer = await _deliverer(redis_client, prefix, platform, monkeypatch)
+    stop = asyncio.Event()
+    task = asyncio.create_task(deliverer.run(stop))
+    try:
+        await store.record(*_decision("g0"))
+        async with asyncio.timeout(10):
+            while len(platform.received) < 1:
+                await asyncio.sleep(0.02)
+        await redis_client.delete(keys.outbox)  # Redis lost the stream and its group
+        await store.record(*_decision("g1"))
+        async with asyncio.timeout(10):
+            while len(platform.received) < 2:
+                await asyncio.sleep(0.02)
+    finally:
+        stop.set()
+        await task
+        await deliverer.sink.session.close()  # type: ignore[attr-defined]
+    # An entry deleted while pending is acknowledged, not left in the pending list for ever.
+    await store.record(*_decision("g2"))
+    await redis_client.xreadgroup(OUTBOX_GROUP, "other", {keys.outbox: ">"}, count=10)
+    [(entry_id, _)] = await redis_client.xrange(keys.outbox)
+    await redis_client.xdel(keys.outbox, entry_id)
+    later = await _deliverer(redis_client, prefix, platform, monkeypatch)
+    later.reclaim_idle_ms = 0
+    try:
+        assert await later.flush(timeout_s=2) == 0
+    finally:
+        await later.sink.session.close()  # type: ignore[attr-defined]
+    assert (await redis_client.xpending(keys.outbox, OUTBOX_GROUP))["pending"] == 0

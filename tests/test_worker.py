@@ -229,3 +229,24 @@ async def test_a_reclaimed_older_version_does_not_overwrite_the_newer_decision(r
     assert decision is not None and decision.action is Action.HOLD  # the stale version lost
     assert await redis_client.xlen(Keys(prefix).decisions) == 1
     assert (await redis_client.xpending(Keys(prefix).comments, "modbot"))["pending"] == 0
+
+
+async def test_worker_recreates_a_lost_consumer_group(redis_client, prefix):
+    worker = make_worker(redis_client, prefix)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        await add(redis_client, prefix, comment_json("n1", "before"))
+        async with asyncio.timeout(10):
+            while worker.processed < 1:
+                await asyncio.sleep(0.02)
+        await redis_client.delete(Keys(prefix).comments)  # the stream and its group are gone
+        await asyncio.sleep(0.1)
+        await add(redis_client, prefix, comment_json("n2", "after"))
+        async with asyncio.timeout(10):
+            while worker.processed < 2:
+                await asyncio.sleep(0.02)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert await DecisionStore(redis_client, Keys(prefix)).get("n2") is not None
