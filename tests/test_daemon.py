@@ -66,7 +66,7 @@ async def test_daemon_moderates_enqueued_comments_and_delivers_signed(tmp_path, 
     assert code == 0, logs[-5:]
     got = {}
     for headers, body in platform.received:
-        assert verify(SECRET, body, headers[SIGNATURE_HEADER])
+        assert verify(SECRET, body, headers) and SIGNATURE_HEADER in headers
         d = json.loads(body)
         got[d["comment_id"]] = d
     assert got["seed"]["action"] == "hold" and "antisemitic" in got["seed"]["reason"].lower()

@@ -57,8 +57,12 @@ async def test_decisions_arrive_signed_with_idempotency_key(redis_client, prefix
     await _run_until(deliverer, lambda: len(platform.received) == 3)
     ids = []
     for headers, body in platform.received:
-        assert verify(SECRET, body, headers[SIGNATURE_HEADER])
-        assert not verify("wrong", body, headers[SIGNATURE_HEADER])
+        assert verify(SECRET, body, headers)
+        assert not verify("wrong", body, headers)
+        assert not verify(SECRET, body + b" ", headers)
+        assert not verify(SECRET, body, {**headers, "Idempotency-Key": "other"})  # no replay under a new key
+        assert not verify(SECRET, body, headers, now=int(headers["X-Modbot-Timestamp"]) + 301)  # nor later
+        assert not verify(SECRET, body, {**headers, SIGNATURE_HEADER: "sha256=\u00e9"})
         d = json.loads(body)
         assert headers["Idempotency-Key"].startswith(d["comment_id"] + "/")
         assert d["action"] == "hold" and d["reason"] == "because" and d["matches"][0]["category"] == "conspiracy"

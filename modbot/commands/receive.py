@@ -15,7 +15,7 @@ import sys
 from aiohttp import web
 
 from modbot.httpserve import serve_app
-from modbot.sinks.webhook import SIGNATURE_HEADER, verify
+from modbot.sinks.webhook import verify
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +30,7 @@ def make_app(secret: str, path: str) -> web.Application:
 
     async def receive(request: web.Request) -> web.Response:
         body = await request.read()
-        if not verify(secret, body, request.headers.get(SIGNATURE_HEADER, "")):
+        if not verify(secret, body, request.headers):
             print("REJECTED: bad signature", file=sys.stderr, flush=True)
             return web.Response(status=401, text="bad signature")
         key = request.headers.get("Idempotency-Key", "")

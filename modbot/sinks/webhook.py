@@ -1,10 +1,12 @@
-"""The signed webhook: POST each decision as JSON, signed with HMAC-SHA256 over the exact body.
+"""The signed webhook: POST each decision as JSON, signed with HMAC-SHA256.
 
 Headers sent:
-    X-Modbot-Signature: sha256=<hex HMAC-SHA256(secret, body)>
+    X-Modbot-Timestamp: unix seconds when this attempt was sent
     Idempotency-Key:    stable per decision across retries and restarts; the platform should ignore repeats
-The platform verifies by computing the HMAC over the raw request body with the shared secret and comparing
-in constant time (see README, "Receiving decisions").
+    X-Modbot-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<idempotency key>." + raw body)>
+The platform recomputes the HMAC, compares in constant time and refuses timestamps older than a few
+minutes: the timestamp and key are signed too, so a captured request cannot be replayed later or under
+another key (see README, "Receiving decisions").
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
+from collections.abc import Mapping
 
 import aiohttp
 
@@ -24,13 +28,29 @@ from modbot.sinks.base import check_status, read_secret
 SIGNATURE_HEADER = "X-Modbot-Signature"
 
 
-def sign(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+TIMESTAMP_HEADER = "X-Modbot-Timestamp"
+KEY_HEADER = "Idempotency-Key"
+MAX_AGE_S = 300
 
 
-def verify(secret: str, body: bytes, signature: str) -> bool:
-    """What a receiving platform does (used by tests and shown in the README)."""
-    return hmac.compare_digest(sign(secret, body), signature)
+def sign(secret: str, timestamp: str, key: str, body: bytes) -> str:
+    """The signature header's value for one request."""
+    message = f"{timestamp}.{key}.".encode() + body
+    return "sha256=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def verify(secret: str, body: bytes, headers: Mapping[str, str], now: float | None = None,
+           max_age_s: int = MAX_AGE_S) -> bool:
+    """What a receiving platform does (used by `modbot receive` and the tests, shown in the README)."""
+    timestamp = headers.get(TIMESTAMP_HEADER, "")
+    try:
+        age = (time.time() if now is None else now) - int(timestamp)
+    except ValueError:
+        return False
+    if abs(age) > max_age_s:
+        return False
+    expected = sign(secret, timestamp, headers.get(KEY_HEADER, ""), body).encode()
+    return hmac.compare_digest(expected, headers.get(SIGNATURE_HEADER, "").encode("utf-8", "replace"))
 
 
 class WebhookSink:
@@ -45,8 +65,10 @@ class WebhookSink:
 
     async def deliver(self, decision: Decision, idempotency_key: str) -> None:
         body = json.dumps(decision.to_dict(), separators=(",", ":")).encode()
-        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(self.secret, body),
-                   "Idempotency-Key": idempotency_key, "User-Agent": f"modbot/{__version__}"}
+        timestamp = str(int(time.time()))
+        headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: timestamp, KEY_HEADER: idempotency_key,
+                   SIGNATURE_HEADER: sign(self.secret, timestamp, idempotency_key, body),
+                   "User-Agent": f"modbot/{__version__}"}
         try:
             async with self.session.post(self.url, data=body, headers=headers, timeout=self.timeout) as resp:
                 check_status(resp.status, await resp.text(errors="replace"), "webhook")
