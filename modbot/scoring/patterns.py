@@ -14,6 +14,7 @@ and the lexicon's dismissal frames before it suppresses the match.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
@@ -166,8 +167,12 @@ class PatternScorer:
         return bool(hits)
 
     async def score(self, batch: Sequence[Comment]) -> list[ScorerOutput]:
-        """Pattern matches per comment; no labels (matching is pure CPU work, fast enough for the loop)."""
-        return [ScorerOutput(labels={}, matches=tuple(self.match(c.text))) for c in batch]
+        """Pattern matches per comment; no labels. Runs in a thread: a batch of long, anchor-dense comments
+        (which anyone can post) takes tens of milliseconds, which the event loop must not wait for."""
+        return await asyncio.to_thread(self.match_batch, [c.text for c in batch])
+
+    def match_batch(self, texts: Sequence[str]) -> list[ScorerOutput]:
+        return [ScorerOutput(labels={}, matches=tuple(self.match(t))) for t in texts]
 
     async def close(self) -> None:
         """Nothing to release."""
