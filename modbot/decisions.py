@@ -15,8 +15,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
+from redis.exceptions import WatchError
 from redis.typing import EncodableT, FieldT
 
+from modbot.errors import ModbotError
 from modbot.ingest.schema import comment_to_dict, parse_comment
 from modbot.keys import Keys, review_score
 from modbot.models import Action, Comment, Decision
@@ -68,6 +70,10 @@ return result
 
 
 ALREADY, NEW, EDITED = 0, 1, 2
+
+
+class StaleVerdict(ModbotError):
+    """A moderator's verdict refers to a version of the comment that is no longer the current one."""
 
 
 @dataclass(frozen=True)
@@ -134,17 +140,28 @@ class DecisionStore:
             results = await pipe.execute()
         return [int(r) for r in results]
 
-    async def record_verdict(self, comment_id: str, action: Action, moderator: str, note: str = "") -> Decision:
-        """A moderator's verdict: a new decision delivered like any other, audited, and counted per rule."""
-        previous = await self.get(comment_id)
-        if previous is None:
-            raise KeyError(comment_id)
-        reason = f"moderator {moderator}: {action.value}" + (f" ({note})" if note else "")
-        decision = replace(previous, action=action, reason=reason, source="moderator", moderator=moderator,
-                           decided_at=datetime.now(UTC))
-        body = json.dumps(decision.to_dict())
+    async def record_verdict(self, comment_id: str, action: Action, moderator: str, note: str = "",
+                             text_sha256: str | None = None) -> Decision:
+        """A moderator's verdict: a new decision delivered like any other, audited, and counted per rule.
+
+        The decision it replaces is watched: if the worker decided the comment again meanwhile (the author
+        edited it), or `text_sha256` (the text the moderator saw) is not the current text, nothing is written
+        and StaleVerdict is raised, so a verdict never lands on text the moderator did not read.
+        """
         k = self.keys
         async with self.redis.pipeline(transaction=True) as pipe:
+            await pipe.watch(k.decision(comment_id))
+            raw = await pipe.get(k.decision(comment_id))
+            if raw is None:
+                raise KeyError(comment_id)
+            previous = Decision.from_dict(json.loads(raw))
+            if text_sha256 is not None and text_sha256 != previous.text_sha256:
+                raise StaleVerdict(f"comment {comment_id} was edited since it was shown; reload it")
+            reason = f"moderator {moderator}: {action.value}" + (f" ({note})" if note else "")
+            decision = replace(previous, action=action, reason=reason, source="moderator", moderator=moderator,
+                               decided_at=datetime.now(UTC))
+            body = json.dumps(decision.to_dict())
+            pipe.multi()  # type: ignore[no-untyped-call]
             pipe.set(k.decision(comment_id), body)
             pipe.xadd(k.decisions, {"decision": body})
             pipe.zrem(k.review, comment_id)
@@ -154,7 +171,11 @@ class DecisionStore:
                 outcome = "overturned" if action is Action.APPROVE else "upheld"
                 pipe.hincrby(k.rulestats, f"{previous.rule}|{outcome}", 1)
             pipe.xadd(k.audit, audit_fields(comment_id, action.value, moderator, previous, note))
-            await pipe.execute()
+            try:
+                await pipe.execute()
+            except WatchError:
+                raise StaleVerdict(f"comment {comment_id} was decided again while it was reviewed (edited?); "
+                                   "reload it") from None
         return decision
 
     async def dead_letter(self, ack: Ack, raw: bytes, reason: str) -> None:
