@@ -8,6 +8,7 @@ comment (same id, new text) is decided again and its new decision replaces the o
 
 from __future__ import annotations
 
+import enum
 import json
 import time
 from collections.abc import Sequence
@@ -69,7 +70,20 @@ return result
 """
 
 
-ALREADY, NEW, EDITED = 0, 1, 2
+class Outcome(enum.IntEnum):
+    """What storing an automatic decision did (the Lua script's return value)."""
+
+    ALREADY = 0  # this text was decided before: only acknowledged
+    NEW = 1
+    EDITED = 2  # the text changed since the last decision, which this one replaces
+
+    @property
+    def log_message(self) -> str:
+        return {0: "already decided; acknowledged", 1: "decided", 2: "edited; decided again"}[self.value]
+
+    @property
+    def metric(self) -> str:
+        return {0: "duplicate", 1: "decided", 2: "edited"}[self.value]
 
 
 class StaleVerdict(ModbotError):
@@ -115,12 +129,11 @@ class DecisionStore:
                 done.add(c.id)
         return done
 
-    async def record(self, comment: Comment, decision: Decision, ack: Ack | None = None) -> int:
-        """Store an automatic decision and acknowledge its message. Returns NEW, EDITED (the text changed since
-        the last decision, which this one replaces) or ALREADY (this text was decided before: only acked)."""
+    async def record(self, comment: Comment, decision: Decision, ack: Ack | None = None) -> Outcome:
+        """Store an automatic decision and acknowledge its message."""
         return (await self.record_many([(comment, decision, ack)]))[0]
 
-    async def record_many(self, items: Sequence[tuple[Comment, Decision, Ack | None]]) -> list[int]:
+    async def record_many(self, items: Sequence[tuple[Comment, Decision, Ack | None]]) -> list[Outcome]:
         """`record` for a whole batch in one round trip; each comment is still stored atomically on its own."""
         k = self.keys
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -138,7 +151,7 @@ class DecisionStore:
                     client=pipe,
                 )
             results = await pipe.execute()
-        return [int(r) for r in results]
+        return [Outcome(int(r)) for r in results]
 
     async def record_verdict(self, comment_id: str, action: Action, moderator: str, note: str = "",
                              text_sha256: str | None = None) -> Decision:

@@ -82,9 +82,6 @@ class Scores:
     matches: tuple[Match, ...] = ()
     errors: Mapping[str, str] = field(default_factory=dict)
 
-    def categories(self) -> set[str]:
-        return {m.category for m in self.matches}
-
 
 @dataclass(frozen=True)
 class Decision:

@@ -13,7 +13,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from modbot import metrics
 from modbot.config import StreamSettings
-from modbot.decisions import ALREADY, EDITED, NEW, Ack, DecisionStore
+from modbot.decisions import Ack, DecisionStore, Outcome
 from modbot.errors import InvalidComment
 from modbot.ingest.schema import decode_message
 from modbot.ingest.stream import StreamMessage, StreamReader
@@ -25,8 +25,6 @@ from modbot.rules import RuleSet
 from modbot.scoring.base import Scorer
 
 log = logging.getLogger("modbot.worker")
-_OUTCOME = {NEW: "decided", EDITED: "edited; decided again", ALREADY: "already decided; acknowledged"}
-_METRIC_OUTCOME = {NEW: "decided", EDITED: "edited", ALREADY: "duplicate"}
 
 
 class Worker:
@@ -116,9 +114,9 @@ class Worker:
         stored = await self.store.record_many([(c, d, a) for (c, a), d in zip(fresh, decisions, strict=True)])
         self.processed += len(fresh)
         for (comment, _), decision, outcome in zip(fresh, decisions, stored, strict=True):
-            metrics.COMMENTS.labels(_METRIC_OUTCOME[outcome]).inc()
-            if outcome != ALREADY:
+            metrics.COMMENTS.labels(outcome.metric).inc()
+            if outcome is not Outcome.ALREADY:
                 metrics.DECISIONS.labels(decision.action.value, decision.rule or "(default)").inc()
-            log.info(_OUTCOME[outcome],
+            log.info(outcome.log_message,
                      extra={"comment_id": comment.id, "action": decision.action.value, "rule": decision.rule,
                             "reason": decision.reason})
