@@ -25,21 +25,13 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from modbot import metrics
 from modbot.config import SinkSettings
 from modbot.errors import DeliveryError
+from modbot.ingest.stream import as_str, ensure_group
 from modbot.keys import OUTBOX_GROUP, Keys
 from modbot.models import Decision
 from modbot.retry import backoff, pause_after_outage, sleep_or_stop
 from modbot.sinks.base import Sink
 
 log = logging.getLogger("modbot.outbox")
-
-
-async def ensure_group(redis: aioredis.Redis, stream: str, group: str) -> None:
-    """Create the consumer group (and the stream) if missing."""
-    try:
-        await redis.xgroup_create(stream, group, id="0", mkstream=True)
-    except ResponseError as exc:
-        if "BUSYGROUP" not in str(exc):
-            raise
 
 
 class OutboxDeliverer:
@@ -112,10 +104,10 @@ class OutboxDeliverer:
 
     async def _live(self, items: Any) -> list[tuple[str, dict[bytes, bytes]]]:
         """Entries with content; ones deleted while pending (no fields) are acknowledged so they do not linger."""
-        gone = [_s(i) for i, f in items if not f]
+        gone = [as_str(i) for i, f in items if not f]
         if gone:
             await self.redis.xack(self.keys.outbox, OUTBOX_GROUP, *gone)
-        return [(_s(i), f) for i, f in items if f]
+        return [(as_str(i), f) for i, f in items if f]
 
     async def _deliver_with_retries(self, entry_id: str, fields: dict[bytes, bytes], stop: asyncio.Event) -> bool:
         """Retry one entry until it is done with (True) or `stop` is set (False: it stays pending)."""
@@ -169,7 +161,3 @@ class OutboxDeliverer:
             pipe.xack(self.keys.outbox, OUTBOX_GROUP, entry_id)
             pipe.xdel(self.keys.outbox, entry_id)
             await pipe.execute()
-
-
-def _s(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
 from modbot.config import StreamSettings
 from modbot.keys import Keys
-from modbot.outbox import ensure_group
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class StreamReader:
                                             count=count, block=max(1, block_ms))
         if not reply:
             return []
-        return [StreamMessage(_s(i), f) for i, f in reply[0][1]]
+        return [StreamMessage(as_str(i), f) for i, f in reply[0][1]]
 
     async def _reclaim(self, count: int) -> list[StreamMessage]:
         # Checking every loop would cost a round trip per batch; a quarter of the idle time is soon enough.
@@ -72,12 +72,22 @@ class StreamReader:
         self._next_reclaim = loop.time() + min(5.0, self.settings.reclaim_idle_ms / 4000)
         reply: Any = await self.redis.xautoclaim(self.stream, self.settings.group, self.consumer,
                                             min_idle_time=self.settings.reclaim_idle_ms, start_id="0-0", count=count)
-        messages = [StreamMessage(_s(i), f or {}) for i, f in reply[1]]
-        deleted = [_s(i) for i in (reply[2] if len(reply) > 2 else [])]
+        messages = [StreamMessage(as_str(i), f or {}) for i, f in reply[1]]
+        deleted = [as_str(i) for i in (reply[2] if len(reply) > 2 else [])]
         if deleted:  # trimmed from the stream while pending: nothing left to decide
             await self.redis.xack(self.stream, self.settings.group, *deleted)
         return messages
 
 
-def _s(value: bytes | str) -> str:
+async def ensure_group(redis: aioredis.Redis, stream: str, group: str) -> None:
+    """Create the consumer group (and the stream) if missing."""
+    try:
+        await redis.xgroup_create(stream, group, id="0", mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+def as_str(value: bytes | str) -> str:
+    """Stream ids come back as bytes from redis-py; keys and logs want text."""
     return value.decode() if isinstance(value, bytes) else value
