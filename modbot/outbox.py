@@ -18,9 +18,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from modbot import metrics
 from modbot.config import SinkSettings
@@ -28,7 +25,7 @@ from modbot.errors import DeliveryError
 from modbot.ingest.stream import as_str, ensure_group
 from modbot.keys import OUTBOX_GROUP, Keys
 from modbot.models import Decision
-from modbot.retry import backoff, pause_after_outage, sleep_or_stop
+from modbot.retry import backoff, run_resilient, sleep_or_stop
 from modbot.sinks.base import Sink
 
 log = logging.getLogger("modbot.outbox")
@@ -49,26 +46,12 @@ class OutboxDeliverer:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set; a delivery in progress finishes first."""
-        failures = 0
-        group_ready = False
-        while not stop.is_set():
-            try:
-                if not group_ready:
-                    await ensure_group(self.redis, self.keys.outbox, OUTBOX_GROUP)
-                    group_ready = True
-                entries = await self._next_entries(block_ms=500)
-                for entry_id, fields in entries:
-                    if stop.is_set() or not await self._deliver_with_retries(entry_id, fields, stop):
-                        break  # stopping, or parked: later entries must not overtake it in this pass
-                failures = 0
-            except (RedisConnectionError, RedisTimeoutError) as exc:
-                failures += 1
-                await pause_after_outage(exc, failures, stop, log)
-            except ResponseError as exc:
-                if "NOGROUP" not in str(exc):
-                    raise
-                log.warning("outbox consumer group missing; creating it again", extra={"error": str(exc)})
-                group_ready = False
+        async def step() -> None:
+            for entry_id, fields in await self._next_entries(block_ms=500):
+                if stop.is_set() or not await self._deliver_with_retries(entry_id, fields, stop):
+                    break  # stopping, or parked: later entries must not overtake it in this pass
+
+        await run_resilient(step, lambda: ensure_group(self.redis, self.keys.outbox, OUTBOX_GROUP), stop, log)
 
     async def flush(self, timeout_s: float = 5.0) -> int:
         """One delivery attempt for every waiting decision (used at shutdown); returns how many went out."""

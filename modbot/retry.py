@@ -6,6 +6,11 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Awaitable, Callable
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 
 def backoff(attempt: int, base: float, cap: float) -> float:
@@ -26,3 +31,27 @@ async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
     return stop.is_set()
+
+
+async def run_resilient(step: Callable[[], Awaitable[None]], make_group: Callable[[], Awaitable[None]],
+                        stop: asyncio.Event, logger: logging.Logger) -> None:
+    """Run `step` until `stop` is set, riding out what Redis can throw at a stream consumer: an outage (wait
+    and retry) and a lost consumer group after Redis lost its data (make it again). `make_group` also runs
+    before the first step, inside the same protection."""
+    failures = 0
+    group_ready = False
+    while not stop.is_set():
+        try:
+            if not group_ready:
+                await make_group()
+                group_ready = True
+            await step()
+            failures = 0
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            failures += 1
+            await pause_after_outage(exc, failures, stop, logger)
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            logger.warning("consumer group missing; creating it again", extra={"error": str(exc)})
+            group_ready = False

@@ -7,9 +7,6 @@ import logging
 from collections.abc import Callable, Sequence
 
 import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from modbot import metrics
 from modbot.config import StreamSettings
@@ -20,7 +17,7 @@ from modbot.ingest.stream import StreamMessage, StreamReader
 from modbot.keys import Keys
 from modbot.models import Comment
 from modbot.pipeline import decide, score_batch, versions
-from modbot.retry import pause_after_outage
+from modbot.retry import run_resilient
 from modbot.rules import RuleSet
 from modbot.scoring.base import Scorer
 
@@ -46,25 +43,14 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Process batches until `stop` is set; the batch in hand is always finished and acknowledged."""
-        await self.reader.ensure_group()
         log.info("worker started", extra={"stream": self.keys.comments, "group": self.settings.group,
                                           "consumer": self.reader.consumer})
-        failures = 0
-        while not stop.is_set():
-            try:
-                batch = await self.reader.read_batch()
-                if batch:
-                    await self.process(batch)
-                failures = 0
-            except (RedisConnectionError, RedisTimeoutError) as exc:
-                failures += 1
-                await pause_after_outage(exc, failures, stop, log)
-            except ResponseError as exc:
-                if "NOGROUP" not in str(exc):
-                    raise
-                # Redis lost its data (flushed, or a failover without persistence): make the group again.
-                log.warning("consumer group missing; creating it again", extra={"error": str(exc)})
-                await self.reader.ensure_group()
+        async def step() -> None:
+            batch = await self.reader.read_batch()
+            if batch:
+                await self.process(batch)
+
+        await run_resilient(step, self.reader.ensure_group, stop, log)
 
     async def process(self, batch: Sequence[StreamMessage]) -> None:
         """Decide one batch. Bad messages are dead-lettered; already-decided comments are only acknowledged."""
