@@ -31,6 +31,9 @@ class FakeWordPress:
     password: str = "abcd EFGH 1234 ijkl MNOP 5678"
     comments: dict[int, dict[str, Any]] = field(default_factory=dict)
     fail_with: list[int] = field(default_factory=list)  # statuses to answer next, one per request
+    ok_status: list[int] = field(default_factory=list)  # 2xx statuses for the next good answers, one per answer
+    inject: list[tuple[int, Any]] = field(default_factory=list)  # (position, item) put into the first page as is
+    list_headers: dict[str, str] = field(default_factory=dict)  # headers that override the paging headers
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     url: str = ""
 
@@ -86,9 +89,17 @@ class FakeWordPress:
             return self._error(400, "rest_comment_invalid_page_number",
                                "The page number requested is larger than the number of pages available.")
         chunk = found[(page - 1) * per_page:page * per_page]
-        body = [c if q.get("context") == "edit" else {**c, "content": {"rendered": c["content"]["rendered"]},
-                                                      "author_email": None} for c in chunk]
-        return web.json_response(body, headers={"X-WP-Total": str(len(found)), "X-WP-TotalPages": str(total_pages)})
+        body: list[Any] = [c if q.get("context") == "edit" else {**c, "content": {"rendered": c["content"]["rendered"]},
+                                                                 "author_email": None} for c in chunk]
+        if page == 1:
+            for position, item in self.inject:
+                body.insert(position, item)
+        headers = {"X-WP-Total": str(len(found)), "X-WP-TotalPages": str(total_pages), **self.list_headers}
+        return self._ok(body, headers)
+
+    def _ok(self, body: Any, headers: dict[str, str] | None = None) -> web.Response:
+        status = self.ok_status.pop(0) if self.ok_status else 200
+        return web.json_response(body, headers=headers, status=status)
 
     async def update_comment(self, request: web.Request) -> web.Response:
         refused = self._gate(request)
@@ -102,7 +113,7 @@ class FakeWordPress:
         if status is None:
             return self._error(400, "rest_comment_failed_edit", "Updating comment status failed.")
         self.comments[cid]["status"] = status
-        return web.json_response(self.comments[cid])
+        return self._ok(self.comments[cid])
 
     def app(self) -> web.Application:
         app = web.Application()

@@ -1,8 +1,8 @@
 """Manage the review page's moderators: `add NAME` (asks for a password), `remove NAME`, `list`.
 
 Passwords are stored as argon2id hashes in review.users_file (readable by its owner only). The review page
-re-reads the file, so changes apply without a restart. Sessions of a removed moderator end within
-review's session lifetime; restart or clear {prefix}session:* to end them at once.
+checks the file on every request, so changes apply without a restart: a removed moderator's sessions end at
+their next request, and changing a password (`add NAME` again) logs out that moderator's other sessions.
 """
 
 from __future__ import annotations

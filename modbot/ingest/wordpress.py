@@ -13,6 +13,10 @@ compares `after` with the comment's date in the site's local time zone, and a pa
 changes statuses, so each poll asks again from `overlap_s` before the cursor (default 14 hours, the largest
 time zone offset) and skips the ids it has already written. Comments and the new cursor are written in one
 transaction per page, so a crash can neither lose nor duplicate a comment.
+
+A comment WordPress sends malformed (no id, an unreadable date, no text) goes to the dead-letter stream
+{p}deadletter in that same transaction, and the rest of the page is written: one bad row must not stop the
+poller. While Redis is unreachable the poller waits and tries again (modbot.retry.pause_after_outage).
 """
 
 from __future__ import annotations
@@ -28,10 +32,14 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from modbot.config import WordPressSettings
-from modbot.errors import ModbotError
+from modbot.errors import DeliveryError, ModbotError
 from modbot.keys import Keys
+from modbot.retry import pause_after_outage
+from modbot.sinks.base import check_status
 from modbot.sinks.wordpress import api_root, basic_auth
 
 log = logging.getLogger("modbot.wordpress")
@@ -49,12 +57,26 @@ class PollError(ModbotError):
         super().__init__(message)
 
 
-def to_comment(wp: dict[str, Any], site: str | None) -> dict[str, Any]:
-    """A WordPress comment (context=edit) as a comment in modbot's schema (see modbot/ingest/schema.py)."""
+class MalformedComment(ModbotError):
+    """One comment in WordPress's answer cannot be read; it is dead-lettered and the others are written."""
+
+
+def to_comment(wp: Any, site: str | None) -> dict[str, Any]:
+    """A WordPress comment (context=edit) as a comment in modbot's schema (see modbot/ingest/schema.py).
+
+    Raises MalformedComment for a comment that cannot be read, PollError when the text is missing because
+    the user lacks the capability (that holds for every comment, so only a settings change helps)."""
+    if not isinstance(wp, dict):
+        raise MalformedComment(f"a {type(wp).__name__} where a comment object belongs")
+    wp_id = wp.get("id")
+    if isinstance(wp_id, bool) or not isinstance(wp_id, int | str) or not str(wp_id).strip():
+        raise MalformedComment(f"the comment has no usable id ({wp_id!r})")
     content = wp.get("content")
-    if not isinstance(content, dict) or not isinstance(content.get("raw"), str):
+    if isinstance(content, dict) and "raw" not in content:
         raise PollError("WordPress sent no raw comment text: the user needs the moderate_comments capability "
                         "(context=edit)", retryable=False)
+    if not isinstance(content, dict) or not isinstance(content.get("raw"), str):
+        raise MalformedComment("the comment has no text (content.raw)")
     author_id = wp.get("author") or 0
     if author_id:
         aid = str(author_id)
@@ -63,7 +85,7 @@ def to_comment(wp: dict[str, Any], site: str | None) -> dict[str, Any]:
         email = str(wp.get("author_email") or "").strip().lower()
         aid = "guest:" + (hashlib.sha256(email.encode()).hexdigest()[:16] if email else "anonymous")
     out: dict[str, Any] = {
-        "id": str(wp["id"]),
+        "id": str(wp_id),
         "text": content["raw"],
         "author": {"id": aid, "name": str(wp.get("author_name") or "")},
         "thread_id": str(wp.get("post") or ""),
@@ -74,9 +96,27 @@ def to_comment(wp: dict[str, Any], site: str | None) -> dict[str, Any]:
         out["thread_url"] = wp["link"]
     if site:
         out["site"] = site
-    if isinstance(wp.get("date_gmt"), str) and wp["date_gmt"]:
-        out["created_at"] = wp["date_gmt"] + "+00:00"
+    date_gmt = wp.get("date_gmt")
+    if date_gmt is not None and date_gmt != "":
+        if not isinstance(date_gmt, str):
+            raise MalformedComment(f"date_gmt {date_gmt!r} is not a date")
+        try:
+            out["created_at"] = _parse(date_gmt).isoformat()
+        except ValueError:
+            raise MalformedComment(f"date_gmt {date_gmt!r} is not a date") from None
     return out
+
+
+def _seen_key(wp: Any) -> str:
+    """The cursor's name for a WordPress item: its id, or for an item without one a hash of its JSON, so that
+    a malformed item the overlap returns again is not dead-lettered again."""
+    if isinstance(wp, dict) and isinstance(wp.get("id"), int | str) and not isinstance(wp.get("id"), bool):
+        return str(wp["id"])
+    return "sha:" + hashlib.sha256(_raw(wp).encode()).hexdigest()[:16]
+
+
+def _raw(wp: Any) -> str:
+    return json.dumps(wp, ensure_ascii=False, sort_keys=True, default=str)
 
 
 class Cursor:
@@ -105,6 +145,10 @@ class Cursor:
         self.seen[wp_id] = date_gmt
         if self.after is None or _parse(date_gmt) > _parse(self.after):
             self.after = date_gmt
+
+    def add_unreadable(self, key: str, now: str) -> None:
+        """Remember a malformed item without moving `after`: its date, if any, cannot be trusted."""
+        self.seen[key] = self.after or now
 
     def prune(self, overlap_s: float) -> None:
         if self.after is None:
@@ -142,18 +186,35 @@ class WordPressPoller:
         page, total_pages = 1, 1
         while page <= total_pages:
             comments, total_pages = await self._fetch(page, after)
-            fresh = [c for c in comments if str(c.get("id")) not in cursor.seen]
-            entries = [to_comment(c, self.site) for c in fresh]
-            for c in fresh:
-                cursor.add(str(c["id"]), str(c.get("date_gmt") or datetime.now(UTC).strftime(_WP_TIME)))
+            now = datetime.now(UTC)
+            entries: list[dict[str, Any]] = []
+            dead: list[dict[str, str]] = []
+            for c in comments:
+                key = _seen_key(c)
+                if key in cursor.seen:
+                    continue
+                try:
+                    entry = to_comment(c, self.site)
+                except MalformedComment as exc:
+                    dead.append({"reason": f"malformed WordPress comment: {exc}", "raw": _raw(c),
+                                 "source_id": "wordpress:" + (key if not key.startswith("sha:") else "?"),
+                                 "at": now.isoformat()})
+                    cursor.add_unreadable(key, now.strftime(_WP_TIME))
+                    continue
+                entries.append(entry)
+                cursor.add(key, str(c.get("date_gmt") or now.strftime(_WP_TIME)))
             cursor.prune(self.overlap_s)
             async with self.redis.pipeline(transaction=True) as pipe:
                 for entry in entries:
                     pipe.xadd(self.keys.comments, {"comment": json.dumps(entry, ensure_ascii=False)})
+                for fields in dead:
+                    pipe.xadd(self.keys.deadletter, fields)  # type: ignore[arg-type]
                 pipe.set(self.keys.wp_cursor, cursor.dump())
                 await pipe.execute()
             for entry in entries:
                 log.info("comment from WordPress", extra={"comment_id": entry["id"]})
+            for fields in dead:
+                log.warning("dead-lettered", extra={"source_id": fields["source_id"], "reason": fields["reason"]})
             written += len(entries)
             page += 1
         return written
@@ -167,11 +228,16 @@ class WordPressPoller:
             async with self.session.get(self.url, params=params, timeout=self.timeout,
                                         headers={"Authorization": self.auth}) as resp:
                 body = await resp.text(errors="replace")
-                if resp.status != 200:
-                    retryable = resp.status >= 500 or resp.status in (408, 425, 429)
-                    raise PollError(f"WordPress answered HTTP {resp.status} to the comments query: {body[:200]}",
-                                    retryable=retryable)
-                total_pages = int(resp.headers.get("X-WP-TotalPages", "1") or 1)
+                try:
+                    check_status(resp.status, body, "WordPress (comments query)")
+                except DeliveryError as exc:  # the sinks' rule, so reading and writing agree on what to retry
+                    raise PollError(str(exc), retryable=exc.retryable) from None
+                header = resp.headers.get("X-WP-TotalPages", "1") or "1"
+                try:
+                    total_pages = int(header)
+                except ValueError:
+                    # A proxy or plugin garbled it; the next poll may get a good one.
+                    raise PollError(f"WordPress sent X-WP-TotalPages {header[:40]!r}, not a whole number") from None
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise PollError(f"WordPress unreachable: {type(exc).__name__}: {exc}") from None
         try:
@@ -189,16 +255,25 @@ class WordPressPoller:
         return self._session
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Poll every `poll_interval_s` until `stop` is set. Failures are logged and retried at the next poll."""
+        """Poll every `poll_interval_s` until `stop` is set. Failures are logged and retried at the next poll;
+        while Redis is unreachable, polls wait and retry with backoff instead."""
+        failures = 0
         try:
             while not stop.is_set():
                 try:
                     n = await self.poll_once()
+                    failures = 0
                     if n:
                         log.info("polled WordPress", extra={"written": n})
+                except (RedisConnectionError, RedisTimeoutError) as exc:
+                    failures += 1
+                    await pause_after_outage(exc, failures, stop, log)
+                    continue
                 except PollError as exc:
                     level = logging.WARNING if exc.retryable else logging.ERROR
                     log.log(level, "WordPress poll failed", extra={"error": str(exc), "retryable": exc.retryable})
+                except Exception:  # noqa: BLE001 - a poller that dies takes the daemon down; log it and poll again
+                    log.exception("WordPress poll failed unexpectedly; trying again at the next poll")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=self.settings.poll_interval_s)
         finally:

@@ -4,7 +4,8 @@ Security, in the order a request meets it:
 - every response carries a strict Content-Security-Policy (scripts and styles only from /static, nothing
   inline, no framing) and no-store caching;
 - every page but /login and /static needs a session cookie (HttpOnly, SameSite=Strict, Secure when
-  `secure_cookies`);
+  `secure_cookies`) whose user is still in the users file with the password they logged in with (a removed
+  moderator or a changed password ends the session at the next request);
 - every POST must carry the session's CSRF token (form field `csrf` or header X-CSRF-Token; the login form
   uses a double-submit cookie) and, when the browser sends Origin, come from this origin;
 - login attempts are rate-limited per client address and per user name (auth.LoginLimiter).
@@ -103,7 +104,13 @@ async def require_login(request: web.Request, handler: Handler) -> web.StreamRes
         raise web.HTTPForbidden(text="cross-origin request refused")
     if request.path == "/login" or request.path.startswith("/static/"):
         return await handler(request)
-    session = await request.app[SESSIONS].get(request.cookies.get(SESSION_COOKIE))
+    token = request.cookies.get(SESSION_COOKIE)
+    session = await request.app[SESSIONS].get(token)
+    if session is not None and not request.app[USERS].still_valid(session):
+        # Removed from the users file, or the password changed since this login: the session ends here.
+        log.info("session ended: moderator removed or password changed", extra={"user": session.user})
+        await request.app[SESSIONS].delete(token)
+        session = None
     if session is None:
         if request.path.startswith("/api/"):
             raise web.HTTPUnauthorized(text="log in first")
@@ -161,11 +168,12 @@ async def login(request: web.Request) -> web.StreamResponse:
                                     status=429)
         response.headers["Retry-After"] = str(wait)
         return response
-    if not user or not await request.app[USERS].verify(user, password):
+    fingerprint = await request.app[USERS].authenticate(user, password) if user else None
+    if fingerprint is None:
         log.warning("login failed", extra={"user": user, "ip": ip})
         return await login_page(request, "Wrong name or password.", user, status=401)
     await limiter.succeeded(user, ip)
-    token, _ = await request.app[SESSIONS].create(user)
+    token, _ = await request.app[SESSIONS].create(user, fingerprint)
     log.info("login", extra={"user": user, "ip": ip})
     response = web.HTTPSeeOther("/")
     _set_cookie(request, response, SESSION_COOKIE, token, request.app[SESSIONS].ttl_s)

@@ -2,7 +2,9 @@
 
 Passwords are stored as argon2id hashes in the users file (settings.review.users_file), written by
 `modbot moderators add`. Sessions live in Redis under the SHA-256 of the cookie value, so a copy of the
-database does not hand out live cookies. Login attempts are counted per client address and per user name
+database does not hand out live cookies. A session holds a short fingerprint of its user's password hash and is
+checked against the users file on every request: removing a moderator or changing their password ends their
+sessions at the next request. Login attempts are counted per client address and per user name
 in fixed windows, counted before the password is checked; past the limit a login is refused unchecked.
 """
 
@@ -43,6 +45,12 @@ def hash_password(password: str, hasher: PasswordHasher | None = None) -> str:
     return (hasher or _hasher).hash(password)
 
 
+def hash_fingerprint(stored_hash: str) -> str:
+    """A short digest of a stored password hash: a session remembers it to notice a password change. It says
+    nothing useful about the password (it is a digest of a salted, slow hash)."""
+    return hashlib.sha256(stored_hash.encode()).hexdigest()[:16]
+
+
 def load_users(path: Path) -> dict[str, str]:
     """Read the users file: {name: argon2 hash}. A missing file means no moderators yet."""
     try:
@@ -77,24 +85,36 @@ class UserDirectory:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: tuple[int, int, int] | None = None
         self._users: dict[str, str] = {}
 
     def users(self) -> dict[str, str]:
+        """{name: hash}, re-read when the file's stat changes (save_users replaces the file: a new inode)."""
         try:
             st = self.path.stat()
-            stamp = (st.st_mtime_ns, st.st_size)
+            stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
         except FileNotFoundError:
-            stamp = (0, 0)
+            stamp = (0, 0, 0)
         if stamp != self._stamp:
             self._users = load_users(self.path)
             self._stamp = stamp
         return self._users
 
-    async def verify(self, name: str, password: str) -> bool:
-        """True when `password` is `name`'s. Hashing runs in a thread: argon2 is deliberately slow."""
+    async def authenticate(self, name: str, password: str) -> str | None:
+        """The fingerprint of `name`'s password hash when `password` is theirs, else None. Hashing runs in a
+        thread: argon2 is deliberately slow."""
         stored = self.users().get(name)
-        return await asyncio.to_thread(_verify, stored or _DUMMY_HASH, password, stored is not None)
+        ok = await asyncio.to_thread(_verify, stored or _DUMMY_HASH, password, stored is not None)
+        return hash_fingerprint(stored) if ok and stored is not None else None
+
+    async def verify(self, name: str, password: str) -> bool:
+        """True when `password` is `name`'s."""
+        return await self.authenticate(name, password) is not None
+
+    def still_valid(self, session: Session) -> bool:
+        """False when the session's user was removed or their password changed since the session began."""
+        stored = self.users().get(session.user)
+        return stored is not None and bool(session.pw) and hmac.compare_digest(hash_fingerprint(stored), session.pw)
 
 
 def _verify(stored: str, password: str, known: bool) -> bool:
@@ -110,6 +130,12 @@ class Session:
     user: str
     csrf: str
     created: float
+    # Fingerprint of the password hash the user logged in with (hash_fingerprint). Sessions from before this
+    # field read as "", which never matches: they are asked to log in again.
+    pw: str = ""
+
+
+_SESSION_FIELDS = {"user", "csrf", "created", "pw"}
 
 
 class SessionStore:
@@ -123,9 +149,10 @@ class SessionStore:
     def _key(self, token: str) -> str:
         return self.keys.session(hashlib.sha256(token.encode()).hexdigest())
 
-    async def create(self, user: str) -> tuple[str, Session]:
+    async def create(self, user: str, pw_fingerprint: str = "") -> tuple[str, Session]:
+        """A new session for `user`; `pw_fingerprint` is hash_fingerprint of the hash they logged in with."""
         token = secrets.token_urlsafe(32)
-        session = Session(user=user, csrf=secrets.token_urlsafe(32), created=time.time())
+        session = Session(user=user, csrf=secrets.token_urlsafe(32), created=time.time(), pw=pw_fingerprint)
         await self.redis.set(self._key(token), json.dumps(session.__dict__), ex=self.ttl_s)
         return token, session
 
@@ -135,7 +162,8 @@ class SessionStore:
         raw = await self.redis.get(self._key(token))
         if raw is None:
             return None
-        return Session(**json.loads(raw))
+        data = json.loads(raw)
+        return Session(**{k: v for k, v in data.items() if k in _SESSION_FIELDS})
 
     async def delete(self, token: str | None) -> None:
         if token:
