@@ -25,7 +25,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from modbot.config import ReviewSettings
-from modbot.decisions import DecisionStore
+from modbot.decisions import DecisionStore, StaleVerdict
 from modbot.keys import Keys
 from modbot.models import Action
 from modbot.review.auth import LoginLimiter, Session, SessionStore, UserDirectory, csrf_ok
@@ -269,8 +269,11 @@ async def apply_verdicts(app: web.Application, ids: list[str], action: str, mode
                 ok = await queue.escalate(cid, moderator, note)
                 results[cid] = {"ok": ok} if ok else {"ok": False, "error": "already escalated"}
             else:
-                await store.record_verdict(cid, VERDICTS[action], moderator, note)
-                results[cid] = {"ok": True}
+                try:
+                    await store.record_verdict(cid, VERDICTS[action], moderator, note)
+                    results[cid] = {"ok": True}
+                except StaleVerdict:
+                    results[cid] = {"ok": False, "error": "the comment changed (edited) while you judged it; reload"}
         finally:
             await queue.release(cid, moderator)
         log.info("verdict", extra={"comment_id": cid, "moderator": moderator, "action": action,
