@@ -12,6 +12,7 @@ so with several daemons on one Redis, let one of them deliver (`sink.deliver: fa
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 from datetime import UTC, datetime
@@ -114,7 +115,9 @@ class OutboxDeliverer:
         except (KeyError, ValueError, TypeError) as exc:
             await self._fail(entry_id, fields, f"unreadable outbox entry: {exc}")
             return True
-        key = f"{decision.comment_id}/{entry_id}"
+        # Derived from the decision itself, so it stays the same across retries, restarts and
+        # `status --retry-failed` (which re-adds the entry under a new stream id).
+        key = f"{decision.comment_id}/{hashlib.sha256(fields[b'decision']).hexdigest()[:16]}"
         try:
             await self.sink.deliver(decision, key)
         except DeliveryError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from datetime import UTC, datetime
 
@@ -191,3 +192,26 @@ async def test_outbox_recreates_a_lost_group_and_acks_deleted_entries(redis_clie
     finally:
         await later.sink.session.close()  # type: ignore[attr-defined]
     assert (await redis_client.xpending(keys.outbox, OUTBOX_GROUP))["pending"] == 0
+
+
+async def test_idempotency_key_survives_retry_failed(redis_client, prefix, platform, monkeypatch):
+    from modbot.commands.status import retry_failed
+    keys = Keys(prefix)
+    await DecisionStore(redis_client, keys).record(*_decision("k1"))
+    [(_, fields)] = await redis_client.xrange(keys.outbox)
+    expected = "k1/" + hashlib.sha256(fields[b"decision"]).hexdigest()[:16]
+    platform.status_override = 422
+    first = await _deliverer(redis_client, prefix, platform, monkeypatch)
+    stop = asyncio.Event()
+    task = asyncio.create_task(first.run(stop))
+    async with asyncio.timeout(10):
+        while await redis_client.xlen(keys.outbox_failed) == 0:
+            await asyncio.sleep(0.02)
+    stop.set()
+    await task
+    await first.sink.session.close()  # type: ignore[attr-defined]
+    platform.status_override = None
+    assert await retry_failed(redis_client, keys) == 1  # a new outbox entry, the same decision
+    second = await _deliverer(redis_client, prefix, platform, monkeypatch)
+    await _run_until(second, lambda: len(platform.received) == 1)
+    assert platform.received[0][0]["Idempotency-Key"] == expected
