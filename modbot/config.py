@@ -137,7 +137,8 @@ def load_settings(path: Path | None, scorers: str | None = None) -> Settings:
     file = str(path) if path else "<defaults>"
     if not isinstance(data, dict):
         raise ConfigError("the config must be a mapping of sections", file=file, line=1)
-    settings = _build(Settings, data, file, base, "")
+    errors: list[ConfigError] = []
+    settings = _build(Settings, data, file, base, "", errors)
     overrides: dict[str, Any] = {"source": path.resolve() if path else None}
     env = os.environ
     if env.get("MODBOT_REDIS_URL") or env.get("MODBOT_DATA_DIR"):
@@ -157,7 +158,12 @@ def load_settings(path: Path | None, scorers: str | None = None) -> Settings:
         overrides["scorers"] = ScorerSettings(parse_scorer_list(scorers), settings.scorers.patterns,
                                               settings.scorers.toxicity)
     final: Settings = _replace(settings, overrides)
-    _check(final, data, file)
+    _check(final, data, file, errors)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        errors.sort(key=lambda e: (e.line or 0, e.column or 0))
+        raise ConfigError(f"{len(errors)} problems:\n" + "\n".join(str(e) for e in errors))
     return final
 
 
@@ -174,20 +180,27 @@ def _replace(obj: Any, changes: dict[str, Any]) -> Any:
     return replace(obj, **changes)
 
 
-def _build(cls: type, data: Any, file: str, base: Path, path: str) -> Any:
+def _build(cls: type, data: Any, file: str, base: Path, path: str, errors: list[ConfigError]) -> Any:
+    """Build one settings section. Problems are collected in `errors` (the setting keeps its default), so
+    one run reports every mistake in the file."""
     if not isinstance(data, dict):
-        raise ConfigError(f"'{path or 'config'}' must be a mapping", file=file,
-                          line=getattr(data, "line", None))
+        errors.append(ConfigError(f"'{path or 'config'}' must be a mapping of settings", file=file,
+                                  line=getattr(data, "line", None)))
+        data = {}
     known = {f.name: f for f in fields(cls) if f.name != "source"}
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         dotted = f"{path}.{key}" if path else key
         if key not in known:
-            raise error_at(data, key, f"unknown setting '{dotted}'", file,
-                           hint=f"known settings here: {', '.join(sorted(known))}")
+            errors.append(error_at(data, key, f"unknown setting '{dotted}'", file,
+                                   hint=f"known settings here: {', '.join(sorted(known))}"))
+            continue
         if value is None and "None" not in str(known[key].type) and str(known[key].type) not in _SECTIONS:
             continue  # an empty value means "the default"
-        kwargs[key] = _convert(known[key].type, value, data, key, dotted, file, base)
+        try:
+            kwargs[key] = _convert(known[key].type, value, data, key, dotted, file, base, errors)
+        except ConfigError as exc:
+            errors.append(exc)
     for name, f in known.items():
         # Defaults that are relative paths live beside the config file too.
         if name in kwargs:
@@ -195,7 +208,8 @@ def _build(cls: type, data: Any, file: str, base: Path, path: str) -> Any:
         if isinstance(f.default, Path) and not f.default.is_absolute():
             kwargs[name] = Path(os.path.normpath(base / f.default))
         elif str(f.type) in _SECTIONS:
-            kwargs[name] = _build(_SECTIONS[str(f.type)], {}, file, base, f"{path}.{name}" if path else name)
+            kwargs[name] = _build(_SECTIONS[str(f.type)], {}, file, base, f"{path}.{name}" if path else name,
+                                  errors)
     return cls(**kwargs)
 
 
@@ -204,10 +218,11 @@ _SECTIONS = {c.__name__: c for c in (RedisSettings, StreamSettings, PatternSetti
                                       SinkSettings, ReviewSettings, MetricsSettings)}
 
 
-def _convert(typ: Any, value: Any, node: Any, key: str, dotted: str, file: str, base: Path) -> Any:  # noqa: C901
+def _convert(typ: Any, value: Any, node: Any, key: str, dotted: str, file: str, base: Path,  # noqa: C901
+             errors: list[ConfigError]) -> Any:
     t = str(typ)
     if t in _SECTIONS:
-        return _build(_SECTIONS[t], value if value is not None else {}, file, base, dotted)
+        return _build(_SECTIONS[t], value if value is not None else {}, file, base, dotted, errors)
     if value is None:
         return None
     if t.startswith("Path"):
@@ -251,9 +266,8 @@ def _section(data: Any, *keys: str) -> Any:
 _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?|mps)$")
 
 
-def _check(s: Settings, data: Any, file: str) -> None:  # noqa: C901 - a flat list of independent checks
-    """Cross-field and range checks, each pointing at the offending line. All problems are reported at once."""
-    errors: list[ConfigError] = []
+def _check(s: Settings, data: Any, file: str, errors: list[ConfigError]) -> None:  # noqa: C901 - flat list
+    """Cross-field and range checks, each pointing at the offending line, added to `errors`."""
 
     def fail(keys: tuple[str, ...], msg: str, hint: str | None = None) -> None:
         parent = _section(data, *keys[:-1]) if len(keys) > 1 else data
@@ -293,6 +307,9 @@ def _check(s: Settings, data: Any, file: str) -> None:  # noqa: C901 - a flat li
         fail(("sink", "type"), "the wordpress sink needs 'sink.wordpress.url' and 'sink.wordpress.user'")
     positive(("sink", "backoff_base_s"), s.sink.backoff_base_s)
     positive(("sink", "backoff_max_s"), s.sink.backoff_max_s)
+    if s.sink.backoff_base_s > s.sink.backoff_max_s:
+        fail(("sink", "backoff_base_s"), f"'sink.backoff_base_s' ({s.sink.backoff_base_s:g}) is above "
+             f"'sink.backoff_max_s' ({s.sink.backoff_max_s:g})", "the first wait cannot be longer than the longest")
     positive(("sink", "max_attempts"), s.sink.max_attempts, allow_zero=True)
     positive(("sink", "webhook", "timeout_s"), s.sink.webhook.timeout_s)
     positive(("sink", "wordpress", "timeout_s"), s.sink.wordpress.timeout_s)
@@ -304,8 +321,3 @@ def _check(s: Settings, data: Any, file: str) -> None:  # noqa: C901 - a flat li
         fail(("metrics", "port"), f"'metrics.port' must be a port number (1-65535), not {s.metrics.port}")
     if s.log_level.lower() not in ("debug", "info", "warning", "error"):
         fail(("log_level",), f"unknown log level '{s.log_level}'", "debug, info, warning or error")
-    if len(errors) == 1:
-        raise errors[0]
-    if errors:
-        errors.sort(key=lambda e: (e.line or 0, e.column or 0))
-        raise ConfigError(f"{len(errors)} problems:\n" + "\n".join(str(e) for e in errors))

@@ -65,3 +65,16 @@ def test_nonsense_values_are_all_reported_with_their_lines(tmp_path):
                         (":6:", "batch_size' must be more than zero"), (":7:", "unknown torch device 'gpu'"),
                         (":10:", "max_attempts' must be zero or more"), (":12:", "prefix' may not be empty")):
         assert any(where in line and what in line for line in message.splitlines()), (where, what)
+
+
+def test_type_errors_and_typos_do_not_hide_other_problems(tmp_path):
+    text = ("stream:\n  max_text_chars: abc\n  batch_size: 0\nreview:\n  prot: 5\nmetrics:\n  enabled: 'false'\n"
+            "sink:\n  type: log\n  backoff_base_s: 100\n  backoff_max_s: 60\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(_write(tmp_path, text))
+    lines = str(err.value).splitlines()
+    assert lines[0] == "5 problems:"
+    for where, what in ((":2:", "max_text_chars' must be a whole number"), (":3:", "batch_size' must be more"),
+                        (":5:", "unknown setting 'review.prot'"), (":7:", "metrics.enabled' must be true or false"),
+                        (":10:", "is above 'sink.backoff_max_s'")):
+        assert any(where in line and what in line for line in lines), (where, what)

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from modbot.commands.common import find_config
+from modbot.commands.common import add_scorers_argument, find_config
 from modbot.config import Settings, load_settings
 from modbot.errors import ConfigError, RuleError
 from modbot.rules import load_rules, unused_rules_warnings
@@ -47,11 +47,19 @@ def rules_path(args: argparse.Namespace) -> Path:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
+    add_scorers_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    path = rules_path(args)
-    settings = settings_from(args)
+    try:
+        settings = settings_from(args, args.scorers)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    if settings.source is not None:
+        print(f"OK {settings.source}")
+    path = Path(args.rules) if args.rules is not None else (
+        settings.rules.file if settings.source is not None else Path("config/rules.yaml"))
     categories = None
     patterns = settings.scorers.patterns.file if settings.source else Path("config/patterns.yaml")
     if "patterns" not in settings.scorers.enabled:
