@@ -36,6 +36,8 @@ class StreamSettings:
     batch_wait_ms: int = 200  # longest wait to fill a batch once the first comment arrived
     reclaim_idle_ms: int = 60_000  # pending this long with a dead consumer: reclaimed
     max_text_chars: int = 20_000
+    trim_acked: bool = True  # delete input messages once decided (false if other consumer groups read the stream)
+    history_maxlen: int = 1_000_000  # decisions kept in the history stream (about); 0 = all
 
 
 @dataclass(frozen=True)
@@ -296,6 +298,7 @@ def _check(s: Settings, data: Any, file: str, errors: list[ConfigError]) -> None
     for name in ("batch_size", "max_text_chars", "reclaim_idle_ms"):
         positive(("stream", name), getattr(s.stream, name))
     positive(("stream", "batch_wait_ms"), s.stream.batch_wait_ms, allow_zero=True)
+    positive(("stream", "history_maxlen"), s.stream.history_maxlen, allow_zero=True)
     if not s.redis.prefix:
         fail(("redis", "prefix"), "'redis.prefix' may not be empty", "keep the default 'modbot:'")
     if s.sink.type not in ("webhook", "wordpress", "log"):

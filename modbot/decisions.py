@@ -28,7 +28,7 @@ _RECORD = """
 -- KEYS: 1 decision, 2 comment, 3 decisions log, 4 review, 5 outbox, 6 rulestats, 7 input stream,
 --       8 escalated review, 9 stream id of the decided version
 -- ARGV: 1 decision JSON, 2 comment JSON, 3 comment id, 4 review score ('' = not held), 5 group,
---       6 message id ('' = none), 7 rule, 8 held '1'/'0', 9 text sha256
+--       6 message id ('' = none), 7 rule, 8 held '1'/'0', 9 text sha256, 10 history max length ('0' = all)
 local function ack()
   if ARGV[6] ~= '' then redis.call('XACK', KEYS[7], ARGV[5], ARGV[6]) end
 end
@@ -53,7 +53,11 @@ end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('SET', KEYS[2], ARGV[2])
 if ARGV[6] ~= '' then redis.call('SET', KEYS[9], ARGV[6]) end
-redis.call('XADD', KEYS[3], '*', 'decision', ARGV[1])
+if ARGV[10] ~= '0' then
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[10], '*', 'decision', ARGV[1])
+else
+  redis.call('XADD', KEYS[3], '*', 'decision', ARGV[1])
+end
 redis.call('ZREM', KEYS[8], ARGV[3])
 if ARGV[4] ~= '' then
   redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3])
@@ -102,9 +106,10 @@ class Ack:
 class DecisionStore:
     """Reads and writes decisions, comments, the review queue and the outbox."""
 
-    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
+    def __init__(self, redis: aioredis.Redis, keys: Keys, history_maxlen: int = 0) -> None:
         self.redis = redis
         self.keys = keys
+        self.history_maxlen = history_maxlen  # about how many entries {p}decisions keeps; 0 = all
         self._record = redis.register_script(_RECORD)
 
     async def get(self, comment_id: str) -> Decision | None:
@@ -147,7 +152,7 @@ class DecisionStore:
                     args=[json.dumps(decision.to_dict()), json.dumps(comment_to_dict(comment)), comment.id,
                           repr(review_score(decision.priority, created)) if held else "",
                           ack.group if ack else "", ack.message_id if ack else "", decision.rule or "",
-                          "1" if held else "0", comment.text_sha256],
+                          "1" if held else "0", comment.text_sha256, str(self.history_maxlen)],
                     client=pipe,
                 )
             results = await pipe.execute()
@@ -176,7 +181,7 @@ class DecisionStore:
             body = json.dumps(decision.to_dict())
             pipe.multi()  # type: ignore[no-untyped-call]
             pipe.set(k.decision(comment_id), body)
-            pipe.xadd(k.decisions, {"decision": body})
+            pipe.xadd(k.decisions, {"decision": body}, maxlen=self.history_maxlen or None, approximate=True)
             pipe.zrem(k.review, comment_id)
             pipe.zrem(k.review_escalated, comment_id)
             pipe.xadd(k.outbox, {"decision": body})

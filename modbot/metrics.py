@@ -14,10 +14,10 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from modbot.httpserve import serve_app
+from modbot.ingest.stream import group_backlog
 from modbot.keys import Keys
 from modbot.retry import sleep_or_stop
 
@@ -45,18 +45,11 @@ def set_rules_version(version: str) -> None:
     RULES_VERSION.labels(version=version).set(1)
 
 
-async def _pending(redis: aioredis.Redis, stream: str, group: str) -> int:
-    try:
-        info = await redis.xpending(stream, group)
-    except ResponseError:
-        return 0
-    return int(info["pending"])
-
-
 async def refresh_queues(redis: aioredis.Redis, keys: Keys, group: str) -> None:
     """Read the queue lengths once into the gauges."""
-    QUEUE.labels("input").set(await redis.xlen(keys.comments))
-    QUEUE.labels("input_pending").set(await _pending(redis, keys.comments, group))
+    waiting, pending = await group_backlog(redis, keys.comments, group)
+    QUEUE.labels("input").set(waiting)
+    QUEUE.labels("input_pending").set(pending)
     QUEUE.labels("outbox").set(await redis.xlen(keys.outbox))
     QUEUE.labels("outbox_failed").set(await redis.xlen(keys.outbox_failed))
     QUEUE.labels("deadletter").set(await redis.xlen(keys.deadletter))

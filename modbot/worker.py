@@ -36,7 +36,7 @@ class Worker:
         self.keys = keys
         self.settings = settings
         self.reader = StreamReader(redis, keys, settings, consumer)
-        self.store = DecisionStore(redis, keys)
+        self.store = DecisionStore(redis, keys, settings.history_maxlen)
         self.scorers = list(scorers)
         self.rules = rules
         self.processed = 0
@@ -45,10 +45,17 @@ class Worker:
         """Process batches until `stop` is set; the batch in hand is always finished and acknowledged."""
         log.info("worker started", extra={"stream": self.keys.comments, "group": self.settings.group,
                                           "consumer": self.reader.consumer})
+        loop = asyncio.get_running_loop()
+        next_trim = 0.0
+
         async def step() -> None:
+            nonlocal next_trim
             batch = await self.reader.read_batch()
             if batch:
                 await self.process(batch)
+            if self.settings.trim_acked and loop.time() >= next_trim:
+                next_trim = loop.time() + 10.0  # trimming is housekeeping: every few seconds is plenty
+                await self.reader.trim_acked()
 
         await run_resilient(step, self.reader.ensure_group, stop, log)
 

@@ -15,15 +15,22 @@ def test_status_counts_and_retry_failed(tmp_path, redis_url, prefix, capsys):
     config = write_config(tmp_path, redis_url, prefix)
     keys = Keys(prefix)
     r = redis.Redis.from_url(redis_url)
-    r.xadd(keys.comments, {"comment": "{}"})
+    for i in range(3):
+        r.xadd(keys.comments, {"comment": "{}"})
+    r.xgroup_create(keys.comments, "modbot", id="0")
+    r.xreadgroup("modbot", "w", {keys.comments: ">"}, count=1)  # one taken, not acknowledged yet
     r.xadd(keys.deadletter, {"reason": "malformed JSON: oops", "raw": b"{", "source_id": "1-0", "at": "now"})
+    r.xadd(keys.deadletter, {"reason": "'text' is required", "raw": b'{"id": "d-2"}', "source_id": "2-0",
+                             "at": "later"})
     r.xadd(keys.outbox_failed, {"decision": json.dumps({"comment_id": "c1"}), "error": "HTTP 422"})
     r.zadd(keys.review, {"c9": 1.0})
 
     assert main(["status", "--config", str(config)]) == 0
     out = capsys.readouterr().out
-    assert "1 in stream" in out and "1 rejected message(s)" in out and "malformed JSON: oops" in out
-    assert "1 refused by the platform" in out and "1 held" in out
+    assert "2 waiting, 1 being decided" in out  # the group's lag, not the stream's length
+    assert "2 rejected message(s)" in out and "(no id): malformed JSON: oops" in out
+    assert "d-2: 'text' is required" in out
+    assert "1 refused by the platform" in out and "c1: HTTP 422" in out and "1 held" in out
 
     assert main(["status", "--config", str(config), "--retry-failed", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)

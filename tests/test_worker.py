@@ -250,3 +250,19 @@ async def test_worker_recreates_a_lost_consumer_group(redis_client, prefix):
         stop.set()
         await asyncio.wait_for(task, 10)
     assert await DecisionStore(redis_client, Keys(prefix)).get("n2") is not None
+
+
+async def test_decided_messages_are_trimmed_from_the_input_stream(redis_client, prefix):
+    await add(redis_client, prefix, *(comment_json(f"t{i}", "fine") for i in range(6)))
+    worker = make_worker(redis_client, prefix, batch_size=4)
+    await worker.reader.ensure_group()
+    batch = await worker.reader.read_batch(poll_ms=50)
+    await worker.process(batch[:3])  # the fourth stays pending
+    await worker.reader.trim_acked()
+    remaining = [i for i, _ in await redis_client.xrange(Keys(prefix).comments)]
+    assert remaining[0] == batch[3].id.encode() and len(remaining) == 3  # from the oldest pending on
+    await worker.process(batch[3:])
+    await drain(worker)
+    await worker.reader.trim_acked()
+    assert await redis_client.xlen(Keys(prefix).comments) <= 1  # at most the last delivered entry
+    assert await redis_client.xlen(Keys(prefix).decisions) == 6

@@ -10,10 +10,10 @@ import json
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import ResponseError
 
 from modbot.commands.common import add_config_argument, settings_from_args
 from modbot.connections import connect
+from modbot.ingest.stream import group_backlog
 from modbot.keys import OUTBOX_GROUP, Keys
 
 
@@ -30,9 +30,11 @@ def run(args: argparse.Namespace) -> int:
     keys = Keys(settings.redis.prefix, settings.stream.name)
 
     async def go() -> dict[str, Any]:
-        conn = await connect(settings.redis, start_embedded=False)
+        # With no daemon running, the embedded server is started just to look (its data is on disk).
+        conn = await connect(settings.redis)
         try:
             moved = await retry_failed(conn.redis, keys) if args.retry_failed else None
+            # A daemon may already be delivering what was moved: the figures below are a snapshot.
             report = await status(conn.redis, keys, settings.stream.group, args.last)
             if moved is not None:
                 report["retried_failed"] = moved
@@ -45,29 +47,38 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _pending(redis: aioredis.Redis, stream: str, group: str) -> int:
-    try:
-        info: Any = await redis.xpending(stream, group)
-    except ResponseError:  # no such group yet: nothing has been read
-        return 0
-    return int(info["pending"])
-
-
 async def status(redis: aioredis.Redis, keys: Keys, group: str, last: int) -> dict[str, Any]:
     """Counts of every queue modbot keeps, and the latest dead letters with their reasons."""
     dead: Any = await redis.xrevrange(keys.deadletter, count=last)
+    refused: Any = await redis.xrevrange(keys.outbox_failed, count=last)
+    waiting, pending = await group_backlog(redis, keys.comments, group)
     return {
-        "input": {"stream": keys.comments, "length": await redis.xlen(keys.comments),
-                  "pending": await _pending(redis, keys.comments, group)},
+        "input": {"stream": keys.comments, "waiting": waiting, "pending": pending},
         "deadletter": {"length": await redis.xlen(keys.deadletter),
-                       "latest": [{"id": i.decode(), "at": f.get(b"at", b"").decode(),
-                                   "reason": f.get(b"reason", b"").decode(errors="replace")} for i, f in dead]},
+                       "latest": [{"at": _text(f, b"at"), "comment_id": _comment_id(f.get(b"raw", b"")),
+                                   "reason": _text(f, b"reason")} for _, f in dead]},
         "decisions": await redis.xlen(keys.decisions),
         "outbox": {"waiting": await redis.xlen(keys.outbox),
-                   "pending": await _pending(redis, keys.outbox, OUTBOX_GROUP),
-                   "failed": await redis.xlen(keys.outbox_failed)},
+                   "pending": (await group_backlog(redis, keys.outbox, OUTBOX_GROUP))[1],
+                   "failed": await redis.xlen(keys.outbox_failed),
+                   "latest_failed": [{"at": _text(f, b"at"), "comment_id": _comment_id(f.get(b"decision", b""),
+                                                                                     "comment_id"),
+                                      "error": _text(f, b"error")} for _, f in refused]},
         "review": {"held": await redis.zcard(keys.review), "escalated": await redis.zcard(keys.review_escalated)},
     }
+
+
+def _text(fields: Any, key: bytes) -> str:
+    return bytes(fields.get(key, b"")).decode("utf-8", "replace")
+
+
+def _comment_id(raw: bytes, key: str = "id") -> str:
+    """The comment id inside a stored JSON message, when it can be read at all."""
+    try:
+        value = json.loads(raw).get(key)
+    except (ValueError, AttributeError):
+        return ""
+    return str(value) if isinstance(value, str | int) else ""
 
 
 async def retry_failed(redis: aioredis.Redis, keys: Keys) -> int:
@@ -84,15 +95,19 @@ async def retry_failed(redis: aioredis.Redis, keys: Keys) -> int:
 
 
 def render(r: dict[str, Any]) -> str:
-    lines = [
-        f"input      {r['input']['stream']}: {r['input']['length']} in stream, {r['input']['pending']} being decided",
+    lines = []
+    if "retried_failed" in r:
+        lines.append(f"moved {r['retried_failed']} refused decision(s) back into the outbox")
+    lines += [
+        f"input      {r['input']['stream']}: {r['input']['waiting']} waiting, {r['input']['pending']} being decided",
         f"decisions  {r['decisions']} recorded",
         f"outbox     {r['outbox']['waiting']} waiting for delivery ({r['outbox']['pending']} in progress), "
         f"{r['outbox']['failed']} refused by the platform",
         f"review     {r['review']['held']} held, {r['review']['escalated']} escalated",
         f"deadletter {r['deadletter']['length']} rejected message(s)",
     ]
-    lines += [f"  {d['at']}  {d['reason']}" for d in r["deadletter"]["latest"]]
-    if "retried_failed" in r:
-        lines.append(f"moved {r['retried_failed']} refused decision(s) back into the outbox")
+    lines += [f"  {d['at']}  {d['comment_id'] or '(no id)'}: {d['reason']}" for d in r["deadletter"]["latest"]]
+    if r["outbox"]["latest_failed"]:
+        lines.append("refused by the platform (latest first):")
+        lines += [f"  {d['at']}  {d['comment_id']}: {d['error']}" for d in r["outbox"]["latest_failed"]]
     return "\n".join(lines)

@@ -57,6 +57,18 @@ class StreamReader:
                 deadline = loop.time() + self.settings.batch_wait_ms / 1000
         return batch
 
+    async def trim_acked(self) -> None:
+        """Delete the messages every consumer of the group has acknowledged (all before the oldest pending
+        one, or before the last delivered one when nothing is pending), so the stream does not grow for ever."""
+        groups: Any = await self.redis.xinfo_groups(self.stream)
+        mine = next((g for g in groups if g["name"] in (self.settings.group, self.settings.group.encode())), None)
+        if mine is None:
+            return
+        pending: Any = await self.redis.xpending(self.stream, self.settings.group)
+        oldest = pending["min"] if pending["pending"] else mine["last-delivered-id"]
+        if oldest and as_str(oldest) != "0-0":
+            await self.redis.xtrim(self.stream, minid=as_str(oldest), approximate=False)
+
     async def _read_new(self, count: int, block_ms: int) -> list[StreamMessage]:
         reply: Any = await self.redis.xreadgroup(self.settings.group, self.consumer, {self.stream: ">"},
                                             count=count, block=max(1, block_ms))
@@ -91,3 +103,16 @@ async def ensure_group(redis: aioredis.Redis, stream: str, group: str) -> None:
 def as_str(value: bytes | str) -> str:
     """Stream ids come back as bytes from redis-py; keys and logs want text."""
     return value.decode() if isinstance(value, bytes) else value
+
+
+async def group_backlog(redis: aioredis.Redis, stream: str, group: str) -> tuple[int, int]:
+    """(waiting, pending): entries the group has not read yet, and entries read but not acknowledged."""
+    try:
+        groups: Any = await redis.xinfo_groups(stream)
+    except ResponseError:  # no stream yet
+        return 0, 0
+    for g in groups:
+        if g["name"] in (group, group.encode()):
+            lag = g.get("lag")
+            return int(lag) if lag is not None else await redis.xlen(stream), int(g["pending"])
+    return await redis.xlen(stream), 0  # no group yet: nothing has been read
