@@ -25,6 +25,7 @@ class RedisSettings:
     url: str | None = None  # None: start the embedded Valkey server
     data_dir: Path = Path("modbot-data")  # embedded server's data (append-only file on)
     prefix: str = "modbot:"  # every key modbot writes starts with this
+    embedded_port: int = 0  # port of the embedded server on 127.0.0.1; 0 = the first free one from 16379
 
 
 @dataclass(frozen=True)
@@ -317,6 +318,8 @@ def _check(s: Settings, data: Any, file: str, errors: list[ConfigError]) -> None
     positive(("sink", "webhook", "timeout_s"), s.sink.webhook.timeout_s)
     positive(("sink", "wordpress", "timeout_s"), s.sink.wordpress.timeout_s)
     positive(("sink", "wordpress", "poll_interval_s"), s.sink.wordpress.poll_interval_s)
+    if not 0 <= s.redis.embedded_port <= 65535:
+        fail(("redis", "embedded_port"), f"'redis.embedded_port' must be 0 or a port, not {s.redis.embedded_port}")
     if not 1 <= s.review.port <= 65535:
         fail(("review", "port"), f"'review.port' must be a port number (1-65535), not {s.review.port}")
     positive(("review", "claim_ttl_s"), s.review.claim_ttl_s)

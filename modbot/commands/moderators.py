@@ -65,7 +65,10 @@ def _read_password(from_stdin: bool) -> str:
             raise no_input
         password = line.rstrip("\r\n")
     else:
-        # Without a terminal getpass reads standard input, which may be empty (`</dev/null`, cron, CI).
+        # Without a terminal getpass would fall back to echoing standard input (with a warning), which is
+        # never what a script wants: it should say --password-stdin.
+        if not sys.stdin.isatty():
+            raise ConfigError("no terminal to ask for the password", hint="pipe one line with --password-stdin")
         try:
             password = getpass.getpass("Password: ")
             again = getpass.getpass("Again: ")
