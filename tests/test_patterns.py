@@ -60,7 +60,25 @@ POSITIVES = [
     ("Who controls the media? The Jews.", "antisemitic_conspiracy"),
     ("Guess who owns the banks... the zionists", "antisemitic_conspiracy"),
     ("14 words 88", "hate_symbols"),
+    # QA regressions: slurs against Black, gay, lesbian and trans people and other groups.
+    ("shut up you nigger", "slurs"),
+    ("dirty n1gger", "slurs"),
+    ("get these niggers out", "slurs"),
+    ("what is up my nigga", "slurs"),  # reported at severity 1 (decision in config/patterns.yaml)
+    ("niggas like him never learn", "slurs"),
+    ("shut up you faggot", "slurs"),
+    ("a bunch of faggots wrote this", "slurs"),
+    ("look at that dirty dyke", "slurs"),
+    ("go away you fag", "slurs"),
+    ("shut up you tranny", "slurs"),
+    ("no shemales in my bathroom", "slurs"),
+    ("the troons are at it again", "slurs"),
+    ("send the spics back", "slurs"),
+    ("typical paki behaviour", "slurs"),
 ]
+
+# Spaced, stretched and multiplied spellings of the anti-Black slur all reach the same entry.
+SLUR_SPELLINGS = ["n i g g e r", "n.i.g.g.e.r", "niiiigger", "N1GGER", "nigg3rs", "ni\u200bgger"]
 
 CLEAN = [
     "Jewish groups say they run food banks for the poor",
@@ -93,6 +111,23 @@ CLEAN = [
     "Police said the graffiti included the number 14/88 and a swastika.",
     "These people are animal lovers who run the shelter.",
     "Pests in the kitchen: all of them are cockroaches, call an exterminator.",
+    # QA regressions: reported or quoted slurs, and words that share a slur's skeleton.
+    "the slur 'nigger' was shouted at the player",
+    'Fans shouted "faggot" at the referee; the club condemned it.',
+    "Police said he called her a dyke before the attack.",
+    "The court heard the defendant yelled the word tranny at her.",
+    "Niger's president was ousted in a coup.",
+    "Floods in the Niger Delta displaced thousands; Niger and Nigeria sent aid.",
+    "Refugees on Lesbos wait in the Moria camp.",
+]
+
+# Short words with an innocent reading match only when addressed to or heaped on a person.
+INNOCENT_SHORT = [
+    "I popped out for a fag and a coffee.",
+    "We walked the whole of Offa's Dyke last summer.",
+    "Homo sapiens left Africa long ago.",
+    "Our Maine Coon cat hates the vet.",
+    "The mechanic says the tranny in my truck needs a rebuild.",
 ]
 
 
@@ -121,6 +156,20 @@ def test_each_evasion_form_still_matches(scorer: PatternScorer, text: str, categ
 @pytest.mark.parametrize("text", CLEAN)
 def test_identity_mentions_and_reports_stay_clean(scorer: PatternScorer, text: str) -> None:
     assert scorer.match(text) == []
+
+
+@pytest.mark.parametrize("text", SLUR_SPELLINGS)
+def test_slur_spellings_match(scorer: PatternScorer, text: str) -> None:
+    assert [m.pattern for m in scorer.match(text)] == ["anti-black-slur"]
+
+
+@pytest.mark.parametrize("text", INNOCENT_SHORT)
+def test_innocent_short_words_stay_clean(scorer: PatternScorer, text: str) -> None:
+    assert scorer.match(text) == []
+
+
+def test_a_spelling_is_below_the_slurs_rule(scorer: PatternScorer) -> None:
+    assert [(m.pattern, m.severity) for m in scorer.match("wassup my nigga")] == [("anti-black-slur-a-spelling", 1)]
 
 
 def test_span_highlights_the_disguised_characters(scorer: PatternScorer) -> None:
@@ -235,6 +284,8 @@ def test_dismissal_without_exception_placeholder_is_refused(tmp_path: Path) -> N
     ("  - id: bad\n    category: hate_symbols\n    severity: 1\n    means: x\n    pattern: the by of\n", 16,
      "stop words"),
     ("  - id: bad\n   category: [\n", 13, "YAML"),
+    ("  - id: bad\n    category: hate_symbols\n    severity: 1\n    means: x\n    terms: [a]\n    unless_spelled: x\n",
+     17, "unless_spelled"),
 ])
 def test_bad_lexicon_is_refused_with_its_line(tmp_path: Path, tail: str, line: int, needle: str) -> None:
     path = tmp_path / "bad.yaml"

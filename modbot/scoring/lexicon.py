@@ -23,6 +23,8 @@ Schema (documented for operators at the top of config/patterns.yaml):
         window: int                  # words each side for requires/unless; absent: the whole comment
         unless_quoted: bool          # a match inside quotation marks is reported speech, not flagged
         inherit_unless: bool         # false: ignore the category's `unless` list for this entry
+        unless_spelled: [word...]    # a match spelled exactly so (doubled letters kept) is not flagged:
+                                     # the skeleton folds "nigger" and the country "Niger" alike
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from typing import Any
 import ahocorasick
 
 from modbot.errors import ConfigError
-from modbot.scoring.normalize import normalize
+from modbot.scoring.normalize import normalize, spelled
 from modbot.yamlsrc import LDict, LList, error_at, load_yaml
 
 # Function words never serve as anchors: an entry is tried only when its content words are present,
@@ -53,7 +55,7 @@ STOPWORDS = frozenset(normalize(w) for w in (
 
 _ENTRY_KEYS = {"id", "category", "severity", "means", "terms", "pattern", "regex", "trigger", "gap",
                "requires", "unless", "window", "unless_quoted",
-               "inherit_unless"}
+               "inherit_unless", "unless_spelled"}
 _CATEGORY_KEYS = {"means", "unless", "window"}
 _TOKEN = re.compile(r"~\d+|<[a-z0-9_]+>|[^\s~<>]+")
 
@@ -75,6 +77,8 @@ class Entry:
     # Regex source of the dismissal frames around this entry's exception words; compiled on first use
     # (an exception word near a match is rare, and compiling every entry's frames would slow every load).
     dismiss: str | None = None
+    # Exact spellings (see normalize.spelled) that are not this entry even though their skeleton matches.
+    unless_spelled: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -311,8 +315,18 @@ class _Compiler:
             id=eid, category=category, severity=severity, means=spec["means"].strip(), regex=regex,
             anchors=frozenset(anchors), requires=self.token_set(spec, "requires"),
             unless=unless, window=window, unless_quoted=bool(spec.get("unless_quoted", False)),
-            dismiss=self.dismiss_regex(unless),
+            dismiss=self.dismiss_regex(unless), unless_spelled=self.spellings(spec),
         )
+
+    def spellings(self, spec: LDict) -> frozenset[str]:
+        """`unless_spelled`: words whose exact spelling (doubled letters kept) is not a match of the entry."""
+        if "unless_spelled" not in spec:
+            return frozenset()
+        items = spec["unless_spelled"]
+        if not isinstance(items, LList) or not all(isinstance(w, str) and spelled(w) for w in items):
+            raise self.error(spec, "unless_spelled", "`unless_spelled` must be a list of words",
+                             hint='e.g. unless_spelled: [niger]')
+        return frozenset(spelled(w) for w in items)
 
     def automaton(self) -> Any:
         """Keys are padded with the spaces around a whole word, so the automaton itself enforces word

@@ -117,6 +117,12 @@ def fold_char(ch: str) -> str:
     return "".join(out)
 
 
+def spelled(text: str) -> str:
+    """`text` folded character by character (look-alikes, leet, case, accents) to its letters and digits only,
+    with repeated letters kept: tells "Niger" from "nigger", which share the skeleton "niger"."""
+    return re.sub(r"[^a-z0-9]", "", "".join(fold_char(ch) for ch in text))
+
+
 class _FoldTable(dict[int, str]):
     """`str.translate` table that fills itself from `fold_char` on first sight of a code point."""
 

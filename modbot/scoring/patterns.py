@@ -23,7 +23,7 @@ from pathlib import Path
 
 from modbot.models import Comment, Match, ScorerOutput
 from modbot.scoring.lexicon import Entry, Lexicon, load_lexicon
-from modbot.scoring.normalize import Normalized, normalize_variants, normalize_with_offsets
+from modbot.scoring.normalize import Normalized, normalize_variants, normalize_with_offsets, spelled
 
 _OPEN_QUOTES = "\"“„«‘'"
 _CLOSE_QUOTES = "\"”“»’'"
@@ -137,6 +137,8 @@ class PatternScorer:
                             continue
                     start, end = mapped.span(m.start(), m.end())
                     if (entry.unless_quoted and _quoted(text, start, end)) or (entry.id, start, end) in found:
+                        continue
+                    if entry.unless_spelled and spelled(text[start:end]) in entry.unless_spelled:
                         continue
                     found[(entry.id, start, end)] = Match(
                         category=entry.category, pattern=entry.id, start=start, end=end,
