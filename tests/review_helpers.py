@@ -47,7 +47,8 @@ async def hold(redis: aioredis.Redis, keys: Keys, cid: str, text: str, matches: 
                       thread_id="post-1", thread_url=thread_url, site="news.example", created_at=created)
     decision = Decision(comment_id=cid, action=Action.HOLD, rule=rule, reason=reason or f"held by {rule}",
                         scores=scores if scores is not None else {"toxicity": 0.41, "insult": 0.12},
-                        matches=tuple(matches), versions={"rules": "test"}, decided_at=created, priority=priority)
+                        matches=tuple(matches), versions={"rules": "test"}, decided_at=created, priority=priority,
+                        text_sha256=comment.text_sha256)
     assert await DecisionStore(redis, keys).record(comment, decision)
     return comment
 

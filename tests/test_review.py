@@ -54,9 +54,21 @@ async def csrf_of(http: aiohttp.ClientSession, url: str) -> str:
     return found.group(1)
 
 
-async def verdict(http: aiohttp.ClientSession, url: str, ids: list[str], action: str,
-                  token: str) -> tuple[int, dict[str, object]]:
-    async with http.post(url + "/api/verdict", json={"ids": ids, "action": action},
+async def shown(http: aiohttp.ClientSession, url: str) -> dict[str, str]:
+    """What the page shows, as a browser sees it: each item's id and the text_sha256 of that version."""
+    found: dict[str, str] = {}
+    for queue in ("held", "escalated"):
+        async with http.get(url + "/", params={"queue": queue}) as resp:
+            found.update(re.findall(r'data-id="([^"]+)"[^>]*data-sha256="([0-9a-f]+)"', await resp.text()))
+    return found
+
+
+async def verdict(http: aiohttp.ClientSession, url: str, ids: list[str], action: str, token: str,
+                  seen: dict[str, str] | None = None) -> tuple[int, dict[str, object]]:
+    """POST /api/verdict like the page does; `seen` defaults to the hashes the page shows right now."""
+    if seen is None:
+        seen = await shown(http, url)
+    async with http.post(url + "/api/verdict", json={"ids": ids, "action": action, "seen": seen},
                          headers={"X-CSRF-Token": token}) as resp:
         is_json = resp.content_type == "application/json"
         return resp.status, (await resp.json()) if is_json else {"text": await resp.text()}
@@ -248,11 +260,12 @@ async def test_approve_records_delivers_audits_and_counts(served: Served, redis_
     async with client() as http:
         await login(http, served.url)
         token = await csrf_of(http, served.url)
+        seen = await shown(http, served.url)
         status, data = await verdict(http, served.url, ["c1"], "approve", token)
-        assert status == 200 and data["results"] == {"c1": {"ok": True}} and data["counts"]["held"] == 1
+        assert status == 200 and data["results"] == {"c1": {"ok": True}} and data["counts"]["held"] == 1, data
         status, _ = await verdict(http, served.url, ["c2"], "reject", token)
         assert status == 200
-        status, data = await verdict(http, served.url, ["c1"], "spam", token)  # already decided
+        status, data = await verdict(http, served.url, ["c1"], "spam", token, seen)  # already decided
         assert status == 409 and data["results"]["c1"]["error"] == "no longer waiting for review"
     stored = Decision.from_dict(json.loads(await redis_client.get(keys.decision("c1"))))
     assert (stored.action, stored.source, stored.moderator) == (Action.APPROVE, "moderator", "alice")
@@ -319,8 +332,9 @@ async def test_batch_form_post_without_javascript(served: Served, redis_client: 
     async with client() as http:
         await login(http, served.url)
         token = await csrf_of(http, served.url)
+        seen = await shown(http, served.url)
         form = aiohttp.FormData([("csrf", token), ("ids", "b1"), ("ids", "b3"), ("action", "spam"),
-                                 ("queue", "held")])
+                                 ("queue", "held"), *((f"seen-{cid}", sha) for cid, sha in seen.items())])
         async with http.post(served.url + "/verdict", data=form, allow_redirects=False) as resp:
             assert resp.status == 303 and resp.headers["Location"] == "/?queue=held"
     assert [m.decode() for m in await redis_client.zrange(keys.review, 0, -1)] == ["b2"]

@@ -9,14 +9,15 @@ Security, in the order a request meets it:
 - every POST must carry the session's CSRF token (form field `csrf` or header X-CSRF-Token; the login form
   uses a double-submit cookie) and, when the browser sends Origin, come from this origin;
 - login attempts are rate-limited per client address and per user name (auth.LoginLimiter).
-Verdicts go through DecisionStore.record_verdict: the same outbox and retries as automatic decisions.
+Verdicts go through DecisionStore.record_verdict: the same outbox and retries as automatic decisions. Each
+verdict names the text_sha256 of the version the page showed; a comment edited since is refused, never judged.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -201,7 +202,8 @@ async def queue_page(request: web.Request) -> web.Response:
     session = _session(request)
     queue, filters = _query(request)
     view = await request.app[QUEUE].view(queue, filters, PAGE_SIZE)
-    return web.Response(text=render_queue(view, queue, filters, session.csrf, session.user),
+    refused = [cid[:200] for cid in request.query.getall("refused", [])][:MAX_BATCH]
+    return web.Response(text=render_queue(view, queue, filters, session.csrf, session.user, refused),
                         content_type="text/html")
 
 
@@ -212,7 +214,8 @@ async def queue_json(request: web.Request) -> web.Response:
         "counts": view.counts, "rules": view.rules, "categories": view.categories, "total": view.total_matching,
         "items": [{"id": i.comment.id, "text": i.comment.text, "rule": i.decision.rule, "reason": i.decision.reason,
                    "priority": i.decision.priority, "scores": dict(i.decision.scores),
-                   "matches": [m.to_dict() for m in i.decision.matches], "claimed_by": i.claimed_by}
+                   "matches": [m.to_dict() for m in i.decision.matches], "claimed_by": i.claimed_by,
+                   "text_sha256": i.version}
                   for i in view.items],
     })
 
@@ -246,9 +249,17 @@ async def release(request: web.Request) -> web.Response:
 
 # --- verdicts ------------------------------------------------------------------------------------------------
 
+STALE = "the comment changed (edited) while you judged it; reload"
+UNSEEN = "the page did not say which version of the comment you saw; reload"
+
+
 async def apply_verdicts(app: web.Application, ids: list[str], action: str, moderator: str,
-                         note: str = "") -> dict[str, dict[str, Any]]:
-    """Apply one action to each item: claim it, check it still waits for review, record, release."""
+                         seen: Mapping[str, str], note: str = "") -> dict[str, dict[str, Any]]:
+    """Apply one action to each item: claim it, check it still waits for review, record, release.
+
+    `seen` maps each id to the text_sha256 of the version the page showed; a verdict applies only to that
+    version, so an item whose author edited it meanwhile (or with no hash given) is refused, not judged.
+    """
     if action not in (*VERDICTS, "escalate"):
         raise web.HTTPBadRequest(text="action must be approve, reject, spam or escalate")
     if not ids or len(ids) > MAX_BATCH:
@@ -256,6 +267,11 @@ async def apply_verdicts(app: web.Application, ids: list[str], action: str, mode
     queue, store = app[QUEUE], app[STORE]
     results: dict[str, dict[str, Any]] = {}
     for cid in dict.fromkeys(ids):
+        shown = seen.get(cid)
+        if not shown:
+            results[cid] = {"ok": False, "error": UNSEEN, "stale": True}
+            log.info("verdict", extra={"comment_id": cid, "moderator": moderator, "action": action, "ok": False})
+            continue
         try:
             await queue.claim(cid, moderator)
         except ClaimConflict as exc:
@@ -265,15 +281,18 @@ async def apply_verdicts(app: web.Application, ids: list[str], action: str, mode
             item = await queue.item(cid)
             if item is None:
                 results[cid] = {"ok": False, "error": "no longer waiting for review"}
+            elif shown != item.version:
+                raise StaleVerdict(f"comment {cid} was edited since it was shown")
             elif action == "escalate":
-                ok = await queue.escalate(cid, moderator, note)
+                # The decision's own hash ("" for one stored before decisions had it) is checked again under WATCH.
+                ok = await queue.escalate(cid, moderator, note, text_sha256=item.decision.text_sha256)
                 results[cid] = {"ok": ok} if ok else {"ok": False, "error": "already escalated"}
             else:
-                try:
-                    await store.record_verdict(cid, VERDICTS[action], moderator, note)
-                    results[cid] = {"ok": True}
-                except StaleVerdict:
-                    results[cid] = {"ok": False, "error": "the comment changed (edited) while you judged it; reload"}
+                await store.record_verdict(cid, VERDICTS[action], moderator, note,
+                                           text_sha256=item.decision.text_sha256)
+                results[cid] = {"ok": True}
+        except StaleVerdict:
+            results[cid] = {"ok": False, "error": STALE, "stale": True}
         finally:
             await queue.release(cid, moderator)
         log.info("verdict", extra={"comment_id": cid, "moderator": moderator, "action": action,
@@ -289,8 +308,11 @@ async def verdict_json(request: web.Request) -> web.Response:
     if not isinstance(data, dict) or not isinstance(data.get("ids"), list) \
             or not all(isinstance(i, str) for i in data["ids"]):
         raise web.HTTPBadRequest(text="'ids' must be a list of comment ids")
+    seen = data.get("seen", {})
+    if not isinstance(seen, dict) or not all(isinstance(v, str) for v in seen.values()):
+        raise web.HTTPBadRequest(text="'seen' must map comment ids to the text_sha256 the page showed")
     results = await apply_verdicts(request.app, data["ids"], str(data.get("action", "")), _session(request).user,
-                                   str(data.get("note", ""))[:500])
+                                   seen, str(data.get("note", ""))[:500])
     counts = await request.app[QUEUE].counts()
     status = 200 if all(r["ok"] for r in results.values()) else 409
     return web.json_response({"results": results, "counts": counts}, status=status)
@@ -300,6 +322,12 @@ async def verdict_form(request: web.Request) -> web.StreamResponse:
     """The same as /api/verdict for browsers without JavaScript: a form post, then back to the queue."""
     form = await request.post()
     ids = [str(v) for v in form.getall("ids", [])]
-    await apply_verdicts(request.app, ids, str(form.get("action", "")), _session(request).user)
+    # Each item carries `seen-<id>`: the text_sha256 of the version shown next to its checkbox or buttons.
+    seen = {cid: str(form.get(f"seen-{cid}", "")) for cid in ids}
+    results = await apply_verdicts(request.app, ids, str(form.get("action", "")), _session(request).user, seen)
     queue = str(form.get("queue", "held"))
-    raise web.HTTPSeeOther("/?" + urlencode({"queue": queue if queue in QUEUES else "held"}))
+    query = [("queue", queue if queue in QUEUES else "held")]
+    # The page names these with a fixed explanation (not free text from the URL, which anyone could link to),
+    # so a moderator without JavaScript learns which verdicts were not applied.
+    query += [("refused", cid) for cid, r in results.items() if not r["ok"]][:MAX_BATCH]
+    raise web.HTTPSeeOther("/?" + urlencode(query))

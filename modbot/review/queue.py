@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
+from redis.exceptions import WatchError
 
-from modbot.decisions import audit_fields
+from modbot.decisions import StaleVerdict, audit_fields
 from modbot.ingest.schema import parse_comment
 from modbot.keys import Keys
 from modbot.models import Comment, Decision
@@ -36,6 +37,15 @@ class ReviewItem:
     decision: Decision
     queue: str
     claimed_by: str | None
+
+    @property
+    def version(self) -> str:
+        """Which text the page shows, as a sha256 hex: a verdict names it and applies only to that text.
+
+        The decision's text_sha256; for a decision stored before decisions carried one, the stored comment's
+        (the worker writes both together, so they are the same version).
+        """
+        return self.decision.text_sha256 or self.comment.text_sha256
 
     @property
     def categories(self) -> list[str]:
@@ -156,16 +166,30 @@ class ReviewQueue:
     async def release(self, comment_id: str, moderator: str) -> None:
         await self._release(keys=[self.keys.claim(comment_id)], args=[moderator])
 
-    async def escalate(self, comment_id: str, moderator: str, note: str = "") -> bool:
-        """Move a held item to the escalated queue (keeping its order) and audit it. False if it is not held."""
-        score = await self.redis.zscore(self.keys.review, comment_id)
-        if score is None:
-            return False
-        decision_raw = await self.redis.get(self.keys.decision(comment_id))
-        previous = Decision.from_dict(json.loads(decision_raw)) if decision_raw else None
+    async def escalate(self, comment_id: str, moderator: str, note: str = "", text_sha256: str | None = None) -> bool:
+        """Move a held item to the escalated queue (keeping its order) and audit it. False if it is not held.
+
+        With `text_sha256` (the version the moderator saw), raise StaleVerdict instead when the comment's
+        current decision is for another text: the worker decided an edit meanwhile. The decision is watched (not
+        the whole queue, which every new comment changes), so an edit decided between the check and the move
+        makes the move fail rather than pass unseen.
+        """
+        k = self.keys
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.zrem(self.keys.review, comment_id)
-            pipe.zadd(self.keys.review_escalated, {comment_id: score})
-            pipe.xadd(self.keys.audit, audit_fields(comment_id, "escalate", moderator, previous, note))
-            await pipe.execute()
+            await pipe.watch(k.decision(comment_id))
+            score = await pipe.zscore(k.review, comment_id)
+            if score is None:
+                return False
+            decision_raw = await pipe.get(k.decision(comment_id))
+            previous = Decision.from_dict(json.loads(decision_raw)) if decision_raw else None
+            if text_sha256 is not None and (previous.text_sha256 if previous else None) != text_sha256:
+                raise StaleVerdict(f"comment {comment_id} was edited since it was shown; reload it")
+            pipe.multi()  # type: ignore[no-untyped-call]
+            pipe.zrem(k.review, comment_id)
+            pipe.zadd(k.review_escalated, {comment_id: score})
+            pipe.xadd(k.audit, audit_fields(comment_id, "escalate", moderator, previous, note))
+            try:
+                await pipe.execute()
+            except WatchError:
+                raise StaleVerdict(f"comment {comment_id} changed while it was escalated; reload it") from None
         return True

@@ -112,7 +112,7 @@ def render_item(item: ReviewItem, csrf: str, me: str, index: int) -> str:
         scores=scores or '<tr><td colspan="2">no scores</td></tr>',
         errors=f'<ul class="errors">{errors}</ul>' if errors else "",
         matches=f'<ul class="matches">{matches}</ul>' if matches else '<p class="nomatch">no pattern matched</p>',
-        thread=thread, csrf=esc(csrf), buttons=buttons,
+        thread=thread, csrf=esc(csrf), buttons=buttons, sha=esc(item.version),
     )
 
 
@@ -124,8 +124,13 @@ def _options(plural: str, values: Mapping[str, int], selected: str | None) -> st
     return "".join(opts)
 
 
-def render_queue(view: QueueView, queue: str, filters: Filters, csrf: str, me: str) -> str:
-    """The whole review page."""
+REFUSED_HELP = ("the comment changed (edited) while you judged it, another moderator holds it, or it was already "
+                "judged. Check the comments below again.")
+
+
+def render_queue(view: QueueView, queue: str, filters: Filters, csrf: str, me: str,
+                 refused: Sequence[str] = ()) -> str:
+    """The whole review page; `refused` names the ids of a form post's verdicts that were not applied."""
     tabs = "".join(
         f'<a class="tab{" current" if q == queue else ""}" href="/?{esc(urlencode({"queue": q}))}">'
         f'{q} <span class="count" id="count-{q}">{view.counts.get(q, 0)}</span></a>' for q in ("held", "escalated"))
@@ -140,6 +145,8 @@ def render_queue(view: QueueView, queue: str, filters: Filters, csrf: str, me: s
         rule_options=_options("rules", view.rules, filters.rule),
         category_options=_options("categories", view.categories, filters.category),
         items=items, shown=shown, total=view.total_matching, batch=batch,
+        notice=(f'<p class="notice error" role="alert">Not applied to {esc(", ".join(refused))}: '
+                f'{esc(REFUSED_HELP)}</p>' if refused else ""),
     )
     return page("Review queue", body, csrf)
 

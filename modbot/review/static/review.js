@@ -1,6 +1,6 @@
 // modbot review page: keyboard navigation, claims and verdicts.
 // Comment text is rendered by the server, escaped; this script never builds HTML from data (no innerHTML),
-// it only moves focus, toggles classes and sets textContent.
+// it only moves focus, toggles classes, sets textContent and swaps in an article from the server's own page.
 "use strict";
 
 (function () {
@@ -174,7 +174,7 @@
     }
   }
 
-  function updateCounts(counts) {
+  function updateCounts(counts, removed) {
     Object.keys(counts || {}).forEach(function (q) {
       const el = document.getElementById("count-" + q);
       if (el) {
@@ -185,6 +185,46 @@
     if (shown) {
       shown.textContent = String(items().length);
     }
+    // "of M" counts the items matching the filters, which the tab counts do not give: take off what left.
+    const total = document.getElementById("total");
+    if (total && removed) {
+      total.textContent = String(Math.max(items().length, Number(total.textContent) - removed));
+    }
+  }
+
+  function byId(id) {
+    return items().find(function (el) { return el.dataset.id === id; }) || null;
+  }
+
+  // Replace `item` with its current version from the server (the author edited it): the page is fetched
+  // again and only that article is taken over, parsed by DOMParser (no scripts run, no innerHTML). Returns
+  // false when the comment no longer waits here (the edit was decided otherwise); the item is then removed.
+  async function refreshItem(item, message) {
+    let fresh = null;
+    try {
+      const resp = await fetch(window.location.href, { credentials: "same-origin" });
+      const doc = new DOMParser().parseFromString(await resp.text(), "text/html");
+      fresh = Array.from(doc.querySelectorAll("article.item")).find(function (el) {
+        return el.dataset.id === item.dataset.id;
+      }) || null;
+    } catch (e) {
+      fresh = null;
+    }
+    delete item.dataset.mine;
+    if (!fresh) {
+      item.remove();
+      return false;
+    }
+    const node = document.importNode(fresh, true);
+    node.id = item.id;
+    node.classList.add("stale");
+    const note = document.createElement("p");
+    note.className = "stale-notice error";
+    note.setAttribute("role", "alert");
+    note.textContent = message + " — this is the new text; read it again before you judge.";
+    node.insertBefore(note, node.querySelector("blockquote.text"));
+    item.replaceWith(node);
+    return true;
   }
 
   async function act(ids, action) {
@@ -193,20 +233,39 @@
       return;
     }
     say(action + "…");
-    const res = await post("/api/verdict", { ids: ids, action: action });
+    // The version of each comment this page shows: the server refuses the verdict if the text changed since.
+    const seen = {};
+    ids.forEach(function (id) {
+      const item = byId(id);
+      if (item && item.dataset.sha256) {
+        seen[id] = item.dataset.sha256;
+      }
+    });
+    const res = await post("/api/verdict", { ids: ids, action: action, seen: seen });
     const results = (res.data && res.data.results) || {};
     let failed = 0;
+    let removed = 0;
+    const stale = [];
     items().forEach(function (item) {
       const r = results[item.dataset.id];
       if (r && r.ok) {
         delete item.dataset.mine;
         item.remove();
+        removed += 1;
+      } else if (r && r.stale) {
+        failed += 1;
+        stale.push([item, r.error]);
       } else if (r) {
         failed += 1;
         markClaimed(item, (r.error || "error").replace(/^claimed by /, ""));
       }
     });
-    updateCounts(res.data.counts);
+    for (const [item, error] of stale) {
+      if (!await refreshItem(item, error)) {
+        removed += 1;
+      }
+    }
+    updateCounts(res.data.counts, removed);
     const summary = res.data.results ? (failed ? failed + " not changed: " + Object.values(results)
       .filter(function (r) { return !r.ok; }).map(function (r) { return r.error; }).join("; ")
       : action + ": done") : action + " failed: " + (res.data.error || res.status);
