@@ -15,7 +15,7 @@ def test_status_counts_and_retry_failed(tmp_path, redis_url, prefix, capsys):
     config = write_config(tmp_path, redis_url, prefix)
     keys = Keys(prefix)
     r = redis.Redis.from_url(redis_url)
-    for i in range(3):
+    for _ in range(3):
         r.xadd(keys.comments, {"comment": "{}"})
     r.xgroup_create(keys.comments, "modbot", id="0")
     r.xreadgroup("modbot", "w", {keys.comments: ">"}, count=1)  # one taken, not acknowledged yet
