@@ -58,11 +58,17 @@ if ARGV[10] ~= '0' then
 else
   redis.call('XADD', KEYS[3], '*', 'decision', ARGV[1])
 end
-redis.call('ZREM', KEYS[8], ARGV[3])
+-- Held: into the review queue, or stay in the escalated one if a moderator escalated it (an edit does not
+-- undo an escalation). Not held: out of both.
 if ARGV[4] ~= '' then
-  redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3])
+  if redis.call('ZSCORE', KEYS[8], ARGV[3]) then
+    redis.call('ZADD', KEYS[8], ARGV[4], ARGV[3])
+  else
+    redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3])
+  end
 else
   redis.call('ZREM', KEYS[4], ARGV[3])
+  redis.call('ZREM', KEYS[8], ARGV[3])
 end
 redis.call('XADD', KEYS[5], '*', 'decision', ARGV[1])
 if ARGV[7] ~= '' then

@@ -101,8 +101,9 @@ class OutboxDeliverer:
             if self.settings.max_attempts and attempt >= self.settings.max_attempts:
                 # An explicit, visible parking place: `modbot status --retry-failed` sends it again.
                 await self._fail(entry_id, fields, f"gave up after {attempt} attempts (sink.max_attempts)")
-                log.error("gave up; the decision is kept in outbox:failed", extra={"entry": entry_id,
-                                                                                 "attempts": attempt})
+                metrics.DELIVERIES.labels("gave_up").inc()
+                log.error("gave up; the decision is kept in outbox:failed",
+                          extra={"comment_id": _comment_id(fields), "entry": entry_id, "attempts": attempt})
                 return True
             if await sleep_or_stop(stop, backoff(attempt, self.settings.backoff_base_s, self.settings.backoff_max_s)):
                 return False
@@ -147,3 +148,11 @@ class OutboxDeliverer:
             pipe.xack(self.keys.outbox, OUTBOX_GROUP, entry_id)
             pipe.xdel(self.keys.outbox, entry_id)
             await pipe.execute()
+
+
+def _comment_id(fields: dict[bytes, bytes]) -> str:
+    """The comment an outbox entry is about, for log lines; empty when the entry cannot be read."""
+    try:
+        return str(json.loads(fields[b"decision"])["comment_id"])
+    except (KeyError, ValueError, TypeError):
+        return ""

@@ -185,3 +185,20 @@ async def test_a_decision_stored_without_a_hash_is_judged_by_its_comment(
         status, _ = await verdict(http, served.url, ["old"], "reject", token)
         assert status == 200
     assert (await decision_of(redis_client, keys, "old")).action is Action.REJECT
+
+
+async def test_a_verdict_on_a_comment_that_left_the_queue_says_it_is_gone(served: Served,
+                                                                         redis_client: aioredis.Redis,
+                                                                         keys: Keys) -> None:
+    original = await hold(redis_client, keys, "g-1", BEFORE)
+    async with client() as http:
+        await login(http, served.url)
+        token = await csrf_of(http, served.url)
+        seen = await shown(http, served.url)
+        # Meanwhile another moderator (or the worker, after an edit) decided it: it no longer waits here.
+        await DecisionStore(redis_client, keys).record_verdict("g-1", Action.APPROVE, "bob",
+                                                               text_sha256=original.text_sha256)
+        status, body = await verdict(http, served.url, ["g-1"], "reject", token, seen=seen)
+    assert status == 409  # not applied
+    result = body["results"]["g-1"]  # type: ignore[index]
+    assert result == {"ok": False, "error": "no longer waiting for review", "gone": True}

@@ -212,3 +212,14 @@ def test_validate_refuses_an_empty_file(tmp_path: Path, capsys: pytest.CaptureFi
     assert f"{empty}:1:" in err and "no rules" in err and "at least one rule" in err
     with pytest.raises(RuleError, match="no rules"):
         load_rules(empty)
+
+
+def test_score_without_label_says_label_is_needed(tmp_path: Path) -> None:
+    from modbot.rules import load_rules
+    from modbot.rules.loader import RuleSetInvalid
+    p = tmp_path / "rules.yaml"
+    p.write_text("version: 1\nrules:\n  - id: r\n    action: hold\n    reason: x\n    when:\n"
+                 "      score: {toxicity: '>= 0.5'}\n")
+    with pytest.raises(RuleSetInvalid) as err:
+        load_rules(p)
+    assert any("needs 'label'" in e.message and e.line == 7 for e in err.value.errors)

@@ -30,7 +30,7 @@ def test_status_counts_and_retry_failed(tmp_path, redis_url, prefix, capsys):
     assert "2 waiting, 1 being decided" in out  # the group's lag, not the stream's length
     assert "2 rejected message(s)" in out and "(no id): malformed JSON: oops" in out
     assert "d-2: 'text' is required" in out
-    assert "1 refused by the platform" in out and "c1: HTTP 422" in out and "1 held" in out
+    assert "1 refused by the platform or given up" in out and "c1: HTTP 422" in out and "1 held" in out
 
     assert main(["status", "--config", str(config), "--retry-failed", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)

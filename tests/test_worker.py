@@ -266,3 +266,19 @@ async def test_decided_messages_are_trimmed_from_the_input_stream(redis_client, 
     await worker.reader.trim_acked()
     assert await redis_client.xlen(Keys(prefix).comments) <= 1  # at most the last delivered entry
     assert await redis_client.xlen(Keys(prefix).decisions) == 6
+
+
+async def test_an_edit_keeps_an_escalation_or_clears_it(redis_client, prefix):
+    keys = Keys(prefix)
+    worker = make_worker(redis_client, prefix)
+    for cid in ("x1", "x2"):
+        await add(redis_client, prefix, comment_json(cid, "the media is controlled by the jews"))
+    await drain(worker)
+    for cid in ("x1", "x2"):  # a moderator escalates both
+        await redis_client.zrem(keys.review, cid)
+        await redis_client.zadd(keys.review_escalated, {cid: 1.0})
+    await add(redis_client, prefix, comment_json("x1", "edited: the banks are controlled by the zionists"),
+              comment_json("x2", "edited: a perfectly nice comment"))
+    await drain(worker)
+    assert await redis_client.zrange(keys.review_escalated, 0, -1) == [b"x1"]  # still held: stays escalated
+    assert await redis_client.zcard(keys.review) == 0  # and not in both queues; x2 left both

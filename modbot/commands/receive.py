@@ -31,8 +31,9 @@ def make_app(secret: str, path: str) -> web.Application:
     async def receive(request: web.Request) -> web.Response:
         body = await request.read()
         if not verify(secret, body, request.headers):
-            print("REJECTED: bad signature", file=sys.stderr, flush=True)
-            return web.Response(status=401, text="bad signature")
+            why = "bad signature, or a timestamp more than 5 minutes off (check both clocks)"
+            print(f"REJECTED: {why}", file=sys.stderr, flush=True)
+            return web.Response(status=401, text=why)
         key = request.headers.get("Idempotency-Key", "")
         if key in seen:
             return web.Response(status=200, text="duplicate")

@@ -100,14 +100,14 @@ def render(r: dict[str, Any]) -> str:
         lines.append(f"moved {r['retried_failed']} refused decision(s) back into the outbox")
     lines += [
         f"input      {r['input']['stream']}: {r['input']['waiting']} waiting, {r['input']['pending']} being decided",
-        f"decisions  {r['decisions']} recorded",
+        f"decisions  {r['decisions']} in the history stream",
         f"outbox     {r['outbox']['waiting']} waiting for delivery ({r['outbox']['pending']} in progress), "
-        f"{r['outbox']['failed']} refused by the platform",
+        f"{r['outbox']['failed']} refused by the platform or given up",
         f"review     {r['review']['held']} held, {r['review']['escalated']} escalated",
         f"deadletter {r['deadletter']['length']} rejected message(s)",
     ]
     lines += [f"  {d['at']}  {d['comment_id'] or '(no id)'}: {d['reason']}" for d in r["deadletter"]["latest"]]
     if r["outbox"]["latest_failed"]:
-        lines.append("refused by the platform (latest first):")
+        lines.append("refused or given up (latest first; `--retry-failed` sends them again):")
         lines += [f"  {d['at']}  {d['comment_id']}: {d['error']}" for d in r["outbox"]["latest_failed"]]
     return "\n".join(lines)

@@ -280,7 +280,8 @@ async def apply_verdicts(app: web.Application, ids: list[str], action: str, mode
         try:
             item = await queue.item(cid)
             if item is None:
-                results[cid] = {"ok": False, "error": "no longer waiting for review"}
+                # Judged by someone else, or re-decided after an edit: the page drops it.
+                results[cid] = {"ok": False, "error": "no longer waiting for review", "gone": True}
             elif shown != item.version:
                 raise StaleVerdict(f"comment {cid} was edited since it was shown")
             elif action == "escalate":

@@ -118,8 +118,11 @@ class ReviewQueue:
             for cat in item.categories:
                 categories[cat] = categories.get(cat, 0) + 1
         matching = [i for i in items if filters.accepts(i)]
-        return QueueView(items=matching[:limit], counts=await self.counts(), rules=rules, categories=categories,
-                         total_matching=len(matching))
+        counts = await self.counts()
+        # Filters only see the first SCAN_LIMIT items; without a filter the queue's own size is exact.
+        total = counts[queue] if filters == Filters() else len(matching)
+        return QueueView(items=matching[:limit], counts=counts, rules=rules, categories=categories,
+                         total_matching=total)
 
     async def item(self, comment_id: str) -> ReviewItem | None:
         """The item if it is waiting in either queue."""

@@ -377,7 +377,11 @@ class _Parser:
         tests: list[Condition] = []
         unknown = False
         label = value.get("label")
-        if label not in self.labels:
+        if "label" not in value:
+            self.err(node, key, "a 'score' condition needs 'label'",
+                     "e.g. score: {label: toxicity, gte: 0.9} (labels: " + ", ".join(sorted(self.labels)) + ")")
+            label = None
+        elif label not in self.labels:
             self.err(value if "label" in value else node, "label" if "label" in value else key,
                      f"unknown score label {label!r}",
                      _did_you_mean(str(label), sorted(self.labels)) + "; declare custom labels under 'labels:'")

@@ -255,9 +255,16 @@
       } else if (r && r.stale) {
         failed += 1;
         stale.push([item, r.error]);
+      } else if (r && r.gone) {
+        failed += 1;
+        delete item.dataset.mine;
+        item.remove();
+        removed += 1;
       } else if (r) {
         failed += 1;
-        markClaimed(item, (r.error || "error").replace(/^claimed by /, ""));
+        if (/^claimed by /.test(r.error || "")) {
+          markClaimed(item, r.error.replace(/^claimed by /, ""));
+        }
       }
     });
     for (const [item, error] of stale) {
