@@ -55,6 +55,10 @@ SESSION: web.RequestKey[Session] = web.RequestKey("session", Session)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+async def no_icon(_: web.Request) -> web.Response:
+    return web.Response(status=204)
+
+
 def create_app(redis: aioredis.Redis, keys: Keys, settings: ReviewSettings,
                limiter: LoginLimiter | None = None) -> web.Application:
     """The review application; mount it in the daemon or run it alone (`modbot review`)."""
@@ -75,6 +79,7 @@ def create_app(redis: aioredis.Redis, keys: Keys, settings: ReviewSettings,
     app.router.add_post("/api/release", release)
     app.router.add_post("/api/verdict", verdict_json)
     app.router.add_static("/static", STATIC_DIR, follow_symlinks=False)
+    app.router.add_get("/favicon.ico", no_icon)  # browsers ask on every page; answer instead of a 404 in logs
     return app
 
 
@@ -103,7 +108,7 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
 async def require_login(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.method == "POST" and not _same_origin(request):
         raise web.HTTPForbidden(text="cross-origin request refused")
-    if request.path == "/login" or request.path.startswith("/static/"):
+    if request.path in ("/login", "/favicon.ico") or request.path.startswith("/static/"):
         return await handler(request)
     token = request.cookies.get(SESSION_COOKIE)
     session = await request.app[SESSIONS].get(token)
