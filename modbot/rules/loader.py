@@ -376,16 +376,7 @@ class _Parser:
             return None
         tests: list[Condition] = []
         unknown = False
-        label = value.get("label")
-        if "label" not in value:
-            self.err(node, key, "a 'score' condition needs 'label'",
-                     "e.g. score: {label: toxicity, gte: 0.9} (labels: " + ", ".join(sorted(self.labels)) + ")")
-            label = None
-        elif label not in self.labels:
-            self.err(value if "label" in value else node, "label" if "label" in value else key,
-                     f"unknown score label {label!r}",
-                     _did_you_mean(str(label), sorted(self.labels)) + "; declare custom labels under 'labels:'")
-            label = None
+        label = self._score_label(node, key, value)
         for k, v in value.items():
             if k == "label":
                 continue
@@ -413,6 +404,19 @@ class _Parser:
         if label is None or len(tests) != len(value) - 1:
             return None
         return tests[0] if len(tests) == 1 else AllOf(tuple(tests))
+
+    def _score_label(self, node: Any, key: Any, value: dict[str, Any]) -> str | None:
+        """The condition's label when it is a known one; else report why and return None."""
+        if "label" not in value:
+            self.err(node, key, "a 'score' condition needs 'label'",
+                     "e.g. score: {label: toxicity, gte: 0.9} (labels: " + ", ".join(sorted(self.labels)) + ")")
+            return None
+        label = value["label"]
+        if label not in self.labels:
+            self.err(value, "label", f"unknown score label {label!r}",
+                     _did_you_mean(str(label), sorted(self.labels)) + "; declare custom labels under 'labels:'")
+            return None
+        return str(label)
 
     def _score_list(self, node: LDict, key: str, value: list[Any]) -> Condition | None:
         if not value:
