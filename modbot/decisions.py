@@ -210,8 +210,10 @@ class DecisionStore:
             pipe.xack(ack.stream, ack.group, ack.message_id)
             await pipe.execute()
 
-    async def acknowledge(self, ack: Ack) -> None:
-        await self.redis.xack(ack.stream, ack.group, ack.message_id)
+    async def acknowledge(self, *acks: Ack) -> None:
+        """Acknowledge messages that need no decision (one XACK for all of them)."""
+        if acks:
+            await self.redis.xack(acks[0].stream, acks[0].group, *(a.message_id for a in acks))
 
 
 def audit_fields(comment_id: str, action: str, moderator: str, previous: Decision | None,

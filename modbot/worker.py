@@ -87,15 +87,17 @@ class Worker:
         # The same comment twice in one batch (a retry, or an edit) is decided once, in its latest version.
         latest = {comment.id: n for n, (comment, _) in enumerate(valid)}
         fresh: list[tuple[Comment, Ack]] = []
+        skipped: list[Ack] = []
         done = await self.store.decided([c for c, _ in valid])
         for n, (comment, ack) in enumerate(valid):
             if latest[comment.id] != n or comment.id in done:
                 log.info("already decided; acknowledged" if comment.id in done else "superseded in batch",
                          extra={"comment_id": comment.id})
-                await self.store.acknowledge(ack)
+                skipped.append(ack)
                 metrics.COMMENTS.labels("duplicate").inc()
                 continue
             fresh.append((comment, ack))
+        await self.store.acknowledge(*skipped)
         if not fresh:
             return
 
