@@ -17,7 +17,8 @@ RUN if [ -n "$PRELOAD_MODEL" ]; then \
       python -c "from detoxify import Detoxify; Detoxify('$PRELOAD_MODEL')"; \
     fi
 # After the preload, nothing may be fetched at run time.
-ENV HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 MODBOT_DATA_DIR=/data MODBOT_REVIEW_HOST=0.0.0.0
+ENV HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 MODBOT_DATA_DIR=/data MODBOT_REVIEW_HOST=0.0.0.0 \
+    MODBOT_USERS_FILE=/data/moderators.yaml
 
 RUN useradd --create-home modbot && mkdir -p /data && chown modbot /data
 USER modbot

@@ -2,7 +2,8 @@
 
 Every setting has a default here and is documented in config/modbot.yaml. Relative paths are resolved
 against the directory of the config file. Environment variables override a few settings so containers
-need no file edits: MODBOT_REDIS_URL, MODBOT_DATA_DIR, MODBOT_REVIEW_HOST, MODBOT_REVIEW_PORT, MODBOT_LOG_LEVEL.
+need no file edits: MODBOT_REDIS_URL, MODBOT_DATA_DIR, MODBOT_REVIEW_HOST, MODBOT_REVIEW_PORT,
+MODBOT_USERS_FILE, MODBOT_LOG_LEVEL.
 """
 
 from __future__ import annotations
@@ -148,13 +149,14 @@ def load_settings(path: Path | None, scorers: str | None = None) -> Settings:
         overrides["redis"] = _replace(settings.redis, {
             "url": env.get("MODBOT_REDIS_URL") or settings.redis.url,
             "data_dir": Path(env["MODBOT_DATA_DIR"]) if env.get("MODBOT_DATA_DIR") else settings.redis.data_dir})
-    if env.get("MODBOT_REVIEW_HOST") or env.get("MODBOT_REVIEW_PORT"):
+    if env.get("MODBOT_REVIEW_HOST") or env.get("MODBOT_REVIEW_PORT") or env.get("MODBOT_USERS_FILE"):
         try:
             port = int(env.get("MODBOT_REVIEW_PORT") or settings.review.port)
         except ValueError:
             raise ConfigError("MODBOT_REVIEW_PORT must be a port number") from None
+        users = Path(env["MODBOT_USERS_FILE"]) if env.get("MODBOT_USERS_FILE") else settings.review.users_file
         overrides["review"] = _replace(settings.review, {"host": env.get("MODBOT_REVIEW_HOST") or settings.review.host,
-                                                         "port": port})
+                                                         "port": port, "users_file": users})
     if os.environ.get("MODBOT_LOG_LEVEL"):
         overrides["log_level"] = os.environ["MODBOT_LOG_LEVEL"]
     if scorers is not None:

@@ -18,7 +18,7 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 
 def test_shipped_config_loads_with_documented_defaults(monkeypatch):
-    for var in ("MODBOT_REDIS_URL", "MODBOT_DATA_DIR", "MODBOT_REVIEW_HOST", "MODBOT_REVIEW_PORT"):
+    for var in ("MODBOT_REDIS_URL", "MODBOT_DATA_DIR", "MODBOT_REVIEW_HOST", "MODBOT_REVIEW_PORT", "MODBOT_USERS_FILE"):
         monkeypatch.delenv(var, raising=False)
     s = load_settings(ROOT / "config" / "modbot.yaml")
     assert s.redis.url is None and s.redis.data_dir == ROOT / "modbot-data"
@@ -47,8 +47,10 @@ def test_errors_name_file_line_and_problem(tmp_path, text, where, what):
 def test_env_and_scorers_override(tmp_path, monkeypatch):
     monkeypatch.setenv("MODBOT_REDIS_URL", "redis://example:6379/0")
     monkeypatch.setenv("MODBOT_DATA_DIR", "/data")
+    monkeypatch.setenv("MODBOT_USERS_FILE", "/data/moderators.yaml")
     s = load_settings(_write(tmp_path, "sink:\n  type: log\n"), scorers="patterns")
     assert s.redis.url == "redis://example:6379/0" and s.redis.data_dir == Path("/data")
+    assert s.review.users_file == Path("/data/moderators.yaml")
     assert s.scorers.enabled == ("patterns",)
     with pytest.raises(ConfigError, match="unknown scorer"):
         load_settings(_write(tmp_path, "sink:\n  type: log\n"), scorers="patterns,magic")
