@@ -23,6 +23,7 @@ from modbot.errors import ModbotError
 from modbot.ingest.schema import comment_to_dict, parse_comment
 from modbot.keys import Keys, review_score
 from modbot.models import Action, Comment, Decision
+from modbot.rules.stats import review_outcome
 
 _RECORD = """
 -- KEYS: 1 decision, 2 comment, 3 decisions log, 4 review, 5 outbox, 6 rulestats, 7 input stream,
@@ -191,8 +192,8 @@ class DecisionStore:
             pipe.zrem(k.review, comment_id)
             pipe.zrem(k.review_escalated, comment_id)
             pipe.xadd(k.outbox, {"decision": body})
-            if previous.action is Action.HOLD and previous.rule:
-                outcome = "overturned" if action is Action.APPROVE else "upheld"
+            outcome = review_outcome(action)
+            if previous.action is Action.HOLD and previous.rule and outcome:
                 pipe.hincrby(k.rulestats, f"{previous.rule}|{outcome}", 1)
             pipe.xadd(k.audit, audit_fields(comment_id, action.value, moderator, previous, note))
             try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,34 +13,41 @@ import redis.asyncio as aioredis
 from modbot.commands import stats as stats_cmd
 from modbot.config import load_settings
 from modbot.connections import connect
+from modbot.decisions import DecisionStore
 from modbot.keys import Keys
-from modbot.models import Action
-from modbot.rules import Verdict
-from modbot.rules.stats import RuleStats, add_rule_fired, read_rule_stats, record_review, record_rule_fired
+from modbot.models import Action, Author, Comment, Decision
+from modbot.rules.stats import RuleStats, read_rule_stats, review_outcome
 
 
-async def test_record_and_read(redis_client: aioredis.Redis, prefix: str) -> None:
+def _decided(cid: str, action: Action, rule: str | None) -> tuple[Comment, Decision]:
+    comment = Comment(id=cid, text=f"text of {cid}", author=Author(id="u"))
+    return comment, Decision(comment_id=cid, action=action, rule=rule, reason="r", scores={}, matches=(),
+                             versions={}, decided_at=datetime.now(UTC), text_sha256=comment.text_sha256)
+
+
+async def test_counters_follow_decisions_and_verdicts(redis_client: aioredis.Redis, prefix: str) -> None:
     keys = Keys(prefix)
-    await record_rule_fired(redis_client, keys, Verdict(Action.HOLD, "toxic", "r", 50))
-    await record_rule_fired(redis_client, keys, Verdict(Action.HOLD, "toxic", "r", 50))
-    await record_rule_fired(redis_client, keys, Verdict(Action.REJECT, "threat", "r", 80))
-    await record_rule_fired(redis_client, keys, Verdict(Action.APPROVE, None, "default", 0))  # counts nothing
-    pipe = redis_client.pipeline(transaction=False)
-    add_rule_fired(pipe, keys, Verdict(Action.SPAM, "links", "r", 70))
-    await pipe.execute()
-    await record_review(redis_client, keys, "toxic", Action.REJECT)
-    await record_review(redis_client, keys, "toxic", Action.APPROVE)
-    await record_review(redis_client, keys, "toxic", Action.SPAM)
-    await record_review(redis_client, keys, "toxic", Action.HOLD)  # escalated: neither
+    store = DecisionStore(redis_client, keys)
+    for cid in ("h1", "h2", "h3"):
+        await store.record(*_decided(cid, Action.HOLD, "toxic"))
+    await store.record(*_decided("t1", Action.REJECT, "threat"))
+    await store.record(*_decided("s1", Action.SPAM, "links"))
+    await store.record(*_decided("a1", Action.APPROVE, None))  # the default action counts nothing
+    await store.record(*_decided("h1", Action.HOLD, "toxic"))  # the same text again: not counted twice
+    await store.record_verdict("h1", Action.REJECT, "alice")
+    await store.record_verdict("h2", Action.APPROVE, "alice")
+    await store.record_verdict("h3", Action.SPAM, "bob")
+    await store.record_verdict("t1", Action.APPROVE, "bob")  # not a hold: no upheld/overturned
     raw = await redis_client.hgetall(keys.rulestats)
-    assert raw[b"toxic|fired"] == b"2" and raw[b"toxic|held"] == b"2" and b"threat|held" not in raw
+    assert raw[b"toxic|fired"] == b"3" and raw[b"toxic|held"] == b"3" and b"threat|held" not in raw
     stats = await read_rule_stats(redis_client, keys)
-    assert stats["toxic"] == RuleStats("toxic", fired=2, held=2, upheld=2, overturned=1)
+    assert stats["toxic"] == RuleStats("toxic", fired=3, held=3, upheld=2, overturned=1)
     assert stats["toxic"].precision == pytest.approx(2 / 3)
     assert stats["threat"] == RuleStats("threat", fired=1)
     assert stats["threat"].precision is None
     assert stats["links"].fired == 1
     assert set(stats) == {"toxic", "threat", "links"}
+    assert review_outcome(Action.HOLD) is None
 
 
 async def test_stats_command(redis_client: aioredis.Redis, redis_url: str, prefix: str, tmp_path: Path,

@@ -1,5 +1,8 @@
 """Per-rule counters in the `{p}rulestats` hash: how often each rule fired, held, and how reviews went.
 
+They are written where decisions are stored (modbot/decisions.py: fired and held with every automatic
+decision, upheld or overturned with a moderator's verdict), so they can never disagree with the decisions.
+
 Fields are `{rule}|fired`, `{rule}|held`, `{rule}|upheld`, `{rule}|overturned`. A hold is *upheld* when a
 moderator removes the comment (reject or spam) and *overturned* when they approve it; precision per rule is
 upheld / (upheld + overturned).
@@ -12,7 +15,6 @@ from typing import Any
 
 from modbot.keys import Keys
 from modbot.models import Action
-from modbot.rules.engine import Verdict
 
 COUNTERS = ("fired", "held", "upheld", "overturned")
 
@@ -31,25 +33,6 @@ class RuleStats:
         return self.upheld / reviewed if reviewed else None
 
 
-def add_rule_fired(pipe: Any, keys: Keys, verdict: Verdict) -> None:
-    """Queue the counter updates for one verdict on a redis pipeline (the worker's per-batch pipeline).
-
-    Verdicts without a rule (the default action, the scorer-failure policy) count nothing.
-    """
-    if verdict.rule is None:
-        return
-    pipe.hincrby(keys.rulestats, f"{verdict.rule}|fired", 1)
-    if verdict.action is Action.HOLD:
-        pipe.hincrby(keys.rulestats, f"{verdict.rule}|held", 1)
-
-
-async def record_rule_fired(redis: Any, keys: Keys, verdict: Verdict) -> None:
-    """Count one verdict: HINCRBY `{rule}|fired`, and `{rule}|held` when the action is hold."""
-    pipe = redis.pipeline(transaction=False)
-    add_rule_fired(pipe, keys, verdict)
-    await pipe.execute()
-
-
 def review_outcome(moderator_action: Action) -> str | None:
     """Which counter a moderator's verdict on a held comment moves: upheld, overturned, or none (hold again)."""
     if moderator_action in (Action.REJECT, Action.SPAM):
@@ -57,13 +40,6 @@ def review_outcome(moderator_action: Action) -> str | None:
     if moderator_action is Action.APPROVE:
         return "overturned"
     return None
-
-
-async def record_review(redis: Any, keys: Keys, rule: str | None, moderator_action: Action) -> None:
-    """Count a moderator's verdict on a comment that `rule` held."""
-    counter = review_outcome(moderator_action)
-    if rule is not None and counter is not None:
-        await redis.hincrby(keys.rulestats, f"{rule}|{counter}", 1)
 
 
 async def read_rule_stats(redis: Any, keys: Keys) -> dict[str, RuleStats]:
