@@ -70,6 +70,8 @@ async def _timed(scorer: Scorer, comments: Sequence[Comment]) -> list[ScorerOutp
 
 
 def versions(scorers: Sequence[Scorer], ruleset: RuleSet) -> dict[str, str]:
+    """What produced a decision (each scorer's model or lexicon version, and the rules file's), recorded on it so
+    a decision can be traced and re-judged after a model or rules change."""
     out = {s.name: s.version for s in scorers}
     out["rules"] = ruleset.version
     return out
@@ -96,5 +98,6 @@ def decide(comment: Comment, scores: Scores, ruleset: RuleSet, versions: dict[st
 
 
 async def close_scorers(scorers: Sequence[Scorer]) -> None:
+    """Release what the scorers hold (the toxicity model's worker thread) on shutdown; one at a time, in order."""
     for s in scorers:
         await s.close()

@@ -20,11 +20,16 @@ from modbot.keys import Keys
 
 @dataclass(frozen=True)
 class StreamMessage:
+    """One stream entry as read: its id (to acknowledge it later) and its raw fields, decoded by the caller."""
+
     id: str
     fields: dict[bytes, bytes]
 
 
 class StreamReader:
+    """One worker's consumer in the input stream's group: reads batches, takes over what dead consumers left
+    pending, and trims what every consumer has acknowledged."""
+
     def __init__(self, redis: aioredis.Redis, keys: Keys, settings: StreamSettings, consumer: str) -> None:
         self.redis = redis
         self.stream = keys.comments
@@ -33,6 +38,8 @@ class StreamReader:
         self._next_reclaim = 0.0
 
     async def ensure_group(self) -> None:
+        """Create the group before the first read, so a fresh deployment (no stream yet) starts cleanly and
+        comments queued before the first worker came up are decided too; safe to call on every start."""
         await ensure_group(self.redis, self.stream, self.settings.group)
 
     async def read_batch(self, poll_ms: int = 1000) -> list[StreamMessage]:

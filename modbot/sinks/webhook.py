@@ -54,6 +54,8 @@ def verify(secret: str, body: bytes, headers: Mapping[str, str], now: float | No
 
 
 class WebhookSink:
+    """Delivers decisions to the platform's webhook URL, signed so the platform can trust them."""
+
     name = "webhook"
 
     def __init__(self, settings: WebhookSettings, session: aiohttp.ClientSession) -> None:
@@ -64,6 +66,8 @@ class WebhookSink:
         self.session = session
 
     async def deliver(self, decision: Decision, idempotency_key: str) -> None:
+        """POST one decision. Raises DeliveryError, retryable when the platform may take it on a later try
+        (unreachable, timeout, 5xx, 429), so the outbox keeps it; not retryable when the platform refused it."""
         body = json.dumps(decision.to_dict(), separators=(",", ":")).encode()
         timestamp = str(int(time.time()))
         headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: timestamp, KEY_HEADER: idempotency_key,
@@ -76,6 +80,7 @@ class WebhookSink:
             raise DeliveryError(f"webhook unreachable: {type(exc).__name__}: {exc}", retryable=True) from None
 
     async def close(self) -> None:
+        """Nothing to release: the HTTP session belongs to the caller, who closes it."""
         return None
 
 
@@ -89,8 +94,10 @@ class LogSink:
         self.log = logging.getLogger("modbot.sink")
 
     async def deliver(self, decision: Decision, idempotency_key: str) -> None:
+        """Log the decision; never fails, so nothing waits in the outbox."""
         self.log.info("decision", extra={"comment_id": decision.comment_id, "action": decision.action.value,
                                          "rule": decision.rule, "reason": decision.reason})
 
     async def close(self) -> None:
+        """Nothing to release."""
         return None
