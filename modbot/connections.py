@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import fcntl
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -90,7 +89,8 @@ async def connect(settings: RedisSettings, start_embedded: bool = True) -> Conne
     url = server.connection_url
     (data_dir / URL_FILE).write_text(url + "\n")
     log.info("started embedded Valkey", extra={"url": url, "data_dir": str(data_dir.resolve()),
-                                                "appendonly": True, "pid": os.getpid()})
+                                                "appendonly": True,
+                                                "valkey_pid": getattr(getattr(server, "_process", None), "pid", None)})
     try:
         conn = await _open(url)
     except BaseException:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import redis.asyncio as aioredis
 from modbot.commands import backtest as backtest_cmd
 from modbot.config import load_settings
 from modbot.connections import connect
+from modbot.decisions import DecisionStore
 from modbot.errors import ScorerError
 from modbot.ingest.schema import comment_to_dict
 from modbot.keys import Keys
@@ -299,3 +301,21 @@ def test_seed_corpus_is_labelled_and_parses() -> None:
     assert len(cases) == 13 and cases[0].label is Action.HOLD
     assert all(isinstance(c, Case) for c in cases)
     assert load_rules(ROOT / "config" / "rules.yaml").rules
+
+
+async def test_from_redis_drops_a_label_given_to_an_earlier_version(redis_client: aioredis.Redis,
+                                                                     prefix: str) -> None:
+    keys = Keys(prefix)
+    store = DecisionStore(redis_client, keys)
+    now = datetime.now(UTC)
+    first = Comment("e1", "the media is owned by the j3ws", Author("u"))
+    held = Decision("e1", Action.HOLD, "antisemitic-conspiracy", "", {}, (), {}, now, text_sha256=first.text_sha256)
+    await store.record(first, held)
+    await store.record_verdict("e1", Action.APPROVE, "alice", text_sha256=first.text_sha256)
+    edited = Comment("e1", "the media is owned by the j3ws, wake up (edited)", Author("u"))
+    await store.record(edited, replace(held, text_sha256=edited.text_sha256))  # decided again after the edit
+    skipped: list[str] = []
+    [case] = await read_history(redis_client, keys, skipped)
+    assert case.comment.text == edited.text and case.recorded is Action.HOLD
+    assert case.label is None  # alice approved the old text, not this one
+    assert skipped == ["comment e1: the moderator's verdict was on an earlier version; not a label"]

@@ -139,32 +139,10 @@ async def read_history(redis: Any, keys: Keys, skipped: list[str], chunk: int = 
     """Cases from the decision history: every comment in `{p}decisions` whose text is still in `{p}comment:{id}`.
 
     The latest automatic decision (its action, rule and reason) becomes the baseline; the latest moderator
-    verdict that approved or removed the comment becomes the `label`.
+    verdict that approved or removed the comment becomes the `label`, but only while it judged the text that is
+    stored now (a verdict on a version the author has since edited says nothing about the new text).
     """
-    recorded: dict[str, tuple[Action, str | None, str | None]] = {}
-    labels: dict[str, Action] = {}
-    start = "-"
-    while True:
-        entries = await redis.xrange(keys.decisions, min=start, max="+", count=chunk)
-        for entry_id, fields in entries:
-            raw = fields.get(b"decision") or fields.get("decision")
-            try:
-                d = json.loads(raw)
-                cid, action = str(d["comment_id"]), Action(d["action"])
-            except (TypeError, ValueError, KeyError):
-                skipped.append(f"decision {entry_id!r}: unreadable")
-                continue
-            if d.get("source", "auto") == "moderator":
-                if action is not Action.HOLD:
-                    labels[cid] = action
-            else:
-                rule, reason = d.get("rule"), d.get("reason")
-                recorded[cid] = (action, rule if isinstance(rule, str) else None,
-                                 reason if isinstance(reason, str) else None)
-        if len(entries) < chunk:
-            break
-        last = entries[-1][0]
-        start = "(" + (last.decode() if isinstance(last, bytes) else last)
+    recorded, labels = await _scan_history(redis, keys, skipped, chunk)
     cases = []
     ids = list(dict.fromkeys([*recorded, *labels]))
     for i in range(0, len(ids), chunk):
@@ -178,12 +156,55 @@ async def read_history(redis: Any, keys: Keys, skipped: list[str], chunk: int = 
             except (ValueError, InvalidComment) as exc:
                 skipped.append(f"comment {cid}: {exc}")
                 continue
+            label = _current_label(comment, labels.get(cid), skipped)
             if cid in recorded:
                 action, rule, reason = recorded[cid]
-                cases.append(Case(comment, labels.get(cid), action, rule, reason))
+                cases.append(Case(comment, label, action, rule, reason))
             else:  # only a moderator verdict: no baseline
-                cases.append(Case(comment, labels.get(cid)))
+                cases.append(Case(comment, label))
     return cases
+
+
+async def _scan_history(redis: Any, keys: Keys, skipped: list[str], chunk: int
+                        ) -> tuple[dict[str, tuple[Action, str | None, str | None]], dict[str, tuple[Action, str]]]:
+    """The latest automatic decision (action, rule, reason) and the latest moderator label (action, text hash)
+    per comment id, reading the history stream in chunks."""
+    recorded: dict[str, tuple[Action, str | None, str | None]] = {}
+    labels: dict[str, tuple[Action, str]] = {}
+    start = "-"
+    while True:
+        entries = await redis.xrange(keys.decisions, min=start, max="+", count=chunk)
+        for entry_id, fields in entries:
+            raw = fields.get(b"decision") or fields.get("decision")
+            try:
+                d = json.loads(raw)
+                cid, action = str(d["comment_id"]), Action(d["action"])
+            except (TypeError, ValueError, KeyError):
+                skipped.append(f"decision {entry_id!r}: unreadable")
+                continue
+            if d.get("source", "auto") == "moderator":
+                if action is not Action.HOLD:
+                    labels[cid] = (action, str(d.get("text_sha256") or ""))
+            else:
+                rule, reason = d.get("rule"), d.get("reason")
+                recorded[cid] = (action, rule if isinstance(rule, str) else None,
+                                 reason if isinstance(reason, str) else None)
+        if len(entries) < chunk:
+            break
+        last = entries[-1][0]
+        start = "(" + (last.decode() if isinstance(last, bytes) else last)
+    return recorded, labels
+
+
+def _current_label(comment: Comment, label: tuple[Action, str] | None, skipped: list[str]) -> Action | None:
+    """The moderator's label if it judged this text (old decisions without a hash are trusted)."""
+    if label is None:
+        return None
+    action, judged = label
+    if judged and judged != comment.text_sha256:
+        skipped.append(f"comment {comment.id}: the moderator's verdict was on an earlier version; not a label")
+        return None
+    return action
 
 
 async def score_cached(scorers: Sequence[Scorer], comments: Sequence[Comment], cache: ScoreCache) -> list[Scores]:

@@ -57,6 +57,8 @@ class RulesHolder:
             data = self._read()
             if hashlib.sha256(data).hexdigest() == self.current.sha256:
                 self.last_error = None
+                log.info("rules unchanged: version %s", self.current.version,
+                         extra={"event": "rules_unchanged", "rules_version": self.current.version})
                 return True
             new = parse_rules(data, str(self.path), self.categories)
         except RuleError as exc:
