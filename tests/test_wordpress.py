@@ -23,12 +23,6 @@ from tests.wordpress_fake import FakeWordPress, running
 
 
 @pytest.fixture
-async def wp() -> AsyncIterator[FakeWordPress]:
-    async with running(FakeWordPress()) as server:
-        yield server
-
-
-@pytest.fixture
 def settings(wp: FakeWordPress, monkeypatch: pytest.MonkeyPatch) -> WordPressSettings:
     monkeypatch.setenv("TEST_WP_PASSWORD", wp.password)
     return WordPressSettings(url=wp.url + "/", user=wp.user, password_env="TEST_WP_PASSWORD", timeout_s=5)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,13 +20,7 @@ from modbot.keys import Keys
 from modbot.models import Action
 from modbot.sinks.wordpress import WordPressSink
 from tests.test_wordpress import decision, stream
-from tests.wordpress_fake import FakeWordPress, running
-
-
-@pytest.fixture
-async def wp() -> AsyncIterator[FakeWordPress]:
-    async with running(FakeWordPress()) as server:
-        yield server
+from tests.wordpress_fake import FakeWordPress
 
 
 @pytest.fixture
