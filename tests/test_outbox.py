@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import inspect
 import json
 from datetime import UTC, datetime
 
@@ -38,11 +39,12 @@ async def _deliverer(redis_client, prefix, platform, monkeypatch, **sink_kw) -> 
 
 
 async def _run_until(deliverer: OutboxDeliverer, cond, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    """Run the deliverer until `cond()` (a plain or async predicate) holds, then stop it and close its session."""
     stop = asyncio.Event()
     task = asyncio.create_task(deliverer.run(stop))
     try:
         async with asyncio.timeout(timeout):
-            while not cond():
+            while not (await result if inspect.isawaitable(result := cond()) else result):
                 await asyncio.sleep(0.02)
     finally:
         stop.set()
@@ -104,15 +106,7 @@ async def test_permanent_refusal_is_kept_in_failed_stream(redis_client, prefix, 
     platform.status_override = 422
     deliverer = await _deliverer(redis_client, prefix, platform, monkeypatch)
     keys = Keys(prefix)
-
-    stop = asyncio.Event()
-    task = asyncio.create_task(deliverer.run(stop))
-    async with asyncio.timeout(10):
-        while await redis_client.xlen(keys.outbox_failed) == 0:
-            await asyncio.sleep(0.02)
-    stop.set()
-    await task
-    await deliverer.sink.session.close()  # type: ignore[attr-defined]
+    await _run_until(deliverer, lambda: redis_client.xlen(keys.outbox_failed))
     [(_, fields)] = await redis_client.xrange(keys.outbox_failed)
     assert b"422" in fields[b"error"]
     assert json.loads(fields[b"decision"])["comment_id"] == "c-bad"
@@ -202,14 +196,7 @@ async def test_idempotency_key_survives_retry_failed(redis_client, prefix, platf
     expected = "k1/" + hashlib.sha256(fields[b"decision"]).hexdigest()[:16]
     platform.status_override = 422
     first = await _deliverer(redis_client, prefix, platform, monkeypatch)
-    stop = asyncio.Event()
-    task = asyncio.create_task(first.run(stop))
-    async with asyncio.timeout(10):
-        while await redis_client.xlen(keys.outbox_failed) == 0:
-            await asyncio.sleep(0.02)
-    stop.set()
-    await task
-    await first.sink.session.close()  # type: ignore[attr-defined]
+    await _run_until(first, lambda: redis_client.xlen(keys.outbox_failed))
     platform.status_override = None
     assert await retry_failed(redis_client, keys) == 1  # a new outbox entry, the same decision
     second = await _deliverer(redis_client, prefix, platform, monkeypatch)
