@@ -35,7 +35,7 @@ def pattern_categories(scorers: Sequence[Scorer]) -> frozenset[str] | None:
     from modbot.scoring.patterns import PatternScorer
     for s in scorers:
         if isinstance(s, PatternScorer):
-            return frozenset(e.category for e in s.lexicon.entries)
+            return s.lexicon.categories
     return None
 
 

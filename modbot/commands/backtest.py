@@ -132,7 +132,7 @@ def print_report(report: Report, rules: RuleSet, against: RuleSet | None, show: 
 
 async def run_async(args: argparse.Namespace) -> int:
     settings = settings_from(args, args.scorers)
-    rules = load_rules(rules_path(args))
+    rules = load_rules(rules_path(args, settings))
     against = load_rules(args.against) if args.against else None
     for warning in unused_rules_warnings(rules, settings.scorers.enabled):
         print(f"warning: {warning}", file=sys.stderr)

@@ -47,7 +47,7 @@ async def run_async(args: argparse.Namespace) -> int:
         await conn.close()
     # Rules that never fired still belong in the table: a rule that never fires is worth knowing about.
     try:
-        for rule in load_rules(rules_path(args)).rules:
+        for rule in load_rules(rules_path(args, settings)).rules:
             stats.setdefault(rule.id, RuleStats(rule.id))
     except RuleError:
         pass  # the counters stand on their own; `modbot validate` reports the file's problems

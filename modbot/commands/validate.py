@@ -37,11 +37,10 @@ def settings_from(args: argparse.Namespace, scorers: str | None = None) -> Setti
     return load_settings(path, scorers)
 
 
-def rules_path(args: argparse.Namespace) -> Path:
-    """The rules file the command should use (see the module docstring)."""
+def rules_path(args: argparse.Namespace, settings: Settings) -> Path:
+    """The rules file the command should use (see the module docstring), from settings already loaded."""
     if args.rules is not None:
         return Path(args.rules)
-    settings = settings_from(args)
     return settings.rules.file if settings.source is not None else Path("config/rules.yaml")
 
 
@@ -58,8 +57,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if settings.source is not None:
         print(f"OK {settings.source}")
-    path = Path(args.rules) if args.rules is not None else (
-        settings.rules.file if settings.source is not None else Path("config/rules.yaml"))
+    path = rules_path(args, settings)
     categories = None
     patterns = settings.scorers.patterns.file if settings.source else Path("config/patterns.yaml")
     if "patterns" not in settings.scorers.enabled:
@@ -74,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             print(str(exc), file=sys.stderr)
             return 1
-        categories = frozenset(e.category for e in lexicon.entries)
+        categories = lexicon.categories
         print(f"OK {patterns}: {len(lexicon.entries)} patterns, version {lexicon.version}")
     try:
         ruleset = load_rules(path, categories)

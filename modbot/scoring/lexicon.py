@@ -90,6 +90,11 @@ class Lexicon:
     by_anchor: dict[str, tuple[Entry, ...]]
     version: str
 
+    @property
+    def categories(self) -> frozenset[str]:
+        """The categories entries report (what rules may name)."""
+        return frozenset(e.category for e in self.entries)
+
 
 def _fold_item(item: str) -> tuple[str, bool]:
     """Fold a list item or term to the skeleton; a trailing `*` means "followed by any letters"."""
