@@ -54,8 +54,8 @@ async def check(settings: Settings, comment: Comment) -> dict[str, Any]:
         scores = (await score_batch(scorers, [comment]))[0]
     finally:
         await close_scorers(scorers)
-    verdict = ruleset.evaluate(comment, scores)
     explanation = ruleset.explain(comment, scores)
+    verdict = explanation.verdict  # explain evaluates every rule once; no second pass needed
     return {
         "action": verdict.action.value,
         "rule": verdict.rule,
