@@ -11,7 +11,7 @@ test:
 	$(PY) -m pytest
 
 test-fast:
-	$(PY) -m pytest -m "not slow and not browser"
+	$(PY) -m pytest -m "not slow and not browser and not fault"
 
 lint:
 	$(PY) -m ruff check modbot tests bench
