@@ -1,19 +1,21 @@
 """modbot.yaml: one schema, validated once at start; the rest of the code gets typed settings.
 
 Every setting has a default here and is documented in config/modbot.yaml. Relative paths are resolved
-against the directory of the config file. Environment variables override a few settings so containers
-need no file edits: MODBOT_REDIS_URL, MODBOT_DATA_DIR, MODBOT_REVIEW_HOST, MODBOT_REVIEW_PORT,
-MODBOT_USERS_FILE, MODBOT_LOG_LEVEL.
+against the directory of the config file. Any setting can be overridden from the environment, so containers
+need no file edits: `MODBOT_<SECTION>__<KEY>` (modbot.config_env), validated like the file's values; relative
+paths given there are resolved against the current directory.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from modbot.config_env import env_overrides, overlay
 from modbot.errors import ConfigError
 from modbot.yamlsrc import LDict, error_at, load_yaml
 
@@ -139,26 +141,11 @@ def load_settings(path: Path | None, scorers: str | None = None) -> Settings:
     if data is None:
         data = LDict()
     file = str(path) if path else "<defaults>"
-    if not isinstance(data, dict):
+    if not isinstance(data, LDict):
         raise ConfigError("the config must be a mapping of sections", file=file, line=1)
-    errors: list[ConfigError] = []
+    errors = overlay(data, env_overrides(os.environ))
     settings = _build(Settings, data, file, base, "", errors)
     overrides: dict[str, Any] = {"source": path.resolve() if path else None}
-    env = os.environ
-    if env.get("MODBOT_REDIS_URL") or env.get("MODBOT_DATA_DIR"):
-        overrides["redis"] = _replace(settings.redis, {
-            "url": env.get("MODBOT_REDIS_URL") or settings.redis.url,
-            "data_dir": Path(env["MODBOT_DATA_DIR"]) if env.get("MODBOT_DATA_DIR") else settings.redis.data_dir})
-    if env.get("MODBOT_REVIEW_HOST") or env.get("MODBOT_REVIEW_PORT") or env.get("MODBOT_USERS_FILE"):
-        try:
-            port = int(env.get("MODBOT_REVIEW_PORT") or settings.review.port)
-        except ValueError:
-            raise ConfigError("MODBOT_REVIEW_PORT must be a port number") from None
-        users = Path(env["MODBOT_USERS_FILE"]) if env.get("MODBOT_USERS_FILE") else settings.review.users_file
-        overrides["review"] = _replace(settings.review, {"host": env.get("MODBOT_REVIEW_HOST") or settings.review.host,
-                                                         "port": port, "users_file": users})
-    if os.environ.get("MODBOT_LOG_LEVEL"):
-        overrides["log_level"] = os.environ["MODBOT_LOG_LEVEL"]
     if scorers is not None:
         overrides["scorers"] = ScorerSettings(parse_scorer_list(scorers), settings.scorers.patterns,
                                               settings.scorers.toxicity)
@@ -197,8 +184,10 @@ def _build(cls: type, data: Any, file: str, base: Path, path: str, errors: list[
     for key, value in data.items():
         dotted = f"{path}.{key}" if path else key
         if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            guess = f"did you mean '{close[0]}'? " if close else ""
             errors.append(error_at(data, key, f"unknown setting '{dotted}'", file,
-                                   hint=f"known settings here: {', '.join(sorted(known))}"))
+                                   hint=f"{guess}known settings here: {', '.join(sorted(known))}"))
             continue
         if value is None and "None" not in str(known[key].type) and str(known[key].type) not in _SECTIONS:
             continue  # an empty value means "the default"
@@ -226,15 +215,21 @@ _SECTIONS = {c.__name__: c for c in (RedisSettings, StreamSettings, PatternSetti
 def _convert(typ: Any, value: Any, node: Any, key: str, dotted: str, file: str, base: Path,  # noqa: C901
              errors: list[ConfigError]) -> Any:
     t = str(typ)
+    env = node.env_value(key) if isinstance(node, LDict) else None
     if t in _SECTIONS:
+        if value is not None and not isinstance(value, dict):
+            raise error_at(node, key, f"'{dotted}' must be a mapping of settings", file)
         return _build(_SECTIONS[t], value if value is not None else {}, file, base, dotted, errors)
     if value is None:
         return None
+    if env is not None and not isinstance(value, dict | list) and (t.startswith("Path") or t.startswith("str")):
+        value = env.raw  # the variable's text as written: YAML would turn 'yes' or '0755' into other things
     if t.startswith("Path"):
         if not isinstance(value, str):
             raise error_at(node, key, f"'{dotted}' must be a path string", file)
         p = Path(os.path.expanduser(value))
-        return p if p.is_absolute() else Path(os.path.normpath(base / p))
+        # A path from the environment comes from a shell: relative to where modbot was started.
+        return p if p.is_absolute() else Path(os.path.normpath((Path.cwd() if env else base) / p))
     if t.startswith("tuple"):
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
