@@ -122,6 +122,13 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True)
+class HealthSettings:
+    enabled: bool = False  # serve /healthz and /readyz at http://host:port/ (the shipped config turns it on)
+    host: str = "127.0.0.1"
+    port: int = 8081
+
+
+@dataclass(frozen=True)
 class Settings:
     redis: RedisSettings = field(default_factory=RedisSettings)
     stream: StreamSettings = field(default_factory=StreamSettings)
@@ -130,6 +137,7 @@ class Settings:
     sink: SinkSettings = field(default_factory=SinkSettings)
     review: ReviewSettings = field(default_factory=ReviewSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    health: HealthSettings = field(default_factory=HealthSettings)
     log_level: str = "info"
     source: Path | None = None  # the file these settings came from
 
@@ -209,7 +217,7 @@ def _build(cls: type, data: Any, file: str, base: Path, path: str, errors: list[
 
 _SECTIONS = {c.__name__: c for c in (RedisSettings, StreamSettings, PatternSettings, ToxicitySettings,
                                       ScorerSettings, RulesSettings, WebhookSettings, WordPressSettings,
-                                      SinkSettings, ReviewSettings, MetricsSettings)}
+                                      SinkSettings, ReviewSettings, MetricsSettings, HealthSettings)}
 
 
 def _convert(typ: Any, value: Any, node: Any, key: str, dotted: str, file: str, base: Path,  # noqa: C901
@@ -303,7 +311,8 @@ def _check(s: Settings, data: Any, file: str, errors: list[ConfigError]) -> None
         fail(("sink", "type"), f"unknown sink type '{s.sink.type}'", "webhook, wordpress or log")
     if s.sink.type == "webhook" and not s.sink.webhook.url:
         fail(("sink", "webhook") if _section(data, "sink", "webhook") is not None else ("sink", "type"),
-             "the webhook sink needs 'sink.webhook.url'", "set the URL, or use sink.type: log")
+             "the webhook sink needs 'sink.webhook.url'",
+             "set the URL (or MODBOT_SINK__WEBHOOK__URL), or use sink.type: log")
     if s.sink.type == "wordpress" and not (s.sink.wordpress.url and s.sink.wordpress.user):
         fail(("sink", "type"), "the wordpress sink needs 'sink.wordpress.url' and 'sink.wordpress.user'")
     positive(("sink", "backoff_base_s"), s.sink.backoff_base_s)
@@ -322,5 +331,7 @@ def _check(s: Settings, data: Any, file: str, errors: list[ConfigError]) -> None
     positive(("review", "claim_ttl_s"), s.review.claim_ttl_s)
     if not 1 <= s.metrics.port <= 65535:
         fail(("metrics", "port"), f"'metrics.port' must be a port number (1-65535), not {s.metrics.port}")
+    if not 1 <= s.health.port <= 65535:
+        fail(("health", "port"), f"'health.port' must be a port number (1-65535), not {s.health.port}")
     if s.log_level.lower() not in ("debug", "info", "warning", "error"):
         fail(("log_level",), f"unknown log level '{s.log_level}'", "debug, info, warning or error")
