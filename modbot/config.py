@@ -9,6 +9,7 @@ paths given there are resolved against the current directory.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, field, fields
@@ -112,6 +113,7 @@ class ReviewSettings:
     users_file: Path = Path("moderators.yaml")
     secure_cookies: bool = False  # set true behind HTTPS
     claim_ttl_s: int = 300
+    trusted_proxies: tuple[str, ...] = ()  # addresses/networks whose X-Forwarded-For names the login's client
 
 
 @dataclass(frozen=True)
@@ -329,6 +331,12 @@ def _check(s: Settings, data: Any, file: str, errors: list[ConfigError]) -> None
     if not 1 <= s.review.port <= 65535:
         fail(("review", "port"), f"'review.port' must be a port number (1-65535), not {s.review.port}")
     positive(("review", "claim_ttl_s"), s.review.claim_ttl_s)
+    for proxy in s.review.trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            fail(("review", "trusted_proxies"), f"'{proxy}' in 'review.trusted_proxies' is not an address or network",
+                 "e.g. 127.0.0.1 or 10.0.0.0/8")
     if not 1 <= s.metrics.port <= 65535:
         fail(("metrics", "port"), f"'metrics.port' must be a port number (1-65535), not {s.metrics.port}")
     if not 1 <= s.health.port <= 65535:
