@@ -27,7 +27,7 @@ OUTBOX_GROUP = "sink"
 class Keys:
     """Key names for one prefix.
 
-    The methods build the per-comment (or per-session, per-login) keys, so every part of modbot spells a key
+    The methods build the per-comment (or per-session) keys, so every part of modbot spells a key
     the same way and the table above stays the one list of what modbot stores.
     """
 
