@@ -26,10 +26,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with `only`, the other commands' modules are not imported (their arguments are
+    not needed to run this one, and importing them all takes seconds: `modbot run` must reach its signal
+    handlers quickly)."""
     parser = argparse.ArgumentParser(prog="modbot", description="Moderation bot for comment sections.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module, help_text) in COMMANDS.items():
+        if only is not None and name != only:
+            sub.add_parser(name, help=help_text)
+            continue
         cmd = importlib.import_module(f"modbot.commands.{module}")
         p = sub.add_parser(name, help=help_text, description=(cmd.__doc__ or help_text).strip())
         cmd.add_arguments(p)
@@ -37,8 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _chosen_command(argv: Sequence[str]) -> str | None:
+    """The command named on the command line, when it is a known one (anything else: build the full parser)."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    return first if first in COMMANDS else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(_chosen_command(argv)).parse_args(argv)
     try:
         return int(args._run(args))
     except ModbotError as exc:

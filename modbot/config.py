@@ -1,19 +1,22 @@
 """modbot.yaml: one schema, validated once at start; the rest of the code gets typed settings.
 
 Every setting has a default here and is documented in config/modbot.yaml. Relative paths are resolved
-against the directory of the config file. Environment variables override a few settings so containers
-need no file edits: MODBOT_REDIS_URL, MODBOT_DATA_DIR, MODBOT_REVIEW_HOST, MODBOT_REVIEW_PORT,
-MODBOT_USERS_FILE, MODBOT_LOG_LEVEL.
+against the directory of the config file. Any setting can be overridden from the environment, so containers
+need no file edits: `MODBOT_<SECTION>__<KEY>` (modbot.config_env), validated like the file's values; relative
+paths given there are resolved against the current directory.
 """
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from modbot.config_env import env_overrides, overlay
 from modbot.errors import ConfigError
 from modbot.yamlsrc import LDict, error_at, load_yaml
 
@@ -110,6 +113,7 @@ class ReviewSettings:
     users_file: Path = Path("moderators.yaml")
     secure_cookies: bool = False  # set true behind HTTPS
     claim_ttl_s: int = 300
+    trusted_proxies: tuple[str, ...] = ()  # addresses/networks whose X-Forwarded-For names the login's client
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,13 @@ class MetricsSettings:
     enabled: bool = False  # serve Prometheus metrics at http://host:port/metrics
     host: str = "127.0.0.1"
     port: int = 9108
+
+
+@dataclass(frozen=True)
+class HealthSettings:
+    enabled: bool = False  # serve /healthz and /readyz at http://host:port/ (the shipped config turns it on)
+    host: str = "127.0.0.1"
+    port: int = 8081
 
 
 @dataclass(frozen=True)
@@ -128,6 +139,7 @@ class Settings:
     sink: SinkSettings = field(default_factory=SinkSettings)
     review: ReviewSettings = field(default_factory=ReviewSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    health: HealthSettings = field(default_factory=HealthSettings)
     log_level: str = "info"
     source: Path | None = None  # the file these settings came from
 
@@ -139,26 +151,11 @@ def load_settings(path: Path | None, scorers: str | None = None) -> Settings:
     if data is None:
         data = LDict()
     file = str(path) if path else "<defaults>"
-    if not isinstance(data, dict):
+    if not isinstance(data, LDict):
         raise ConfigError("the config must be a mapping of sections", file=file, line=1)
-    errors: list[ConfigError] = []
+    errors = overlay(data, env_overrides(os.environ))
     settings = _build(Settings, data, file, base, "", errors)
     overrides: dict[str, Any] = {"source": path.resolve() if path else None}
-    env = os.environ
-    if env.get("MODBOT_REDIS_URL") or env.get("MODBOT_DATA_DIR"):
-        overrides["redis"] = _replace(settings.redis, {
-            "url": env.get("MODBOT_REDIS_URL") or settings.redis.url,
-            "data_dir": Path(env["MODBOT_DATA_DIR"]) if env.get("MODBOT_DATA_DIR") else settings.redis.data_dir})
-    if env.get("MODBOT_REVIEW_HOST") or env.get("MODBOT_REVIEW_PORT") or env.get("MODBOT_USERS_FILE"):
-        try:
-            port = int(env.get("MODBOT_REVIEW_PORT") or settings.review.port)
-        except ValueError:
-            raise ConfigError("MODBOT_REVIEW_PORT must be a port number") from None
-        users = Path(env["MODBOT_USERS_FILE"]) if env.get("MODBOT_USERS_FILE") else settings.review.users_file
-        overrides["review"] = _replace(settings.review, {"host": env.get("MODBOT_REVIEW_HOST") or settings.review.host,
-                                                         "port": port, "users_file": users})
-    if os.environ.get("MODBOT_LOG_LEVEL"):
-        overrides["log_level"] = os.environ["MODBOT_LOG_LEVEL"]
     if scorers is not None:
         overrides["scorers"] = ScorerSettings(parse_scorer_list(scorers), settings.scorers.patterns,
                                               settings.scorers.toxicity)
@@ -197,8 +194,10 @@ def _build(cls: type, data: Any, file: str, base: Path, path: str, errors: list[
     for key, value in data.items():
         dotted = f"{path}.{key}" if path else key
         if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            guess = f"did you mean '{close[0]}'? " if close else ""
             errors.append(error_at(data, key, f"unknown setting '{dotted}'", file,
-                                   hint=f"known settings here: {', '.join(sorted(known))}"))
+                                   hint=f"{guess}known settings here: {', '.join(sorted(known))}"))
             continue
         if value is None and "None" not in str(known[key].type) and str(known[key].type) not in _SECTIONS:
             continue  # an empty value means "the default"
@@ -220,21 +219,27 @@ def _build(cls: type, data: Any, file: str, base: Path, path: str, errors: list[
 
 _SECTIONS = {c.__name__: c for c in (RedisSettings, StreamSettings, PatternSettings, ToxicitySettings,
                                       ScorerSettings, RulesSettings, WebhookSettings, WordPressSettings,
-                                      SinkSettings, ReviewSettings, MetricsSettings)}
+                                      SinkSettings, ReviewSettings, MetricsSettings, HealthSettings)}
 
 
 def _convert(typ: Any, value: Any, node: Any, key: str, dotted: str, file: str, base: Path,  # noqa: C901
              errors: list[ConfigError]) -> Any:
     t = str(typ)
+    env = node.env_value(key) if isinstance(node, LDict) else None
     if t in _SECTIONS:
+        if value is not None and not isinstance(value, dict):
+            raise error_at(node, key, f"'{dotted}' must be a mapping of settings", file)
         return _build(_SECTIONS[t], value if value is not None else {}, file, base, dotted, errors)
     if value is None:
         return None
+    if env is not None and not isinstance(value, dict | list) and (t.startswith("Path") or t.startswith("str")):
+        value = env.raw  # the variable's text as written: YAML would turn 'yes' or '0755' into other things
     if t.startswith("Path"):
         if not isinstance(value, str):
             raise error_at(node, key, f"'{dotted}' must be a path string", file)
         p = Path(os.path.expanduser(value))
-        return p if p.is_absolute() else Path(os.path.normpath(base / p))
+        # A path from the environment comes from a shell: relative to where modbot was started.
+        return p if p.is_absolute() else Path(os.path.normpath((Path.cwd() if env else base) / p))
     if t.startswith("tuple"):
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
@@ -308,7 +313,8 @@ def _check(s: Settings, data: Any, file: str, errors: list[ConfigError]) -> None
         fail(("sink", "type"), f"unknown sink type '{s.sink.type}'", "webhook, wordpress or log")
     if s.sink.type == "webhook" and not s.sink.webhook.url:
         fail(("sink", "webhook") if _section(data, "sink", "webhook") is not None else ("sink", "type"),
-             "the webhook sink needs 'sink.webhook.url'", "set the URL, or use sink.type: log")
+             "the webhook sink needs 'sink.webhook.url'",
+             "set the URL (or MODBOT_SINK__WEBHOOK__URL), or use sink.type: log")
     if s.sink.type == "wordpress" and not (s.sink.wordpress.url and s.sink.wordpress.user):
         fail(("sink", "type"), "the wordpress sink needs 'sink.wordpress.url' and 'sink.wordpress.user'")
     positive(("sink", "backoff_base_s"), s.sink.backoff_base_s)
@@ -325,7 +331,15 @@ def _check(s: Settings, data: Any, file: str, errors: list[ConfigError]) -> None
     if not 1 <= s.review.port <= 65535:
         fail(("review", "port"), f"'review.port' must be a port number (1-65535), not {s.review.port}")
     positive(("review", "claim_ttl_s"), s.review.claim_ttl_s)
+    for proxy in s.review.trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            fail(("review", "trusted_proxies"), f"'{proxy}' in 'review.trusted_proxies' is not an address or network",
+                 "e.g. 127.0.0.1 or 10.0.0.0/8")
     if not 1 <= s.metrics.port <= 65535:
         fail(("metrics", "port"), f"'metrics.port' must be a port number (1-65535), not {s.metrics.port}")
+    if not 1 <= s.health.port <= 65535:
+        fail(("health", "port"), f"'health.port' must be a port number (1-65535), not {s.health.port}")
     if s.log_level.lower() not in ("debug", "info", "warning", "error"):
         fail(("log_level",), f"unknown log level '{s.log_level}'", "debug, info, warning or error")

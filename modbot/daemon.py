@@ -1,7 +1,9 @@
 """`modbot run`: the worker, the outbox deliverer, rules hot reload and the review page, in one process.
 
 SIGTERM/SIGINT: stop reading, finish and acknowledge the batch in hand, make one delivery attempt for what
-waits in the outbox, exit 0. SIGHUP: reload the rules (a broken file keeps the old rules).
+waits in the outbox, exit 0. SIGHUP: reload the rules (a broken file keeps the old rules). The handlers are
+installed before anything slow starts (loading the model can take a minute): a stop asked for while starting
+ends the start at the next step and exits 0, too.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from modbot import metrics
+from modbot import health, metrics
 from modbot.config import Settings
 from modbot.connections import connect
 from modbot.httpserve import serve_app
@@ -41,56 +43,61 @@ async def run_daemon(settings: Settings, stop: asyncio.Event | None = None,
                      on_ready: Callable[[], Awaitable[None]] | None = None) -> int:
     """Run until a signal (or `stop`) arrives. Returns the exit status."""
     stop = stop or asyncio.Event()
+    state = health.StartupState()
+    holder: RulesHolder | None = None
     async with contextlib.AsyncExitStack() as stack:
+        _install_signal_handlers(stack, stop, lambda: holder.reload() if holder is not None else None)
+        log.info("starting", extra={"scorers": list(settings.scorers.enabled), "pid": os.getpid()})
+        if settings.health.enabled:
+            stack.push_async_callback((await health.serve(settings.health, state)).cleanup)
         # Everything that can refuse to start (model, rules, Redis, the review port) does so before any
-        # comment is read; whatever was already started is closed again on the way out.
+        # comment is read; whatever was already started is closed again on the way out. A stop asked for
+        # meanwhile is honoured between the steps.
         scorers = await build_scorers(settings)
         stack.push_async_callback(close_scorers, scorers)
-        holder = RulesHolder(settings.rules.file, pattern_categories(scorers))
-        for warning in unused_rules_warnings(holder.current, settings.scorers.enabled):
+        state.scorers_loaded = True
+        if stop.is_set():
+            return _stopped_while_starting()
+        rules = holder = RulesHolder(settings.rules.file, pattern_categories(scorers))
+        state.rules_loaded = True
+        for warning in unused_rules_warnings(rules.current, settings.scorers.enabled):
             log.warning(warning)
         conn = await connect(settings.redis)
         stack.push_async_callback(conn.close)
+        state.redis = conn.redis
+        if stop.is_set():
+            return _stopped_while_starting()
         keys = Keys(settings.redis.prefix, settings.stream.name)
         consumer = consumer_name(settings)
         session = await stack.enter_async_context(aiohttp.ClientSession())
         sink = build_sink(settings.sink, session)
         stack.push_async_callback(sink.close)
-        runner = await _start_review(settings, conn.redis, keys)
-        if runner is not None:
-            stack.push_async_callback(runner.cleanup)
-        if settings.metrics.enabled:
-            metrics_runner = await metrics.serve(settings.metrics.host, settings.metrics.port)
-            stack.push_async_callback(metrics_runner.cleanup)
-            log.info("metrics", extra={"url": f"http://{settings.metrics.host}:{settings.metrics.port}/metrics"})
+        await _start_servers(stack, settings, conn.redis, keys)
+        if stop.is_set():
+            return _stopped_while_starting()
 
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        loop.add_signal_handler(signal.SIGHUP, holder.reload)
-        stack.callback(lambda: [loop.remove_signal_handler(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)])
-
-        worker = Worker(conn.redis, keys, settings.stream, consumer, scorers, lambda: holder.current)
+        worker = Worker(conn.redis, keys, settings.stream, consumer, scorers, lambda: rules.current)
         outbox = OutboxDeliverer(conn.redis, keys, sink, settings.sink, consumer, settings.stream.reclaim_idle_ms)
         tasks = [asyncio.create_task(worker.run(stop), name="worker")]
         if settings.sink.deliver:
             tasks.append(asyncio.create_task(outbox.run(stop), name="outbox"))
         if settings.rules.watch:
-            tasks.append(asyncio.create_task(_until(stop, holder.watch(1.0)), name="rules-watch"))
+            tasks.append(asyncio.create_task(_until(stop, rules.watch(1.0)), name="rules-watch"))
         if settings.metrics.enabled:
             tasks.append(asyncio.create_task(
-                metrics.refresh_loop(conn.redis, keys, settings.stream.group, lambda: holder.current.version, stop),
+                metrics.refresh_loop(conn.redis, keys, settings.stream.group, lambda: rules.current.version, stop),
                 name="metrics"))
         if settings.sink.wordpress.poll:
             from modbot.ingest.wordpress import WordPressPoller
             poller = WordPressPoller(settings.sink.wordpress, conn.redis, keys, session=session)
             tasks.append(asyncio.create_task(poller.run(stop), name="wp-poll"))
         log.info("modbot running", extra={"redis": conn.url, "stream": keys.comments, "consumer": consumer,
-                                          "scorers": [s.name for s in scorers], "rules": holder.current.version,
+                                          "scorers": [s.name for s in scorers], "rules": rules.current.version,
                                           "sink": sink.name})
         if on_ready is not None:
             await on_ready()
         status = await _supervise(stop, tasks)
+        state.stopping = True
         flushed = 0
         outbox_task = next((t for t in tasks if t.get_name() == "outbox"), None)
         # One last delivery attempt, only once the deliverer itself has stopped (never two at once).
@@ -102,6 +109,33 @@ async def run_daemon(settings: Settings, stop: asyncio.Event | None = None,
         log.info("stopped", extra={"processed": worker.processed, "delivered": outbox.delivered,
                                    "flushed_at_exit": flushed})
         return status
+
+
+def _install_signal_handlers(stack: contextlib.AsyncExitStack, stop: asyncio.Event,
+                             reload: Callable[[], object]) -> None:
+    """SIGTERM/SIGINT set `stop`; SIGHUP reloads the rules once they are loaded. On the way out the handlers
+    that were there before come back (`modbot run` installs remember_stop_signals first, so a second SIGTERM
+    while Redis and the embedded Valkey close does not kill the process halfway and orphan the Valkey server)."""
+    loop = asyncio.get_running_loop()
+    sigs = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    before = {sig: signal.getsignal(sig) for sig in sigs}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, reload)
+
+    def restore() -> None:
+        for sig in sigs:
+            loop.remove_signal_handler(sig)
+            previous = before[sig]
+            if previous is not None:  # None: installed outside Python; the default then stays
+                signal.signal(sig, previous)
+
+    stack.callback(restore)
+
+
+def _stopped_while_starting() -> int:
+    log.info("stopped", extra={"during": "start-up", "processed": 0, "delivered": 0, "flushed_at_exit": 0})
+    return 0
 
 
 async def _supervise(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> int:
@@ -132,6 +166,18 @@ async def _until(stop: asyncio.Event, coro: Awaitable[None]) -> None:
         t.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await t
+
+
+async def _start_servers(stack: contextlib.AsyncExitStack, settings: Settings, redis: aioredis.Redis,
+                         keys: Keys) -> None:
+    """The review page and the metrics endpoint, when enabled; `stack` stops them on the way out."""
+    runner = await _start_review(settings, redis, keys)
+    if runner is not None:
+        stack.push_async_callback(runner.cleanup)
+    if settings.metrics.enabled:
+        metrics_runner = await metrics.serve(settings.metrics.host, settings.metrics.port)
+        stack.push_async_callback(metrics_runner.cleanup)
+        log.info("metrics", extra={"url": f"http://{settings.metrics.host}:{settings.metrics.port}/metrics"})
 
 
 async def _start_review(settings: Settings, redis: aioredis.Redis, keys: Keys) -> web.AppRunner | None:

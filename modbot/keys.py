@@ -17,7 +17,6 @@
 | {p}claim:{id}               | string | moderator holding a review item (expires)                             |
 | {p}wp:cursor                | string | WordPress poller position                                             |
 | {p}session:{sha256(token)}  | string | review page login session JSON (user, csrf token); expires            |
-| {p}login:{kind}:{who}       | string | failed review logins per `ip` / `user` in the current window; expires |
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ OUTBOX_GROUP = "sink"
 class Keys:
     """Key names for one prefix.
 
-    The methods build the per-comment (or per-session, per-login) keys, so every part of modbot spells a key
+    The methods build the per-comment (or per-session) keys, so every part of modbot spells a key
     the same way and the table above stays the one list of what modbot stores.
     """
 
@@ -59,9 +58,6 @@ class Keys:
 
     def session(self, token_hash: str) -> str:
         return f"{self.prefix}session:{token_hash}"
-
-    def login_failures(self, kind: str, who: str) -> str:
-        return f"{self.prefix}login:{kind}:{who}"
 
 
 def review_score(priority: int, created_ts: float) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,16 +11,37 @@ import yaml
 from modbot.errors import ConfigError
 
 
+@dataclass(frozen=True)
+class EnvValue:
+    """A value set by an environment variable (modbot.config_env): the variable's name and its text before YAML
+    parsing (string and path settings take the text as it is, so `MODBOT_STREAM__CONSUMER=yes` stays 'yes')."""
+
+    var: str
+    raw: str
+
+
 class Located:
-    """Mixin: `where(key)` gives the 1-based (line, column) of a key's value; `line`/`column` of the node."""
+    """Mixin: `where(key)` gives the 1-based (line, column) of a key's value; `line`/`column` of the node;
+    `env_value(key)` the environment variable that set the key, if one did."""
 
     line: int | None = None
     column: int | None = None
     _where: dict[Any, tuple[int, int]]
+    _env: dict[Any, EnvValue]
 
     def where(self, key: Any) -> tuple[int | None, int | None]:
         where: dict[Any, tuple[int, int]] = getattr(self, "_where", {})
         return where.get(key, (self.line, self.column))
+
+    def mark_env(self, key: Any, value: EnvValue) -> None:
+        """Record that `key` was set by an environment variable, so errors about it name the variable."""
+        if not hasattr(self, "_env"):
+            self._env = {}
+        self._env[key] = value
+
+    def env_value(self, key: Any) -> EnvValue | None:
+        env: dict[Any, EnvValue] = getattr(self, "_env", {})
+        return env.get(key)
 
 
 class LDict(dict[str, Any], Located):
@@ -102,5 +124,8 @@ def error_at(node: Any, key: Any, message: str, file: str, hint: str | None = No
     line: int | None = None
     column: int | None = None
     if isinstance(node, Located):
+        env = node.env_value(key) if key is not None else None
+        if env is not None:
+            return ConfigError(message, file=f"environment variable {env.var}", hint=hint)
         line, column = node.where(key) if key is not None else (node.line, node.column)
     return ConfigError(message, file=file, line=line, column=column, hint=hint)

@@ -18,7 +18,8 @@ from modbot.decisions import DecisionStore
 from modbot.keys import Keys
 from modbot.models import Action, Author, Comment, Decision, Match
 from modbot.review.app import create_app
-from modbot.review.auth import LoginLimiter, hash_password, save_users
+from modbot.review.auth import hash_password, save_users
+from modbot.review.throttle import LoginThrottle
 
 # Cheap argon2 parameters: the tests check behaviour, not hashing cost.
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
@@ -61,9 +62,12 @@ class Served:
 
 @asynccontextmanager
 async def serve(redis: aioredis.Redis, keys: Keys, settings: ReviewSettings,
-                limiter: LoginLimiter | None = None) -> AsyncIterator[Served]:
-    """The review app on a real port on 127.0.0.1."""
-    app = create_app(redis, keys, settings, limiter=limiter)
+                throttle: LoginThrottle | None = None) -> AsyncIterator[Served]:
+    """The review app on a real port on 127.0.0.1. Its login throttle's first wait is a minute (not a second),
+    so a slow test machine never sees a wait run out between two requests."""
+    if throttle is None:
+        throttle = LoginThrottle(first_delay_s=60)
+    app = create_app(redis, keys, settings, throttle=throttle)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -80,3 +80,60 @@ def test_type_errors_and_typos_do_not_hide_other_problems(tmp_path):
                         (":5:", "unknown setting 'review.prot'"), (":7:", "metrics.enabled' must be true or false"),
                         (":10:", "is above 'sink.backoff_max_s'")):
         assert any(where in line and what in line for line in lines), (where, what)
+
+
+# --- settings from the environment: MODBOT_<SECTION>__<KEY> ----------------------------------------------------
+
+def test_any_setting_can_be_overridden_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODBOT_SINK__WEBHOOK__URL", "http://platform:9000/modbot")
+    monkeypatch.setenv("MODBOT_STREAM__BATCH_SIZE", "64")
+    monkeypatch.setenv("MODBOT_STREAM__CONSUMER", "yes")  # a string setting keeps the text YAML would make True
+    monkeypatch.setenv("MODBOT_METRICS__ENABLED", "true")
+    monkeypatch.setenv("MODBOT_SCORERS__ENABLED", "[patterns]")
+    monkeypatch.setenv("MODBOT_SCORERS__TOXICITY__QUANTIZE", "true")
+    monkeypatch.setenv("MODBOT_RULES__FILE", "/etc/modbot/rules.yaml")
+    monkeypatch.setenv("MODBOT_WEBHOOK_SECRET", "not a setting: left alone")
+    s = load_settings(_write(tmp_path, "sink:\n  type: webhook\n  webhook:\n    url: http://127.0.0.1:9000/x\n"
+                                       "stream:\n  batch_size: 8\n"))
+    assert s.sink.webhook.url == "http://platform:9000/modbot" and s.sink.type == "webhook"
+    assert s.stream.batch_size == 64 and s.stream.consumer == "yes"
+    assert s.metrics.enabled is True and s.scorers.enabled == ("patterns",) and s.scorers.toxicity.quantize
+    assert s.rules.file == Path("/etc/modbot/rules.yaml")
+
+
+def test_the_webhook_url_can_come_from_the_environment_alone(tmp_path, monkeypatch):
+    """The shipped config posts to 127.0.0.1; a container must be able to point it elsewhere without a file."""
+    monkeypatch.setenv("MODBOT_SINK__WEBHOOK__URL", "http://platform.internal/modbot")
+    assert load_settings(ROOT / "config" / "modbot.yaml").sink.webhook.url == "http://platform.internal/modbot"
+    monkeypatch.setenv("MODBOT_SINK__TYPE", "webhook")
+    assert load_settings(None).sink.webhook.url == "http://platform.internal/modbot"
+
+
+@pytest.mark.parametrize(("var", "value", "what"), [
+    ("MODBOT_SINK__WEBHOOK__URLL", "http://x", "unknown setting 'sink.webhook.urll' (fix: did you mean 'url'?"),
+    ("MODBOT_STREEM__BATCH_SIZE", "3", "unknown setting 'streem' (fix: did you mean 'stream'?"),
+    ("MODBOT_STREAM__BATCH_SIZE", "many", "'stream.batch_size' must be a whole number"),
+    ("MODBOT_STREAM__BATCH_SIZE", "0", "'stream.batch_size' must be more than zero"),
+    ("MODBOT_REVIEW_PORT", "http", "'review.port' must be a whole number"),
+    ("MODBOT_SINK__TYPE", "pigeon", "unknown sink type 'pigeon'"),
+    ("MODBOT_SINK__WEBHOOK", "http://x", "'sink.webhook' must be a mapping of settings"),
+    ("MODBOT_SINK__TYPE__X", "1", "'sink.type' is a setting, not a section"),
+    ("MODBOT_LOG_LEVEL__X", "1", "'log_level' must be a string"),
+])
+def test_a_bad_environment_value_is_named_by_its_variable(tmp_path, monkeypatch, var, value, what):
+    monkeypatch.setenv(var, value)
+    with pytest.raises(ConfigError) as err:
+        load_settings(_write(tmp_path, "sink:\n  type: log\nstream:\n  batch_size: 4\n"))
+    message = str(err.value)
+    assert message.startswith(f"environment variable {var}: ") and what in message, message
+
+
+def test_older_variable_names_still_work_and_relative_paths_start_at_the_current_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MODBOT_REVIEW_PORT", "8181")
+    monkeypatch.setenv("MODBOT_LOG_LEVEL", "debug")
+    monkeypatch.setenv("MODBOT_DATA_DIR", "state")
+    s = load_settings(ROOT / "config" / "modbot.yaml")
+    assert s.review.port == 8181 and s.log_level == "debug" and s.redis.data_dir == tmp_path / "state"
+    monkeypatch.setenv("MODBOT_REVIEW__PORT", "8282")  # the new name wins over the old one
+    assert load_settings(ROOT / "config" / "modbot.yaml").review.port == 8282

@@ -14,8 +14,8 @@ import redis.asyncio as aioredis
 from modbot.config import ReviewSettings
 from modbot.keys import Keys
 from modbot.models import Action, Decision
-from modbot.review.auth import LoginLimiter
 from modbot.review.render import highlight, safe_link
+from modbot.review.throttle import LoginThrottle
 from tests.review_helpers import PASSWORDS, Served, client, find, hold, serve, write_users
 
 TEXT = "They say the globalist bankers control the media, wake up."
@@ -145,19 +145,19 @@ async def test_login_form_needs_its_csrf_token(served: Served) -> None:
         assert resp.status == 403
 
 
-async def test_logins_are_rate_limited_per_user(served: Served) -> None:
+async def test_logins_are_throttled_per_user_and_address(served: Served) -> None:
     async with client() as http:
         for _ in range(5):
             assert (await login(http, served.url, password="guess")).status == 401
-        resp = await login(http, served.url)  # the right password no longer helps
+        resp = await login(http, served.url)  # from this address, even the right password waits its turn
         assert resp.status == 429 and int(resp.headers["Retry-After"]) > 0
         assert (await login(http, served.url, user="bob")).status == 200  # other users are not locked out
 
 
 async def test_logins_are_rate_limited_per_address(redis_client: aioredis.Redis, keys: Keys,
                                                    settings: ReviewSettings) -> None:
-    limiter = LoginLimiter(redis_client, keys, max_per_user=100, max_per_ip=3)
-    async with serve(redis_client, keys, settings, limiter=limiter) as s, client() as http:
+    throttle = LoginThrottle(free_tries=100, free_tries_per_address=3, first_delay_s=60)
+    async with serve(redis_client, keys, settings, throttle=throttle) as s, client() as http:
         for name in ("u1", "u2", "u3"):
             assert (await login(http, s.url, user=name, password="x")).status == 401
         assert (await login(http, s.url, user="bob")).status == 429

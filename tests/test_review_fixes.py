@@ -17,7 +17,8 @@ import redis.asyncio as aioredis
 from modbot.cli import main
 from modbot.config import ReviewSettings
 from modbot.keys import Keys
-from modbot.review.auth import MAX_FAILURES_PER_IP, MAX_FAILURES_PER_USER, LoginLimiter, load_users
+from modbot.review.auth import load_users
+from modbot.review.throttle import FREE_TRIES, FREE_TRIES_PER_ADDRESS, LoginThrottle
 from tests.review_helpers import PASSWORDS, Served, client, serve, write_users
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,41 +52,41 @@ async def _parallel_logins(served: Served, attempts: list[tuple[str, str]]) -> l
 
 async def test_parallel_wrong_passwords_for_one_user_stop_at_the_limit(
         redis_client: aioredis.Redis, keys: Keys, settings: ReviewSettings) -> None:
-    n = MAX_FAILURES_PER_USER + 7
+    n = FREE_TRIES + 7
     async with serve(redis_client, keys, settings) as served:
         statuses = await _parallel_logins(served, [("alice", f"guess {i}") for i in range(n)])
     assert set(statuses) <= {401, 429}
-    assert statuses.count(401) <= MAX_FAILURES_PER_USER, statuses
-    assert statuses.count(429) >= n - MAX_FAILURES_PER_USER, statuses
+    assert statuses.count(401) <= FREE_TRIES, statuses
+    assert statuses.count(429) >= n - FREE_TRIES, statuses
 
 
 async def test_parallel_made_up_names_stop_at_the_address_limit(
         redis_client: aioredis.Redis, keys: Keys, settings: ReviewSettings) -> None:
-    n = MAX_FAILURES_PER_IP + 10
+    n = FREE_TRIES_PER_ADDRESS + 10
     async with serve(redis_client, keys, settings) as served:
         statuses = await _parallel_logins(served, [(f"nobody{i}", "x") for i in range(n)])
     assert set(statuses) <= {401, 429}
-    assert statuses.count(401) <= MAX_FAILURES_PER_IP, statuses
-    assert statuses.count(429) >= n - MAX_FAILURES_PER_IP, statuses
+    assert statuses.count(401) <= FREE_TRIES_PER_ADDRESS, statuses
+    assert statuses.count(429) >= n - FREE_TRIES_PER_ADDRESS, statuses
 
 
 async def test_a_good_login_resets_the_users_count(redis_client: aioredis.Redis, keys: Keys,
                                                    settings: ReviewSettings) -> None:
     async with serve(redis_client, keys, settings) as served, client() as http:
         token = await _form_token(http, served.url)
-        for _ in range(MAX_FAILURES_PER_USER - 1):
+        for _ in range(FREE_TRIES - 1):
             assert await _post_login(http, served.url, token, "alice", "wrong") == 401
         assert await _post_login(http, served.url, token, "alice", PASSWORDS["alice"]) == 303
         token = await _form_token(http, served.url)
-        for _ in range(MAX_FAILURES_PER_USER - 1):
+        for _ in range(FREE_TRIES - 1):
             assert await _post_login(http, served.url, token, "alice", "wrong") == 401
 
 
 async def test_good_logins_do_not_use_up_the_address_limit(redis_client: aioredis.Redis, keys: Keys,
                                                            settings: ReviewSettings) -> None:
     """An office behind one address must be able to log in more often than the failure limit."""
-    limiter = LoginLimiter(redis_client, keys, max_per_user=100, max_per_ip=3)
-    async with serve(redis_client, keys, settings, limiter=limiter) as served:
+    throttle = LoginThrottle(free_tries=100, free_tries_per_address=3, first_delay_s=60)
+    async with serve(redis_client, keys, settings, throttle=throttle) as served:
         for _ in range(6):
             async with client() as http:
                 token = await _form_token(http, served.url)

@@ -8,13 +8,16 @@ Security, in the order a request meets it:
   moderator or a changed password ends the session at the next request);
 - every POST must carry the session's CSRF token (form field `csrf` or header X-CSRF-Token; the login form
   uses a double-submit cookie) and, when the browser sends Origin, come from this origin;
-- login attempts are rate-limited per client address and per user name (auth.LoginLimiter).
+- login attempts are throttled per (user name, client address) with growing delays, and per address
+  (throttle.LoginThrottle): guessing at a name from one address never slows that moderator elsewhere. The
+  client address is the TCP peer; X-Forwarded-For counts only when the peer is one of `trusted_proxies`.
 Verdicts go through DecisionStore.record_verdict: the same outbox and retries as automatic decisions. Each
 verdict names the text_sha256 of the version the page showed; a comment edited since is refused, never judged.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
@@ -29,9 +32,10 @@ from modbot.config import ReviewSettings
 from modbot.decisions import DecisionStore, StaleVerdict
 from modbot.keys import Keys
 from modbot.models import Action
-from modbot.review.auth import LoginLimiter, Session, SessionStore, UserDirectory, csrf_ok
+from modbot.review.auth import Session, SessionStore, UserDirectory, csrf_ok
 from modbot.review.queue import QUEUES, ClaimConflict, Filters, ReviewQueue
 from modbot.review.render import render_login, render_queue
+from modbot.review.throttle import LoginThrottle
 
 log = logging.getLogger("modbot.review")
 
@@ -49,7 +53,7 @@ QUEUE: web.AppKey[ReviewQueue] = web.AppKey("queue", ReviewQueue)
 STORE: web.AppKey[DecisionStore] = web.AppKey("store", DecisionStore)
 SESSIONS: web.AppKey[SessionStore] = web.AppKey("sessions", SessionStore)
 USERS: web.AppKey[UserDirectory] = web.AppKey("users", UserDirectory)
-LIMITER: web.AppKey[LoginLimiter] = web.AppKey("limiter", LoginLimiter)
+THROTTLE: web.AppKey[LoginThrottle] = web.AppKey("throttle", LoginThrottle)
 SESSION: web.RequestKey[Session] = web.RequestKey("session", Session)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -60,7 +64,7 @@ async def no_icon(_: web.Request) -> web.Response:
 
 
 def create_app(redis: aioredis.Redis, keys: Keys, settings: ReviewSettings,
-               limiter: LoginLimiter | None = None) -> web.Application:
+               throttle: LoginThrottle | None = None) -> web.Application:
     """The review application; mount it in the daemon or run it alone (`modbot review`)."""
     app = web.Application(middlewares=[security_headers, require_login], client_max_size=256 * 1024)
     app[SETTINGS] = settings
@@ -68,7 +72,7 @@ def create_app(redis: aioredis.Redis, keys: Keys, settings: ReviewSettings,
     app[STORE] = DecisionStore(redis, keys)
     app[SESSIONS] = SessionStore(redis, keys)
     app[USERS] = UserDirectory(settings.users_file)
-    app[LIMITER] = limiter or LoginLimiter(redis, keys)
+    app[THROTTLE] = throttle if throttle is not None else LoginThrottle()
     app.router.add_get("/login", login_page)
     app.router.add_post("/login", login)
     app.router.add_post("/logout", logout)
@@ -164,12 +168,12 @@ async def login(request: web.Request) -> web.StreamResponse:
     user, password = str(form.get("user", "")).strip()[:100], str(form.get("password", ""))
     if not csrf_ok(request.cookies.get(LOGIN_CSRF_COOKIE, ""), str(form.get("csrf", ""))):
         return await login_page(request, "The form expired; please try again.", user, status=403)
-    ip = request.remote or "unknown"
-    limiter = request.app[LIMITER]
-    # Counted before the (slow) password check, atomically, so parallel requests cannot slip past the limit.
-    wait = await limiter.attempt(ip, user)
+    ip = client_address(request)
+    throttle = request.app[THROTTLE]
+    # Counted before the (slow) password check, so parallel requests cannot slip past the throttle.
+    wait = throttle.attempt(user, ip)
     if wait:
-        log.warning("login rate-limited", extra={"user": user, "ip": ip})
+        log.warning("login throttled", extra={"user": user, "ip": ip, "wait_s": wait})
         response = await login_page(request, f"Too many failed logins. Try again in {wait} seconds.", user,
                                     status=429)
         response.headers["Retry-After"] = str(wait)
@@ -178,13 +182,36 @@ async def login(request: web.Request) -> web.StreamResponse:
     if fingerprint is None:
         log.warning("login failed", extra={"user": user, "ip": ip})
         return await login_page(request, "Wrong name or password.", user, status=401)
-    await limiter.succeeded(user, ip)
+    throttle.succeeded(user, ip)
     token, _ = await request.app[SESSIONS].create(user, fingerprint)
     log.info("login", extra={"user": user, "ip": ip})
     response = web.HTTPSeeOther("/")
     _set_cookie(request, response, SESSION_COOKIE, token, request.app[SESSIONS].ttl_s)
     response.del_cookie(LOGIN_CSRF_COOKIE, path="/")
     return response
+
+
+def client_address(request: web.Request) -> str:
+    """The address the login came from: the TCP peer, or, when the peer is a trusted proxy, the last address in
+    X-Forwarded-For that is not itself a trusted proxy (anyone can write that header; only proxies we trust
+    append to it honestly)."""
+    peer = request.remote or "unknown"
+    trusted = request.app[SETTINGS].trusted_proxies
+    if not trusted or not _in(peer, trusted):
+        return peer
+    hops = [h.strip() for h in ",".join(request.headers.getall("X-Forwarded-For", [])).split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _in(hop, trusted):
+            return hop
+    return peer
+
+
+def _in(address: str, networks: tuple[str, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(n, strict=False) for n in networks)
 
 
 async def logout(request: web.Request) -> web.StreamResponse:

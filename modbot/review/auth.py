@@ -1,11 +1,10 @@
-"""Who may use the review page: moderators' hashed passwords, login sessions, CSRF tokens, login rate limits.
+"""Who may use the review page: moderators' hashed passwords, login sessions, CSRF tokens.
 
 Passwords are stored as argon2id hashes in the users file (settings.review.users_file), written by
 `modbot moderators add`. Sessions live in Redis under the SHA-256 of the cookie value, so a copy of the
 database does not hand out live cookies. A session holds a short fingerprint of its user's password hash and is
 checked against the users file on every request: removing a moderator or changing their password ends their
-sessions at the next request. Login attempts are counted per client address and per user name
-in fixed windows, counted before the password is checked; past the limit a login is refused unchecked.
+sessions at the next request. Login attempts are throttled in modbot.review.throttle.
 """
 
 from __future__ import annotations
@@ -30,9 +29,6 @@ from modbot.errors import ConfigError
 from modbot.keys import Keys
 
 SESSION_TTL_S = 12 * 3600
-LOGIN_WINDOW_S = 15 * 60
-MAX_FAILURES_PER_USER = 5
-MAX_FAILURES_PER_IP = 20
 USERS_FILE_HEADER = "# Review page moderators, written by `modbot moderators add NAME`. Hashes are argon2id.\n"
 
 _hasher = PasswordHasher()
@@ -173,68 +169,3 @@ class SessionStore:
 def csrf_ok(expected: str, given: str | None) -> bool:
     """Constant-time comparison of the session's CSRF token with the one the request sent."""
     return bool(given) and hmac.compare_digest(expected.encode(), (given or "").encode())
-
-
-# Checks both counters and, only when neither is at its limit, counts the attempt on both: one atomic step, so
-# parallel requests cannot all pass the check before any of them is counted. Returns the seconds to wait (0: go).
-_ATTEMPT = """
-local wait = 0
-for i = 1, 2 do
-  local n = tonumber(redis.call('GET', KEYS[i]) or '0')
-  if n >= tonumber(ARGV[i]) then
-    local ttl = redis.call('TTL', KEYS[i])
-    if ttl < 1 then ttl = 1 end
-    if ttl > wait then wait = ttl end
-  end
-end
-if wait > 0 then return wait end
-for i = 1, 2 do
-  redis.call('INCR', KEYS[i])
-  if redis.call('TTL', KEYS[i]) < 0 then redis.call('EXPIRE', KEYS[i], ARGV[3]) end
-end
-return 0
-"""
-
-# A good password clears the user's count and gives back the attempt it took from the address (never below 0,
-# and never re-creating an expired key).
-_SUCCEEDED = """
-redis.call('DEL', KEYS[2])
-if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then redis.call('DECR', KEYS[1]) end
-return 0
-"""
-
-
-class LoginLimiter:
-    """Counts login attempts per client address and per user name in fixed windows.
-
-    An attempt is counted before its password is checked (argon2 is slow, and parallel requests would otherwise
-    all be checked before the first failure is recorded); a successful login takes its attempt back, so the
-    counters hold failures plus attempts still in flight.
-    """
-
-    def __init__(self, redis: aioredis.Redis, keys: Keys, max_per_user: int = MAX_FAILURES_PER_USER,
-                 max_per_ip: int = MAX_FAILURES_PER_IP, window_s: int = LOGIN_WINDOW_S) -> None:
-        self.redis = redis
-        self.keys = keys
-        self.max_per_user = max_per_user
-        self.max_per_ip = max_per_ip
-        self.window_s = window_s
-        self._attempt = redis.register_script(_ATTEMPT)
-        self._succeeded = redis.register_script(_SUCCEEDED)
-
-    def _keys(self, ip: str, user: str) -> tuple[str, str]:
-        # User names are hashed so that whatever someone types cannot shape our key names.
-        return (self.keys.login_failures("ip", ip),
-                self.keys.login_failures("user", hashlib.sha256(user.encode()).hexdigest()[:32]))
-
-    async def attempt(self, ip: str, user: str) -> int:
-        """Count a login attempt and return 0, or, when the address or user is at its limit, the seconds until
-        a try is allowed again (the attempt is then not counted and its password must not be checked)."""
-        wait = await self._attempt(keys=list(self._keys(ip, user)),
-                                   args=[self.max_per_ip, self.max_per_user, self.window_s])
-        return int(wait)
-
-    async def succeeded(self, user: str, ip: str) -> None:
-        """A good password clears the user's count and hands back its attempt on the address's count (not the
-        address's whole count: one address may try many names)."""
-        await self._succeeded(keys=list(self._keys(ip, user)))

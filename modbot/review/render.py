@@ -4,12 +4,18 @@ Comment text is written by the public: every piece of it goes through html.escap
 highlighted by cutting the original text at span boundaries and escaping each segment separately, so a
 span can never open or close markup. Templates are package files filled with string.Template; every
 value put into them is escaped here first.
+
+Bidi controls and control characters written by the public are shown, not obeyed: each becomes a visible
+marker such as <U+202E>, so an author name made of U+202E (right-to-left override) and reversed letters
+cannot display as "live admin (moderator)", and a comment cannot reverse or hide part of itself. In names and
+ids, invisible characters (zero-width space and joiners, soft hyphen, BOM) are marked too.
 """
 
 from __future__ import annotations
 
 import html
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cache
@@ -25,8 +31,40 @@ ACTIONS = (("approve", "Approve", "a"), ("reject", "Reject", "r"), ("spam", "Spa
 _CLASS_SAFE = re.compile(r"[^a-z0-9-]+")
 
 
+_BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_INVISIBLE = "\u00ad\u200b-\u200d\u2060\ufeff"
+# In comment text, line breaks and tabs are the author's layout and stay; every other control is marked.
+_TEXT_UNSAFE = re.compile(f"[{_BIDI}\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_NAME_UNSAFE = re.compile(f"[{_BIDI}{_INVISIBLE}\x00-\x1f\x7f-\x9f]")
+
+
 def esc(value: object) -> str:
     return html.escape(str(value), quote=True)
+
+
+def _marker(char: str) -> str:
+    code = f"U+{ord(char):04X}"
+    name = unicodedata.name(char, "control character")
+    return f'<span class="ctl" title="{esc(f"{code} {name}")}">&lt;{code}&gt;</span>'
+
+
+def shown(value: object, unsafe: re.Pattern[str] = _NAME_UNSAFE) -> str:
+    """`value` escaped for HTML, with each bidi control, control or invisible character replaced by a visible
+    marker (<U+202E>): for names, ids and other short values written by the public."""
+    text = str(value)
+    out: list[str] = []
+    pos = 0
+    for m in unsafe.finditer(text):
+        out.append(esc(text[pos:m.start()]))
+        out.append(_marker(m.group()))
+        pos = m.end()
+    out.append(esc(text[pos:]))
+    return "".join(out)
+
+
+def shown_text(value: str) -> str:
+    """Comment text escaped for HTML, bidi controls and controls (but not line breaks and tabs) marked."""
+    return shown(value, _TEXT_UNSAFE)
 
 
 @cache
@@ -49,13 +87,13 @@ def highlight(text: str, matches: Sequence[Match]) -> str:
     out: list[str] = []
     pos = 0
     for start, end, ms in spans:
-        out.append(esc(text[pos:start]))
+        out.append(shown_text(text[pos:start]))
         cats = sorted({m.category for m in ms})
         classes = " ".join(f"cat-{_CLASS_SAFE.sub('-', c.lower())}" for c in cats)
         title = "; ".join(f"{m.category}: {m.pattern}" for m in ms)
-        out.append(f'<mark class="{esc(classes)}" title="{esc(title)}">{esc(text[start:end])}</mark>')
+        out.append(f'<mark class="{esc(classes)}" title="{esc(title)}">{shown_text(text[start:end])}</mark>')
         pos = end
-    out.append(esc(text[pos:]))
+    out.append(shown_text(text[pos:]))
     return "".join(out)
 
 
@@ -84,7 +122,7 @@ def render_item(item: ReviewItem, csrf: str, me: str, index: int) -> str:
     errors = "".join(f"<li>{esc(name)} failed: {esc(msg)}</li>" for name, msg in d.scorer_errors.items())
     matches = "".join(
         f'<li><span class="cat">{esc(m.category)}</span> <code>{esc(m.pattern)}</code> '
-        f'&ldquo;{esc(m.text)}&rdquo; <span class="span">[{m.start}&ndash;{m.end}]</span></li>'
+        f'&ldquo;{shown_text(m.text)}&rdquo; <span class="span">[{m.start}&ndash;{m.end}]</span></li>'
         for m in d.matches)
     a = c.author
     age = "unknown" if a.account_age_days is None else f"{a.account_age_days:.0f} days"
@@ -92,9 +130,9 @@ def render_item(item: ReviewItem, csrf: str, me: str, index: int) -> str:
     link = safe_link(c.thread_url)
     if link:
         thread = (f'<a class="thread" href="{esc(link)}" rel="noopener noreferrer" target="_blank">'
-                  f'thread {esc(c.thread_id or link)}</a>')
+                  f'thread {shown(c.thread_id or link)}</a>')
     else:
-        thread = f'<span class="thread">thread {esc(c.thread_id)}</span>'
+        thread = f'<span class="thread">thread {shown(c.thread_id)}</span>'
 
     disabled = " disabled" if claimed_by_other else ""
     buttons = "".join(f'<button type="submit" name="action" value="{v}" class="act-{v}"{disabled}>'
@@ -106,9 +144,9 @@ def render_item(item: ReviewItem, csrf: str, me: str, index: int) -> str:
         holder=esc(item.claimed_by) if claimed_by_other and item.claimed_by else "",
         rule=esc(d.rule or "(default)"), priority=d.priority, action=esc(d.action.value),
         created=esc(_when(c.created_at)), decided=esc(_when(d.decided_at)),
-        text=highlight(c.text, d.matches), reason=esc(d.reason),
-        author_name=esc(a.name or "(no name)"), author_id=esc(a.id), author_age=esc(age),
-        author_approved=a.approved_count, author_flags=esc(flags), site=esc(c.site or ""),
+        text=highlight(c.text, d.matches), reason=shown_text(d.reason),
+        author_name=shown(a.name or "(no name)"), author_id=shown(a.id), author_age=esc(age),
+        author_approved=a.approved_count, author_flags=shown(flags), site=shown(c.site or ""),
         scores=scores or '<tr><td colspan="2">no scores</td></tr>',
         errors=f'<ul class="errors">{errors}</ul>' if errors else "",
         matches=f'<ul class="matches">{matches}</ul>' if matches else '<p class="nomatch">no pattern matched</p>',
@@ -137,15 +175,15 @@ def render_queue(view: QueueView, queue: str, filters: Filters, csrf: str, me: s
     items = "".join(render_item(item, csrf, me, i) for i, item in enumerate(view.items))
     if not items:
         items = '<p class="empty">Nothing to review here.</p>'
-    shown = len(view.items)
+    n_shown = len(view.items)
     batch = "".join(f'<button type="submit" name="action" value="{v}" class="act-{v}">{label} selected</button>'
                     for v, label, _ in ACTIONS if not (v == "escalate" and queue == "escalated"))
     body = template("queue.html").substitute(
         me=esc(me), csrf=esc(csrf), tabs=tabs, queue=esc(queue),
         rule_options=_options("rules", view.rules, filters.rule),
         category_options=_options("categories", view.categories, filters.category),
-        items=items, shown=shown, total=view.total_matching, batch=batch,
-        notice=(f'<p class="notice error" role="alert">Not applied to {esc(", ".join(refused))}: '
+        items=items, shown=n_shown, total=view.total_matching, batch=batch,
+        notice=(f'<p class="notice error" role="alert">Not applied to {shown(", ".join(refused))}: '
                 f'{esc(REFUSED_HELP)}</p>' if refused else ""),
     )
     return page("Review queue", body, csrf)
