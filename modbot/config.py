@@ -70,6 +70,7 @@ class ScorerSettings:
 class RulesSettings:
     file: Path = Path("rules.yaml")
     watch: bool = True  # reload on file change (SIGHUP always reloads)
+    budget_ms: int = 500  # time the rules may take per comment; past it the comment is held (rule rules-timeout)
 
 
 @dataclass(frozen=True)
@@ -325,6 +326,7 @@ def _check(s: Settings, data: Any, file: str, errors: list[ConfigError]) -> None
     if not 1 <= s.review.port <= 65535:
         fail(("review", "port"), f"'review.port' must be a port number (1-65535), not {s.review.port}")
     positive(("review", "claim_ttl_s"), s.review.claim_ttl_s)
+    positive(("rules", "budget_ms"), s.rules.budget_ms)
     if not 1 <= s.metrics.port <= 65535:
         fail(("metrics", "port"), f"'metrics.port' must be a port number (1-65535), not {s.metrics.port}")
     if s.log_level.lower() not in ("debug", "info", "warning", "error"):

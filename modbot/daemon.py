@@ -46,7 +46,8 @@ async def run_daemon(settings: Settings, stop: asyncio.Event | None = None,
         # comment is read; whatever was already started is closed again on the way out.
         scorers = await build_scorers(settings)
         stack.push_async_callback(close_scorers, scorers)
-        holder = RulesHolder(settings.rules.file, pattern_categories(scorers))
+        # Read and parsed in a thread, as every later reload is (see RulesHolder).
+        holder = await asyncio.to_thread(RulesHolder, settings.rules.file, pattern_categories(scorers))
         for warning in unused_rules_warnings(holder.current, settings.scorers.enabled):
             log.warning(warning)
         conn = await connect(settings.redis)
@@ -67,10 +68,11 @@ async def run_daemon(settings: Settings, stop: asyncio.Event | None = None,
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        loop.add_signal_handler(signal.SIGHUP, holder.reload)
+        loop.add_signal_handler(signal.SIGHUP, holder.reload_soon)
         stack.callback(lambda: [loop.remove_signal_handler(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)])
 
-        worker = Worker(conn.redis, keys, settings.stream, consumer, scorers, lambda: holder.current)
+        worker = Worker(conn.redis, keys, settings.stream, consumer, scorers, lambda: holder.current,
+                        settings.rules.budget_ms)
         outbox = OutboxDeliverer(conn.redis, keys, sink, settings.sink, consumer, settings.stream.reclaim_idle_ms)
         tasks = [asyncio.create_task(worker.run(stop), name="worker")]
         if settings.sink.deliver:

@@ -14,7 +14,15 @@ from typing import Any
 
 from modbot.errors import ConfigError, RuleError
 from modbot.models import Action
-from modbot.rules.engine import ACTION_RANK, PLACEHOLDER, SIMPLE_PLACEHOLDERS, Rule, RuleSet, Thresholds
+from modbot.rules.engine import (
+    ACTION_RANK,
+    PLACEHOLDER,
+    RULES_TIMEOUT,
+    SIMPLE_PLACEHOLDERS,
+    Rule,
+    RuleSet,
+    Thresholds,
+)
 from modbot.rules.parse_conditions import CONDITION_KEYS as CONDITION_KEYS
 from modbot.rules.parse_conditions import ConditionParser, _did_you_mean
 from modbot.yamlsrc import LDict, check_size, load_yaml_text, read_limited
@@ -249,6 +257,10 @@ class _Parser(ConditionParser):
             self.err(item if "id" in item else parent, "id" if "id" in item else index,
                      "every rule needs an 'id' of letters, digits, '-', '_', '.' or ':'", "e.g. id: hold-insults")
             rid, ok = f"#{index + 1}", False
+        elif rid == RULES_TIMEOUT:
+            self.err(item, "id", f"rule id '{rid}' is reserved",
+                     "modbot uses it for comments held because the rules ran past rules.budget_ms; rename the rule")
+            ok = False
         elif rid in seen:
             self.err(item, "id", f"duplicate rule id '{rid}'",
                      f"rule ids must be unique; the first '{rid}' is at line {seen[rid]}: rename one")
