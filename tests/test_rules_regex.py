@@ -102,3 +102,15 @@ def test_lexicon_regex_backreference_is_refused_with_its_line(tmp_path: Path) ->
         PatternScorer.from_file(path)
     assert err.value.line == 10 and str(path) in str(err.value)
     assert "backreferences are not supported" in str(err.value)
+
+
+def test_links_feature_is_linear_in_the_comment() -> None:
+    # The comment text is anyone's: with re's backtracking, dotted runs took minutes at 20,000 characters.
+    body = b"version: 1\nrules:\n  - id: links\n    action: hold\n    when: {features: {links: '>= 2'}}\n"
+    start = time.perf_counter()
+    for text in ("a." * 10_000, "a-" * 10_000 + ".", ("a" * 50 + ".") * 390):
+        assert judge(body, text) is Action.APPROVE
+    assert time.perf_counter() - start < 0.5
+    assert judge(body, "see http://a.com/x and www.b.org") is Action.HOLD
+    assert judge(body, "a.com\u00a0b.org") is Action.HOLD  # a no-break space still separates two links
+    assert judge(body, "see http://a.com/x only, e.g. U.S. news") is Action.APPROVE
