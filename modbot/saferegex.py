@@ -5,6 +5,12 @@ RE2 (google-re2) never backtracks, so no pattern can take more than time proport
 a smaller dialect: no backreferences, no lookaround, no atomic groups or possessive quantifiers, `\\z` instead of
 `\\Z`, and `\\w`, `\\d`, `\\s`, `\\b` are ASCII-only (`\\pL` is any letter). Whatever RE2 refuses becomes a
 RegexRefused with a hint that says how to write it instead.
+
+Linear is not instant: the time per character grows with the states the expression can be in at once, which
+large repetition counts multiply (`(?:[a-z]+ ?){1,1000}!` takes 5 s on 20,000 characters, and one search cannot
+be interrupted). So expressions whose program is over MAX_PROGRAM instructions are refused too. The program is
+measured in Latin-1 mode, where a Unicode class such as `\\pL` is one instruction rather than the hundreds of
+its UTF-8 form: those cost little time, and a limit that counted them would refuse ordinary expressions.
 """
 
 from __future__ import annotations
@@ -35,6 +41,11 @@ class LinearRegex(Protocol):
     def fullmatch(self, text: str, pos: int | None = None, endpos: int | None = None) -> LinearMatch | None: ...
 
     def finditer(self, text: str, pos: int | None = None, endpos: int | None = None) -> Iterator[LinearMatch]: ...
+
+
+# At the limit a search of 20,000 characters takes a few hundredths of a second; past about twice that, RE2 can
+# run out of DFA memory and fall back to a far slower mode (2 s at 1,000). Typical rule expressions are under 100.
+MAX_PROGRAM = 500
 
 
 class RegexRefused(ValueError):
@@ -71,16 +82,19 @@ _HINTS = (
 )
 
 
-def _options(ignore_case: bool) -> Any:
+def _options(ignore_case: bool, latin1: bool = False) -> Any:
     options = re2.Options()
+    if latin1:
+        options.encoding = re2.Options.Encoding.LATIN1
     options.case_sensitive = not ignore_case
     # RE2 would print each refusal to stderr itself; the caller reports it with file and line instead.
     options.log_errors = False
     return options
 
 
-def compile_linear(source: str, ignore_case: bool = False) -> LinearRegex:
-    """Compile `source` with RE2 (Unicode, case-insensitive when asked). Raises RegexRefused."""
+def compile_linear(source: str, ignore_case: bool = False, max_program: int = MAX_PROGRAM) -> LinearRegex:
+    """Compile `source` with RE2 (Unicode, case-insensitive when asked). Raises RegexRefused, also when the
+    expression's program is over `max_program` instructions (see the module docstring)."""
     try:
         compiled: LinearRegex = re2.compile(source, _options(ignore_case))
     except re2.error as exc:
@@ -90,4 +104,12 @@ def compile_linear(source: str, ignore_case: bool = False) -> LinearRegex:
             text = "named backreference (?P=...)"  # RE2 only says "(?P", which reads like a typo
         hint = next((h for starts, h in _HINTS if text.startswith(starts)), _GENERIC_HINT)
         raise RegexRefused(text, hint) from None
+    try:
+        size: int = re2.compile(source.encode("utf-8"), _options(ignore_case, latin1=True)).programsize
+    except re2.error:  # a code point above U+00FF written as \x{...}: fall back to the UTF-8 program's size
+        size = compiled.programsize  # type: ignore[attr-defined]
+    if size > max_program:
+        raise RegexRefused(f"the expression is too costly to match ({size} instructions, at most {max_program})",
+                           "use smaller repetition counts, e.g. {1,50} instead of {1,1000}, or split it into "
+                           "several values")
     return compiled

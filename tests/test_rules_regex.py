@@ -41,6 +41,7 @@ def test_nested_quantifier_runs_in_linear_time(modifiers: str) -> None:
     (r"'spam\Z'", r"write \z"),
     (r"'(?>a+)b'", "atomic groups"),
     (r"'a{2000}'", "at most 1000"),
+    (r"'(?:[a-z]+ ?){1,1000}!'", "smaller repetition counts"),  # linear, but 5 s on 20,000 characters
     (r"'(unclosed'", "regular expression"),
 ])
 def test_what_re2_refuses_is_a_clear_error_at_its_item(value: str, hint: str) -> None:
