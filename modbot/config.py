@@ -73,6 +73,7 @@ class ScorerSettings:
 class RulesSettings:
     file: Path = Path("rules.yaml")
     watch: bool = True  # reload on file change (SIGHUP always reloads)
+    budget_ms: int = 500  # time the rules may take per comment; past it the comment is held (rule rules-timeout)
 
 
 @dataclass(frozen=True)
@@ -337,6 +338,7 @@ def _check(s: Settings, data: Any, file: str, errors: list[ConfigError]) -> None
         except ValueError:
             fail(("review", "trusted_proxies"), f"'{proxy}' in 'review.trusted_proxies' is not an address or network",
                  "e.g. 127.0.0.1 or 10.0.0.0/8")
+    positive(("rules", "budget_ms"), s.rules.budget_ms)
     if not 1 <= s.metrics.port <= 65535:
         fail(("metrics", "port"), f"'metrics.port' must be a port number (1-65535), not {s.metrics.port}")
     if not 1 <= s.health.port <= 65535:

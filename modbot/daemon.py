@@ -46,7 +46,7 @@ async def run_daemon(settings: Settings, stop: asyncio.Event | None = None,
     state = health.StartupState()
     holder: RulesHolder | None = None
     async with contextlib.AsyncExitStack() as stack:
-        _install_signal_handlers(stack, stop, lambda: holder.reload() if holder is not None else None)
+        _install_signal_handlers(stack, stop, lambda: holder.reload_soon() if holder is not None else None)
         log.info("starting", extra={"scorers": list(settings.scorers.enabled), "pid": os.getpid()})
         if settings.health.enabled:
             stack.push_async_callback((await health.serve(settings.health, state)).cleanup)
@@ -58,7 +58,8 @@ async def run_daemon(settings: Settings, stop: asyncio.Event | None = None,
         state.scorers_loaded = True
         if stop.is_set():
             return _stopped_while_starting()
-        rules = holder = RulesHolder(settings.rules.file, pattern_categories(scorers))
+        # Read and parsed in a thread, as every later reload is (see RulesHolder).
+        rules = holder = await asyncio.to_thread(RulesHolder, settings.rules.file, pattern_categories(scorers))
         state.rules_loaded = True
         for warning in unused_rules_warnings(rules.current, settings.scorers.enabled):
             log.warning(warning)
@@ -76,7 +77,8 @@ async def run_daemon(settings: Settings, stop: asyncio.Event | None = None,
         if stop.is_set():
             return _stopped_while_starting()
 
-        worker = Worker(conn.redis, keys, settings.stream, consumer, scorers, lambda: rules.current)
+        worker = Worker(conn.redis, keys, settings.stream, consumer, scorers, lambda: rules.current,
+                        settings.rules.budget_ms)
         outbox = OutboxDeliverer(conn.redis, keys, sink, settings.sink, consumer, settings.stream.reclaim_idle_ms)
         tasks = [asyncio.create_task(worker.run(stop), name="worker")]
         if settings.sink.deliver:

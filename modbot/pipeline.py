@@ -77,9 +77,10 @@ def versions(scorers: Sequence[Scorer], ruleset: RuleSet) -> dict[str, str]:
     return out
 
 
-def decide(comment: Comment, scores: Scores, ruleset: RuleSet, versions: dict[str, str]) -> Decision:
-    """Apply the rules and build the decision record with its explanation."""
-    verdict = ruleset.evaluate(comment, scores)
+def decide(comment: Comment, scores: Scores, ruleset: RuleSet, versions: dict[str, str],
+           budget_s: float | None = None) -> Decision:
+    """Apply the rules (within `budget_s` seconds, see RuleSet.evaluate) and build the decision record."""
+    verdict = ruleset.evaluate(comment, scores, budget_s)
     return Decision(
         comment_id=comment.id,
         action=verdict.action,
@@ -95,6 +96,17 @@ def decide(comment: Comment, scores: Scores, ruleset: RuleSet, versions: dict[st
         thread_id=comment.thread_id,
         text_sha256=comment.text_sha256,
     )
+
+
+async def decide_batch(comments: Sequence[Comment], scores: Sequence[Scores], ruleset: RuleSet,
+                       versions: dict[str, str], budget_s: float | None) -> list[Decision]:
+    """Decide a scored batch in a worker thread: rules are plain Python and must never hold up the event loop
+    (Redis, delivery, the review page). Each comment has its own `budget_s`, so one slow comment cannot use up
+    the others' time."""
+    def run() -> list[Decision]:
+        return [decide(c, s, ruleset, versions, budget_s) for c, s in zip(comments, scores, strict=True)]
+
+    return await asyncio.to_thread(run)
 
 
 async def close_scorers(scorers: Sequence[Scorer]) -> None:

@@ -16,9 +16,10 @@ from modbot.ingest.schema import decode_message
 from modbot.ingest.stream import StreamMessage, StreamReader
 from modbot.keys import Keys
 from modbot.models import Comment
-from modbot.pipeline import decide, score_batch, versions
+from modbot.pipeline import decide_batch, score_batch, versions
 from modbot.retry import run_resilient
 from modbot.rules import RuleSet
+from modbot.rules.engine import RULES_TIMEOUT
 from modbot.scoring.base import Scorer
 
 log = logging.getLogger("modbot.worker")
@@ -29,16 +30,19 @@ class Worker:
 
     scorers: loaded scorers, run together on each batch.
     rules: a callable returning the current RuleSet (so hot reload swaps rules between batches).
+    rules_budget_ms: the time the rules may take per comment (rules.budget_ms, default 500); past it the comment
+        is held by the `rules-timeout` pseudo-rule.
     """
 
     def __init__(self, redis: aioredis.Redis, keys: Keys, settings: StreamSettings, consumer: str,
-                 scorers: Sequence[Scorer], rules: Callable[[], RuleSet]) -> None:
+                 scorers: Sequence[Scorer], rules: Callable[[], RuleSet], rules_budget_ms: int = 500) -> None:
         self.keys = keys
         self.settings = settings
         self.reader = StreamReader(redis, keys, settings, consumer)
         self.store = DecisionStore(redis, keys, settings.history_maxlen)
         self.scorers = list(scorers)
         self.rules = rules
+        self.rules_budget_s = rules_budget_ms / 1000
         self.processed = 0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -105,13 +109,16 @@ class Worker:
         scores = await score_batch(self.scorers, comments)
         ruleset = self.rules()
         vers = versions(self.scorers, ruleset)
-        decisions = [decide(comment, s, ruleset, vers) for (comment, _), s in zip(fresh, scores, strict=True)]
+        decisions = await decide_batch(comments, scores, ruleset, vers, self.rules_budget_s)
         stored = await self.store.record_many([(c, d, a) for (c, a), d in zip(fresh, decisions, strict=True)])
         self.processed += len(fresh)
         for (comment, _), decision, outcome in zip(fresh, decisions, stored, strict=True):
             metrics.COMMENTS.labels(outcome.metric).inc()
             if outcome is not Outcome.ALREADY:
                 metrics.DECISIONS.labels(decision.action.value, decision.rule or "(default)").inc()
+            if decision.rule == RULES_TIMEOUT:
+                log.warning("rules ran past their time budget; held", extra={"comment_id": comment.id,
+                                                                             "reason": decision.reason})
             log.info(outcome.log_message,
                      extra={"comment_id": comment.id, "action": decision.action.value, "rule": decision.rule,
                             "reason": decision.reason})

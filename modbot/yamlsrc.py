@@ -1,4 +1,10 @@
-"""YAML loading that remembers where every value came from, so errors can name file, line and column."""
+"""YAML loading that remembers where every value came from, so errors can name file, line and column.
+
+It is also bounded, because rules, patterns and config files are written by people who can make mistakes (or
+be attackers): a file over MAX_YAML_BYTES is refused before it is parsed, and so is a document whose aliases
+stand for more than MAX_ALIAS_NODES nodes in all (a "billion laughs" file is a few hundred bytes of aliases
+of aliases that would expand to gigabytes). Both stop with a ConfigError, long before memory runs out.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,11 @@ from typing import Any
 import yaml
 
 from modbot.errors import ConfigError
+
+MAX_YAML_BYTES = 5 * 1024 * 1024  # config/modbot.yaml, rules.yaml and patterns.yaml are tens of KB
+# Nodes that aliases may stand for, counted as expanded (an alias of a list of 10 aliases counts them all).
+# Real files use a few anchors for shared settings; this is far above that and far below trouble.
+MAX_ALIAS_NODES = 100_000
 
 
 @dataclass(frozen=True)
@@ -53,7 +64,45 @@ class LList(list[Any], Located):
 
 
 class _Loader(yaml.SafeLoader):
-    pass
+    """SafeLoader that counts, while composing, how many nodes the aliases expand to, and refuses too many.
+
+    Composing is where an alias is still one reference; every later step (construction, the rules parser
+    walking the tree) may pay for each expanded node, so the check must happen here, before any of them.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._sizes: dict[int, int] = {}  # id(node) -> nodes it stands for, expanded
+        self._expanded = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if not self.check_event(yaml.AliasEvent):
+            node = super().compose_node(parent, index)
+            if node is not None:
+                self._sizes[id(node)] = 1 + sum(self._sizes[id(child)] for child in _children(node))
+            return node
+        event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]
+        node = super().compose_node(parent, index)
+        size = self._sizes.get(id(node))
+        mark = event.start_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        if size is None:  # the anchored node is still being composed: the alias is inside it
+            raise ConfigError("an alias refers to a node that contains it (a recursive structure)",
+                              line=line, column=column, hint="YAML anchors here may only be used after their node")
+        self._expanded += size
+        if self._expanded > MAX_ALIAS_NODES:
+            raise ConfigError(f"aliases expand to more than {MAX_ALIAS_NODES:,} nodes (a YAML alias bomb?)",
+                              line=line, column=column,
+                              hint="write the values out, or use fewer aliases of aliases")
+        return node
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
 
 
 def _mark(obj: Located, node: yaml.Node) -> None:
@@ -90,8 +139,30 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _constru
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 
+def check_size(size: int, file: str) -> None:
+    """Refuse a YAML file of `size` bytes (or characters) over MAX_YAML_BYTES, before parsing it."""
+    if size > MAX_YAML_BYTES:
+        raise ConfigError(f"file is too large ({size:,} bytes; modbot reads YAML files of at most "
+                          f"{MAX_YAML_BYTES // (1024 * 1024)} MB)", file=file,
+                          hint="rules, patterns and config files are tens of KB; is this the right file?")
+
+
+def read_limited(path: Path) -> bytes:
+    """The bytes of `path`, reading no more than MAX_YAML_BYTES + 1 of them: a larger file is refused
+    (ConfigError) without being read whole. An unreadable file is a ConfigError too."""
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(MAX_YAML_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"cannot read file: {exc.strerror}", file=str(path)) from None
+    check_size(len(data), str(path))
+    return data
+
+
 def load_yaml_text(text: str, file: str) -> Any:
-    """Parse YAML text; syntax errors become ConfigError with the file, line and column."""
+    """Parse YAML text; syntax errors, an oversized text and alias bombs become ConfigError with the file,
+    line and column."""
+    check_size(len(text), file)
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
     except ConfigError as exc:
@@ -108,14 +179,22 @@ def load_yaml_text(text: str, file: str) -> Any:
         ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"YAML error: {exc}", file=file) from None
+    except RecursionError:
+        # Thousands of nested [[[...]]] overflow PyYAML's recursive composer; say so instead of crashing.
+        raise ConfigError("YAML nested too deeply", file=file,
+                          hint="no real config nests more than a few levels") from None
+    except MemoryError:
+        # Past the size and alias limits this should not happen, but a clear error beats a dead daemon.
+        raise ConfigError("YAML document too large to load", file=file) from None
 
 
 def load_yaml(path: Path) -> Any:
-    """Read and parse a YAML file with positions (LDict/LList)."""
+    """Read and parse a YAML file with positions (LDict/LList), refusing files over MAX_YAML_BYTES."""
+    data = read_limited(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read file: {exc.strerror}", file=str(path)) from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not valid UTF-8 (byte {exc.start})", file=str(path)) from None
     return load_yaml_text(text, str(path))
 
 

@@ -142,7 +142,8 @@ async def run_async(args: argparse.Namespace) -> int:
     cache = ScoreCache(None if args.no_cache else (args.cache or default_cache_path()))
     bar = tqdm(total=len(cases), unit="comment", file=sys.stderr, disable=args.no_progress)
     try:
-        report = await backtest(cases, scorers, rules, against, cache, args.batch_size, bar.update)
+        report = await backtest(cases, scorers, rules, against, cache, args.batch_size, bar.update,
+                                settings.rules.budget_ms / 1000)
     finally:
         bar.close()
         cache.close()

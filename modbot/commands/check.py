@@ -54,7 +54,7 @@ async def check(settings: Settings, comment: Comment) -> dict[str, Any]:
         scores = (await score_batch(scorers, [comment]))[0]
     finally:
         await close_scorers(scorers)
-    explanation = ruleset.explain(comment, scores)
+    explanation = ruleset.explain(comment, scores, settings.rules.budget_ms / 1000)
     verdict = explanation.verdict  # explain evaluates every rule once; no second pass needed
     return {
         "action": verdict.action.value,

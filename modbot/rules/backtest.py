@@ -5,6 +5,7 @@ Pure work and local files only, except `read_history`, which reads the decision 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -234,18 +235,26 @@ async def score_cached(scorers: Sequence[Scorer], comments: Sequence[Comment], c
     return [merge(outs, errs) for outs, errs in zip(per_comment, errors, strict=True)]
 
 
+def _judge(batch: Sequence[Case], scores: Sequence[Scores], rules: RuleSet, against: RuleSet | None,
+           budget_s: float | None) -> list[Outcome]:
+    return [Outcome(case, rules.evaluate(case.comment, s, budget_s),
+                    against.evaluate(case.comment, s, budget_s) if against else None)
+            for case, s in zip(batch, scores, strict=True)]
+
+
 async def backtest(cases: Sequence[Case], scorers: Sequence[Scorer], rules: RuleSet, against: RuleSet | None,
                    cache: ScoreCache, batch_size: int = 64,
-                   progress: Callable[[int], None] | None = None) -> Report:
-    """Score (through the cache) and judge every case with `rules`, and with `against` when given."""
+                   progress: Callable[[int], None] | None = None, budget_s: float | None = None) -> Report:
+    """Score (through the cache) and judge every case with `rules`, and with `against` when given.
+
+    Judging runs as the daemon's does: in a worker thread, each comment within `budget_s` (rules.budget_ms), so a
+    replay shows the `rules-timeout` holds the daemon would make."""
     report = Report()
     hits0, misses0 = cache.hits, cache.misses
     for start in range(0, len(cases), batch_size):
         batch = cases[start:start + batch_size]
         scores = await score_cached(scorers, [c.comment for c in batch], cache)
-        for case, s in zip(batch, scores, strict=True):
-            report.outcomes.append(Outcome(case, rules.evaluate(case.comment, s),
-                                           against.evaluate(case.comment, s) if against else None))
+        report.outcomes.extend(await asyncio.to_thread(_judge, batch, scores, rules, against, budget_s))
         if progress is not None:
             progress(len(batch))
     report.cache_hits, report.cache_misses = cache.hits - hits0, cache.misses - misses0

@@ -6,7 +6,7 @@ rule's reason can quote through {{match}} and {{category}}.
 
 from __future__ import annotations
 
-import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -14,20 +14,34 @@ from typing import Protocol
 from modbot.models import Comment, Match, Scores
 from modbot.rules import features
 from modbot.rules.features import Comparison
+from modbot.rules.matchers import TextPattern
 
 TEXT_FIELDS = ("text", "author.name", "author.id", "thread_id", "site", "thread_url")
 MATCH_MODES = ("includes-word", "includes", "starts-with", "ends-with", "full-exact", "full-text")
 SCORE_OPS = {"gte": ">=", "gt": ">", "lte": "<=", "lt": "<"}
 
 
+class OverBudget(Exception):  # noqa: N818 - reads as what happened: the rules went over budget
+    """Judging one comment took longer than its time budget; raised between two steps of the evaluation."""
+
+
 @dataclass
 class Context:
-    """One comment being judged, with the thresholds that apply to its site and thread."""
+    """One comment being judged, with the thresholds that apply to its site and thread.
+
+    `deadline` (a time.monotonic() value) is when the comment's time budget runs out; `spend` raises OverBudget
+    once it has. A thread cannot be interrupted from outside, so the evaluation checks it between steps.
+    """
 
     comment: Comment
     scores: Scores
     thresholds: Mapping[str, float]
+    deadline: float = float("inf")
     _features: dict[str, float] = field(default_factory=dict)
+
+    def spend(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise OverBudget
 
     def feature(self, name: str) -> float:
         # Features are computed at most once per comment, however many rules ask.
@@ -149,13 +163,13 @@ class Not:
 class TextMatch:
     """AutoModerator-style matching of values against one or more text fields.
 
-    `patterns` holds one compiled regex for plain values (an alternation, longest first) or one per value in
-    regex mode, so that a bad regex can be reported at its own list item.
+    `patterns` holds one pattern for plain values (an alternation, longest first) or one per value in regex
+    mode (on RE2, see modbot.rules.matchers), so that a bad regex can be reported at its own list item.
     """
 
     key: str
     fields: tuple[str, ...]
-    patterns: tuple[re.Pattern[str], ...]
+    patterns: tuple[TextPattern, ...]
     negate: bool = False
     full: bool = False  # full-exact / full-text: the whole field must match (fullmatch)
 
@@ -163,9 +177,12 @@ class TextMatch:
         for name in self.fields:
             value = ctx.field_value(name)
             for pat in self.patterns:
-                m = pat.fullmatch(value) if self.full else pat.search(value)
-                if m:
-                    return m.group(0)
+                # Each search is linear in the text (RE2, or escaped literals), so checking the budget between
+                # searches bounds how far past it one comment can run.
+                ctx.spend()
+                found = pat.find(value, self.full)
+                if found is not None:
+                    return found
         return None
 
     def check(self, ctx: Context) -> Evidence | None:

@@ -3,22 +3,28 @@
 Order: higher `priority` first; at equal priority removal actions (reject, spam) before hold before approve, so a
 removal is never shadowed by a milder rule written above it; then file order. Moderators skip rules that are
 `moderators_exempt` (the default). No rule matching gives the default action.
+
+Each comment may be given a time budget (`rules.budget_ms`): a comment whose rules run past it is held for review
+by the pseudo-rule `rules-timeout`, with the overrun in its reason, instead of holding up the comments after it.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from modbot.models import Action, Comment, Match, Scores
-from modbot.rules.conditions import Condition, CondTrace, Context, Evidence
+from modbot.rules.conditions import Condition, CondTrace, Context, Evidence, OverBudget
 
 ACTION_RANK = {Action.REJECT: 0, Action.SPAM: 0, Action.HOLD: 1, Action.APPROVE: 2}
 PLACEHOLDER = re.compile(r"\{\{\s*([a-zA-Z0-9_.\-]+)\s*\}\}")
 SIMPLE_PLACEHOLDERS = ("match", "rule", "action", "category", "severity", "author.name", "author.id",
                        "author.account_age", "author.approved_count", "site", "thread_id")
+# The rule id of a hold decided because the rules ran past the comment's time budget (reserved in rules files).
+RULES_TIMEOUT = "rules-timeout"
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,7 @@ class Verdict:
     rules_version: str = ""
     matches: tuple[Match, ...] = ()  # the pattern matches the firing rule relied on
     scorer_failed: bool = False  # the scorer-failure policy changed the outcome
+    over_budget: bool = False  # the rules ran past the time budget: held by RULES_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -96,7 +103,7 @@ class Explanation:
     def to_dict(self) -> dict[str, Any]:
         v = self.verdict
         return {"action": v.action.value, "rule": v.rule, "reason": v.reason, "priority": v.priority,
-                "rules_version": v.rules_version, "scorer_failed": v.scorer_failed,
+                "rules_version": v.rules_version, "scorer_failed": v.scorer_failed, "over_budget": v.over_budget,
                 "thresholds": dict(self.thresholds), "scorer_errors": dict(self.scorer_errors),
                 "rules": [r.to_dict() for r in self.rules]}
 
@@ -132,35 +139,74 @@ class RuleSet:
             return "author is a moderator"
         return None
 
-    def evaluate(self, comment: Comment, scores: Scores) -> Verdict:
-        """Judge one comment: the first rule (in priority order) whose conditions hold decides."""
-        ctx = Context(comment, scores, self.thresholds.resolve(comment.site, comment.thread_id))
-        for rule in self.rules:
-            if self._skip(rule, comment):
-                continue
-            evidence = rule.when.check(ctx)
-            if evidence is not None:
-                return self._policy(self._fired(rule, ctx, evidence), scores)
+    def _context(self, comment: Comment, scores: Scores, budget_s: float | None) -> Context:
+        deadline = float("inf") if budget_s is None else time.monotonic() + budget_s
+        return Context(comment, scores, self.thresholds.resolve(comment.site, comment.thread_id), deadline)
+
+    def evaluate(self, comment: Comment, scores: Scores, budget_s: float | None = None) -> Verdict:
+        """Judge one comment: the first rule (in priority order) whose conditions hold decides.
+
+        With `budget_s`, a comment whose rules run longer is held by RULES_TIMEOUT (see `over_budget`)."""
+        ctx = self._context(comment, scores, budget_s)
+        running: Rule | None = None  # the rule whose evaluation was under way when the budget ran out
+        try:
+            for rule in self.rules:
+                if self._skip(rule, comment):
+                    continue
+                ctx.spend()
+                running = rule
+                evidence = rule.when.check(ctx)
+                if evidence is not None:
+                    return self._policy(self._fired(rule, ctx, evidence), scores)
+        except OverBudget:
+            return self.over_budget(budget_s or 0.0, running)
         return self._policy(self._default(), scores)
 
-    def explain(self, comment: Comment, scores: Scores) -> Explanation:
-        """Evaluate every rule fully and report each condition; the verdict equals `evaluate`'s."""
-        ctx = Context(comment, scores, self.thresholds.resolve(comment.site, comment.thread_id))
+    def explain(self, comment: Comment, scores: Scores, budget_s: float | None = None) -> Explanation:
+        """Evaluate every rule fully and report each condition; the verdict equals `evaluate`'s.
+
+        Rules not reached within `budget_s` are listed as skipped; the verdict is then RULES_TIMEOUT's hold, unless
+        a rule had already fired (as `evaluate`, which stops at the first firing rule, would have decided)."""
+        ctx = self._context(comment, scores, budget_s)
         traces = []
         verdict: Verdict | None = None
+        running: Rule | None = None
+        out_of_time = False
         for rule in self.rules:
             skipped = self._skip(rule, comment)
+            if skipped is None and out_of_time:
+                skipped = f"not evaluated: the rules' time budget of {_ms(budget_s)} ran out"
             if skipped:
                 traces.append(RuleTrace(rule.id, rule.priority, rule.action, False, False, skipped, None))
                 continue
-            cond = rule.when.trace(ctx)
-            fired = cond.held and verdict is None
-            if fired:
-                evidence = rule.when.check(ctx)
-                verdict = self._fired(rule, ctx, evidence or Evidence())
+            try:
+                ctx.spend()
+                running = rule
+                cond = rule.when.trace(ctx)
+                fired = cond.held and verdict is None
+                if fired:
+                    verdict = self._fired(rule, ctx, rule.when.check(ctx) or Evidence())
+            except OverBudget:
+                out_of_time = True
+                state = "stopped" if running is rule else "not evaluated"
+                traces.append(RuleTrace(rule.id, rule.priority, rule.action, False, False,
+                                        f"{state}: the rules' time budget of {_ms(budget_s)} ran out", None))
+                continue
             traces.append(RuleTrace(rule.id, rule.priority, rule.action, cond.held, fired, None, cond))
-        final = self._policy(verdict or self._default(), scores)
+        if verdict is None and out_of_time:
+            final = self.over_budget(budget_s or 0.0, running)
+        else:
+            final = self._policy(verdict or self._default(), scores)
         return Explanation(final, tuple(traces), ctx.thresholds, dict(scores.errors))
+
+    def over_budget(self, budget_s: float, rule: Rule | None) -> Verdict:
+        """The hold for a comment whose rules ran past `budget_s`, naming the rule that was running.
+
+        Held, not approved: the rules that would have removed it may be the very ones that did not finish."""
+        at = f" (it ran out in rule '{rule.id}')" if rule is not None else ""
+        reason = (f"Rules ran past their time budget of {_ms(budget_s)} for this comment{at}; "
+                  "held for review (rules.budget_ms)")
+        return Verdict(Action.HOLD, RULES_TIMEOUT, reason, 0, self.version, over_budget=True)
 
     def _default(self) -> Verdict:
         return Verdict(self.default_action, None, self.default_reason, 0, self.version)
@@ -216,6 +262,10 @@ def _strongest(evidence: Evidence) -> str:
     if evidence.matches:
         return max(evidence.matches, key=lambda m: (m.severity, m.end - m.start)).text
     return evidence.texts[0] if evidence.texts else ""
+
+
+def _ms(budget_s: float | None) -> str:
+    return f"{(budget_s or 0.0) * 1000:g} ms"
 
 
 def _age(days: float | None) -> str:

@@ -14,10 +14,18 @@ from typing import Any
 
 from modbot.errors import ConfigError, RuleError
 from modbot.models import Action
-from modbot.rules.engine import ACTION_RANK, PLACEHOLDER, SIMPLE_PLACEHOLDERS, Rule, RuleSet, Thresholds
+from modbot.rules.engine import (
+    ACTION_RANK,
+    PLACEHOLDER,
+    RULES_TIMEOUT,
+    SIMPLE_PLACEHOLDERS,
+    Rule,
+    RuleSet,
+    Thresholds,
+)
 from modbot.rules.parse_conditions import CONDITION_KEYS as CONDITION_KEYS
 from modbot.rules.parse_conditions import ConditionParser, _did_you_mean
-from modbot.yamlsrc import LDict, load_yaml_text
+from modbot.yamlsrc import LDict, check_size, load_yaml_text, read_limited
 
 # Detoxify's labels: the six of `original`, plus what `unbiased` and `multilingual` add (the identity labels
 # are the unbiased model's identity-mention scores, not attacks).
@@ -55,10 +63,11 @@ def load_rules(path: Path, categories: Collection[str] | None = None) -> RuleSet
     `categories`, when given, are the pattern categories that exist; a rule naming another one is an error.
     """
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise RuleSetInvalid([RuleError(f"cannot read rules file: {exc.strerror}", file=str(path),
-                                        hint="check the path (rules.file in modbot.yaml, or --rules)")]) from None
+        data = read_limited(path)
+    except ConfigError as exc:
+        raise RuleSetInvalid([RuleError(exc.message.replace("cannot read file", "cannot read rules file"), exc.file,
+                                        hint=exc.hint or "check the path (rules.file in modbot.yaml, or --rules)")]
+                             ) from None
     return parse_rules(data, str(path), categories)
 
 
@@ -66,7 +75,10 @@ def parse_rules(data: bytes, file: str, categories: Collection[str] | None = Non
     """Parse rules from the file's bytes; `file` names it in errors."""
     digest = hashlib.sha256(data).hexdigest()
     try:
+        check_size(len(data), file)
         text = data.decode("utf-8")
+    except ConfigError as exc:
+        raise RuleSetInvalid([RuleError(exc.message, exc.file, exc.line, exc.column, exc.hint)]) from None
     except UnicodeDecodeError as exc:
         raise RuleSetInvalid([RuleError(f"not valid UTF-8 (byte {exc.start})", file=file)]) from None
     try:
@@ -245,6 +257,10 @@ class _Parser(ConditionParser):
             self.err(item if "id" in item else parent, "id" if "id" in item else index,
                      "every rule needs an 'id' of letters, digits, '-', '_', '.' or ':'", "e.g. id: hold-insults")
             rid, ok = f"#{index + 1}", False
+        elif rid == RULES_TIMEOUT:
+            self.err(item, "id", f"rule id '{rid}' is reserved",
+                     "modbot uses it for comments held because the rules ran past rules.budget_ms; rename the rule")
+            ok = False
         elif rid in seen:
             self.err(item, "id", f"duplicate rule id '{rid}'",
                      f"rule ids must be unique; the first '{rid}' is at line {seen[rid]}: rename one")

@@ -28,6 +28,8 @@ from modbot.rules.conditions import (
     ScoreTest,
     TextMatch,
 )
+from modbot.rules.matchers import TextPattern, literal_pattern, regex_pattern
+from modbot.saferegex import RegexRefused
 from modbot.yamlsrc import LDict, LList, error_at
 
 CONDITION_KEYS = ("all", "any", "not", "score", "pattern", "author", "features")
@@ -283,35 +285,21 @@ class ConditionParser:
         if not ok:
             return None
         mode = modes[0] if modes else "includes-word"
-        flags = 0 if "case-sensitive" in modifiers else re.IGNORECASE
-        patterns: list[re.Pattern[str]] = []
+        ignore_case = "case-sensitive" not in modifiers
+        patterns: list[TextPattern] = []
         if "regex" in modifiers:
             for i, v in enumerate(values):
                 try:
-                    re.compile(v)
-                    patterns.append(re.compile(_wrap(v, mode), flags))
-                except re.error as exc:
+                    patterns.append(regex_pattern(v, mode, ignore_case))
+                except RegexRefused as exc:
                     where: tuple[Any, Any] = (value, i) if isinstance(value, LList) else (node, key)
-                    self.err(*where, f"bad regex {v!r}: {exc.msg} at position {exc.pos}",
-                             "fix the regular expression, or drop 'regex' to match the text literally")
+                    self.err(*where, f"bad regex {v!r}: {exc.message}",
+                             f"{exc.hint}; or drop 'regex' to match the text literally")
                     ok = False
         else:
-            alternation = "|".join(re.escape(v) for v in sorted(set(values), key=len, reverse=True))
-            patterns.append(re.compile(_wrap(alternation, mode), flags))
+            patterns.append(literal_pattern(values, mode, ignore_case))
         if not ok:
             return None
         return TextMatch(key, tuple(fields), tuple(patterns), negate=m.group(1) == "~",
                          full=mode in ("full-exact", "full-text"))
 
-
-def _wrap(body: str, mode: str) -> str:
-    if mode == "includes-word":
-        return rf"(?<!\w)(?:{body})(?!\w)"
-    if mode == "starts-with":
-        return rf"^(?:{body})"
-    if mode == "ends-with":
-        return rf"(?:{body})\Z"
-    if mode == "full-text":
-        # AutoModerator's full-text: the whole field, ignoring surrounding spaces and punctuation.
-        return rf"[\W_]*(?:{body})[\W_]*"
-    return f"(?:{body})"  # includes, full-exact (fullmatch does the anchoring)

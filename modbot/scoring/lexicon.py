@@ -39,6 +39,7 @@ from typing import Any
 import ahocorasick
 
 from modbot.errors import ConfigError
+from modbot.saferegex import LinearRegex, RegexRefused, compile_linear
 from modbot.scoring.normalize import normalize, spelled
 from modbot.yamlsrc import LDict, LList, error_at, load_yaml
 
@@ -68,7 +69,7 @@ class Entry:
     category: str
     severity: int
     means: str
-    regex: re.Pattern[str]
+    regex: re.Pattern[str] | LinearRegex  # LinearRegex (RE2) for `regex:` entries, written by the operator
     anchors: frozenset[str]  # anchor ids that must all have been seen for the regex to be tried
     requires: tuple[re.Pattern[str], ...]
     unless: tuple[re.Pattern[str], ...]
@@ -309,7 +310,11 @@ class _Compiler:
             raise self.error(spec, kinds[0], "the entry has only stop words; it would be tried on every comment",
                              hint="add a content word or a <list>")
         try:
-            regex = re.compile(body if kinds[0] == "regex" else r"(?<!\w)" + body + r"(?!\w)")
+            # A raw `regex:` is the operator's and runs on every comment that has its trigger: RE2, linear time.
+            # `terms`/`pattern` are built here from escaped words and need lookaround, so they stay on `re`.
+            regex = compile_linear(body) if kinds[0] == "regex" else re.compile(r"(?<!\w)" + body + r"(?!\w)")
+        except RegexRefused as exc:
+            raise self.error(spec, kinds[0], f"regex not supported: {exc.message}", hint=exc.hint) from None
         except re.error as exc:
             raise self.error(spec, kinds[0], f"bad regex: {exc}") from None
         cat = self.categories[category]
