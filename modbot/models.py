@@ -50,9 +50,23 @@ class Comment:
         return hashlib.sha256(self.text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+class Stance(enum.StrEnum):
+    """How the writer uses a matched trope (modbot.scoring.stance decides it from the words around it)."""
+
+    ASSERTED = "asserted"      # the writer's own claim, or a quote the writer endorses
+    QUOTED = "quoted"          # someone else's words, with no sign of the writer's own view
+    REPORTED = "reported"      # news or history: an event in which others said or did it; a symbol explained
+    REFUTED = "refuted"        # negated, or called a myth, lie, smear, conspiracy theory: condemned
+    QUESTIONED = "questioned"  # asked about or challenged ("where is your evidence that ...?")
+    SELF = "self"              # a member of the group speaking of what is said about them
+
+
 @dataclass(frozen=True)
 class Match:
-    """A pattern hit; `start`/`end` index the original (un-normalised) comment text."""
+    """A pattern hit; `start`/`end` index the original (un-normalised) comment text.
+
+    `stance` says how the trope is used; `cue` is the text that decided it (None for a plain assertion) and
+    `cue_start`/`cue_end` its span in the original text."""
 
     category: str
     pattern: str
@@ -60,10 +74,24 @@ class Match:
     end: int
     text: str
     severity: int = 1
+    stance: Stance = Stance.ASSERTED
+    cue: str | None = None
+    cue_start: int | None = None
+    cue_end: int | None = None
+
+    def __post_init__(self) -> None:
+        # Decisions read back from Redis carry the stance as a plain string.
+        if not isinstance(self.stance, Stance):
+            object.__setattr__(self, "stance", Stance(self.stance))
 
     def to_dict(self) -> dict[str, Any]:
         return {"category": self.category, "pattern": self.pattern, "start": self.start,
-                "end": self.end, "text": self.text, "severity": self.severity}
+                "end": self.end, "text": self.text, "severity": self.severity, "stance": self.stance.value,
+                "cue": self.cue, "cue_start": self.cue_start, "cue_end": self.cue_end}
+
+    def describe_stance(self) -> str:
+        """"quoted — cue: 'shouted'", or "asserted" when nothing framed the trope."""
+        return f"{self.stance.value} — cue: {self.cue!r}" if self.cue else self.stance.value
 
 
 @dataclass(frozen=True)

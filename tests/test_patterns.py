@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from modbot.errors import ConfigError
-from modbot.models import Author, Comment
+from modbot.models import Author, Comment, Stance
 from modbot.scoring.evasion import PERTURBATIONS, perturb_spans
 from modbot.scoring.patterns import PatternScorer
 
@@ -98,7 +98,7 @@ CLEAN = [
     "Jewish leaders condemned the attack on the mosque.",
     "The Zionist Federation held its annual meeting in London.",
     "Hamas-run health ministry figures could not be verified.",
-    # Genuine debunks and reports keep their exception words.
+    # Genuine debunks and reports: matched, with a stance the rules approve.
     "The claim that Jews control the media is an antisemitic myth.",
     "It is a conspiracy theory that Jews control the banks.",
     "The mayor condemned the antisemitic trope that Jews control the banks.",
@@ -155,7 +155,8 @@ def test_each_evasion_form_still_matches(scorer: PatternScorer, text: str, categ
 
 @pytest.mark.parametrize("text", CLEAN)
 def test_identity_mentions_and_reports_stay_clean(scorer: PatternScorer, text: str) -> None:
-    assert scorer.match(text) == []
+    # A debunk or report may match, but never as a trope the writer asserts or quotes bare.
+    assert [m for m in scorer.match(text) if m.stance in (Stance.ASSERTED, Stance.QUOTED)] == []
 
 
 @pytest.mark.parametrize("text", SLUR_SPELLINGS)

@@ -9,7 +9,8 @@ of the public sets in ../shared/data:
   hatexplain  text / category, 1 (hate) vs 0 (normal) (hatexplain/hatexplain.csv)
   davidson    tweet / class, 0 (hate) vs 2 (neither)  (davidson/labeled_data.csv)
 
-A category's precision counts rows that category flagged; its recall is against all positives, so the
+A row is flagged by a match the shipped rules would hold: stance asserted or quoted (a trope reported, refuted,
+questioned or spoken of by its target is not a flag). A category's precision counts rows that category flagged; its recall is against all positives, so the
 overall row (any match) is the one to compare with other filters.
 
 A --positive / --negative value that no row has (a typo, or "HATE" for "hate") is reported on stderr with
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from modbot.errors import ConfigError
+from modbot.models import Match, Stance
 from modbot.scoring.evasion import PERTURBATIONS, perturb_spans
 from modbot.scoring.patterns import PatternScorer
 
@@ -39,6 +41,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     "davidson": {"text_column": "tweet", "label_column": "class", "positive": ["0"], "negative": ["2"]},
 }
 OVERALL = "(any)"
+# A match counts as flagged when the shipped rules would hold it: asserted, or quoted with no sign of the
+# writer's view. Reported, refuted, questioned and in-group matches are talk about hate (modbot.scoring.stance).
+FLAGGED_STANCES = frozenset({Stance.ASSERTED, Stance.QUOTED})
+
+
+def flagged(matches: list[Match]) -> list[Match]:
+    """The matches that count as flags: those whose stance the shipped rules hold."""
+    return [m for m in matches if m.stance in FLAGGED_STANCES]
 
 
 @dataclass(frozen=True)
@@ -189,7 +199,7 @@ def evaluate(scorer: PatternScorer, rows: list[Row], evasion: bool = True, seed:
     if evasion:
         ev.evasion_hits = dict.fromkeys(PERTURBATIONS, 0)
     for i, row in enumerate(rows):
-        matches = scorer.match(row.text)
+        matches = flagged(scorer.match(row.text))
         cats = {m.category for m in matches}
         if row.positive:
             ev.positives += 1
@@ -209,7 +219,7 @@ def evaluate(scorer: PatternScorer, rows: list[Row], evasion: bool = True, seed:
         if evasion and row.positive and matches:
             spans = [(m.start, m.end) for m in matches]
             for kind in PERTURBATIONS:
-                if scorer.match(perturb_spans(row.text, spans, kind, seed + i)):
+                if flagged(scorer.match(perturb_spans(row.text, spans, kind, seed + i))):
                     ev.evasion_hits[kind] += 1
     return ev
 

@@ -17,7 +17,7 @@ from modbot.rules.conditions import Condition, CondTrace, Context, Evidence
 
 ACTION_RANK = {Action.REJECT: 0, Action.SPAM: 0, Action.HOLD: 1, Action.APPROVE: 2}
 PLACEHOLDER = re.compile(r"\{\{\s*([a-zA-Z0-9_.\-]+)\s*\}\}")
-SIMPLE_PLACEHOLDERS = ("match", "rule", "action", "category", "severity", "author.name", "author.id",
+SIMPLE_PLACEHOLDERS = ("match", "stance", "rule", "action", "category", "severity", "author.name", "author.id",
                        "author.account_age", "author.approved_count", "site", "thread_id")
 
 
@@ -184,6 +184,7 @@ def render_reason(rule: Rule, ctx: Context, evidence: Evidence) -> str:
     matches = evidence.matches or ctx.scores.matches
     values: dict[str, str] = {
         "match": _strongest(evidence),
+        "stance": _strongest_stance(evidence),
         "rule": rule.id,
         "action": rule.action.value,
         "category": ", ".join(dict.fromkeys(m.category for m in matches)),
@@ -216,6 +217,13 @@ def _strongest(evidence: Evidence) -> str:
     if evidence.matches:
         return max(evidence.matches, key=lambda m: (m.severity, m.end - m.start)).text
     return evidence.texts[0] if evidence.texts else ""
+
+
+def _strongest_stance(evidence: Evidence) -> str:
+    """How {{match}} is used, with its cue: "quoted — cue: 'says'"; empty without a pattern match."""
+    if evidence.matches:
+        return max(evidence.matches, key=lambda m: (m.severity, m.end - m.start)).describe_stance()
+    return ""
 
 
 def _age(days: float | None) -> str:

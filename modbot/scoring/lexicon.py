@@ -21,7 +21,7 @@ Schema (documented for operators at the top of config/patterns.yaml):
                                      # exception counts only in the match's own sentence(s) and not inside
                                      # a dismissal frame ("this is no myth", "racist my ass")
         window: int                  # words each side for requires/unless; absent: the whole comment
-        unless_quoted: bool          # a match inside quotation marks is reported speech, not flagged
+        negatable: bool              # false: a negation near the match is part of the trope, not a refutation
         inherit_unless: bool         # false: ignore the category's `unless` list for this entry
         unless_spelled: [word...]    # a match spelled exactly so (doubled letters kept) is not flagged:
                                      # the skeleton folds "nigger" and the country "Niger" alike
@@ -40,6 +40,7 @@ import ahocorasick
 
 from modbot.errors import ConfigError
 from modbot.scoring.normalize import normalize, spelled
+from modbot.scoring.stance import StanceCues
 from modbot.yamlsrc import LDict, LList, error_at, load_yaml
 
 # Function words never serve as anchors: an entry is tried only when its content words are present,
@@ -54,9 +55,11 @@ STOPWORDS = frozenset(normalize(w) for w in (
 ))
 
 _ENTRY_KEYS = {"id", "category", "severity", "means", "terms", "pattern", "regex", "trigger", "gap",
-               "requires", "unless", "window", "unless_quoted",
-               "inherit_unless", "unless_spelled"}
+               "requires", "unless", "window", "inherit_unless", "unless_spelled", "negatable"}
 _CATEGORY_KEYS = {"means", "unless", "window"}
+_STANCE_KEYS = ("self", "refute", "negation", "not_negation", "take_back", "endorse", "challenge", "doubt", "report",
+                "explain", "speech_past", "speech_present", "yes_no")
+NO_CUES = StanceCues(**{("self_markers" if k == "self" else k): None for k in _STANCE_KEYS}, dismiss=None)
 _TOKEN = re.compile(r"~\d+|<[a-z0-9_]+>|[^\s~<>]+")
 
 
@@ -73,12 +76,14 @@ class Entry:
     requires: tuple[re.Pattern[str], ...]
     unless: tuple[re.Pattern[str], ...]
     window: int | None
-    unless_quoted: bool
     # Regex source of the dismissal frames around this entry's exception words; compiled on first use
     # (an exception word near a match is rare, and compiling every entry's frames would slow every load).
     dismiss: str | None = None
     # Exact spellings (see normalize.spelled) that are not this entry even though their skeleton matches.
     unless_spelled: frozenset[str] = frozenset()
+    # False for entries whose own words negate ("the gas chambers never happened"): a negation near such a
+    # match is the trope, not its refutation.
+    negatable: bool = True
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,7 @@ class Lexicon:
     automaton: Any  # ahocorasick.Automaton: " key " (space-padded skeleton word) -> frozenset of anchor ids
     by_anchor: dict[str, tuple[Entry, ...]]
     version: str
+    stance: StanceCues = NO_CUES
 
     @property
     def categories(self) -> frozenset[str]:
@@ -208,6 +214,33 @@ class _Compiler:
         frames = [self.join_tokens(tokens, node, idx, 0, exception)[0] for node, idx, tokens in self.dismissals]
         return r"(?<!\w)(?:" + "|".join(frames) + r")(?!\w)"
 
+    def load_stance(self, node: Any) -> StanceCues:
+        """The `stance:` section: per kind, a list of cue patterns, compiled into one alternation."""
+        if node is None:
+            return NO_CUES
+        if not isinstance(node, LDict):
+            raise self.error(node, None, "`stance` must map cue kinds to lists of patterns",
+                             hint=f"kinds: {', '.join(_STANCE_KEYS)}")
+        extra = set(node) - set(_STANCE_KEYS)
+        if extra:
+            bad = sorted(extra)[0]
+            raise self.error(node, bad, f"unknown stance cue kind {bad!r}", hint=f"allowed: {', '.join(_STANCE_KEYS)}")
+        compiled: dict[str, re.Pattern[str] | None] = {}
+        for kind in _STANCE_KEYS:
+            items = node.get(kind)
+            if items is None:
+                compiled[kind] = None
+                continue
+            if not isinstance(items, LList) or not items or not all(isinstance(i, str) for i in items):
+                raise self.error(node, kind, f"stance `{kind}` must be a non-empty list of patterns")
+            parts = [self.join_tokens(_TOKEN.findall(item), items, idx, 0, exception="(?!)")[0]
+                     for idx, item in enumerate(items)]
+            compiled[kind] = re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)")
+        refute = compiled["refute"]
+        dismiss = self.dismiss_regex((refute,)) if refute is not None else None
+        return StanceCues(self_markers=compiled.pop("self"), dismiss=re.compile(dismiss) if dismiss else None,
+                          **compiled)
+
     def compile_pattern(self, spec: LDict, gap: int) -> tuple[str, set[str]]:
         return self.join_tokens(_TOKEN.findall(str(spec["pattern"])), spec, "pattern", gap)
 
@@ -283,6 +316,10 @@ class _Compiler:
     def compile_entry(self, spec: Any, seen: set[str]) -> Entry:
         if not isinstance(spec, LDict):
             raise self.error(spec, None, "each entry must be a mapping with id, category, severity, means")
+        if "unless_quoted" in spec:
+            raise self.error(spec, "unless_quoted", "`unless_quoted` was replaced by stance detection",
+                             hint="remove it: a quoted match is now reported with stance 'quoted', and rules "
+                                  "choose (pattern: {stance: asserted})")
         extra = set(spec) - _ENTRY_KEYS
         if extra:
             bad = sorted(extra)[0]
@@ -319,8 +356,9 @@ class _Compiler:
         return Entry(
             id=eid, category=category, severity=severity, means=spec["means"].strip(), regex=regex,
             anchors=frozenset(anchors), requires=self.token_set(spec, "requires"),
-            unless=unless, window=window, unless_quoted=bool(spec.get("unless_quoted", False)),
+            unless=unless, window=window,
             dismiss=self.dismiss_regex(unless), unless_spelled=self.spellings(spec),
+            negatable=bool(spec.get("negatable", True)),
         )
 
     def spellings(self, spec: LDict) -> frozenset[str]:
@@ -355,11 +393,11 @@ def load_lexicon(path: Path) -> Lexicon:
     comp = _Compiler(file)
     if not isinstance(tree, LDict):
         raise error_at(tree, None, "the patterns file must be a mapping with categories, lists, entries", file)
-    extra = set(tree) - {"categories", "lists", "dismissals", "entries"}
+    extra = set(tree) - {"categories", "lists", "dismissals", "entries", "stance"}
     if extra:
         bad = sorted(extra)[0]
         raise error_at(tree, bad, f"unknown top-level key {bad!r}", file,
-                       hint="allowed: categories, lists, dismissals, entries")
+                       hint="allowed: categories, lists, dismissals, entries, stance")
     comp.load_categories(tree.get("categories"))
     comp.load_lists(tree.get("lists"))
     comp.load_dismissals(tree.get("dismissals"))
@@ -372,5 +410,6 @@ def load_lexicon(path: Path) -> Lexicon:
     for entry in entries:
         for anchor in entry.anchors:
             by_anchor.setdefault(anchor, []).append(entry)
+    stance = comp.load_stance(tree.get("stance"))
     version = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-    return Lexicon(entries, comp.automaton(), {k: tuple(v) for k, v in by_anchor.items()}, version)
+    return Lexicon(entries, comp.automaton(), {k: tuple(v) for k, v in by_anchor.items()}, version, stance)

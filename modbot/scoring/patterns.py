@@ -24,15 +24,9 @@ from pathlib import Path
 from modbot.models import Comment, Match, ScorerOutput
 from modbot.scoring.lexicon import Entry, Lexicon, load_lexicon
 from modbot.scoring.normalize import Normalized, normalize_variants, normalize_with_offsets, spelled
+from modbot.scoring.stance import SENTENCE_END, StanceReader
 
-_OPEN_QUOTES = "\"“„«‘'"
-_CLOSE_QUOTES = "\"”“»’'"
-_QUOTE_REACH = 120  # characters searched on each side for the quotation marks around a match
-
-
-# A sentence ends at . ! ? or … followed by a space or the end, or at a line break. Dots inside a word
-# ("j.e.w.s", "U.S") do not end one.
-_SENTENCE_END = re.compile(r"[.!?…]+(?=\s|$)|\n")
+# Sentences (for exception words): see modbot.scoring.stance.SENTENCE_END.
 
 
 def _window(text: str, start: int, end: int, words: int | None) -> tuple[int, int]:
@@ -55,24 +49,10 @@ def _window(text: str, start: int, end: int, words: int | None) -> tuple[int, in
 
 def _sentence_ids(text: str, mapped: Normalized) -> Callable[[int], int]:
     """Function: skeleton index -> number of the original sentence that character came from."""
-    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    ends = [m.end() for m in SENTENCE_END.finditer(text)]
     starts = mapped.starts
     last = len(starts) - 1
     return lambda k: bisect_right(ends, starts[min(k, last)]) if starts else 0
-
-
-def _quoted(original: str, start: int, end: int) -> bool:
-    """True when [start, end) sits between an opening and a closing quotation mark on the same line."""
-    before = original[max(0, start - _QUOTE_REACH):start].rsplit("\n", 1)[-1]
-    after = original[end:end + _QUOTE_REACH].split("\n", 1)[0]
-    opens = [i for i, c in enumerate(before) if c in _OPEN_QUOTES]
-    if not opens:
-        return False
-    # An apostrophe inside a word ("don't") is not a quotation mark.
-    last = opens[-1]
-    if before[last] == "'" and last > 0 and before[last - 1].isalnum():
-        return False
-    return any(c in _CLOSE_QUOTES for c in after)
 
 
 @lru_cache(maxsize=256)
@@ -118,12 +98,13 @@ class PatternScorer:
         return list(out.values())
 
     def match(self, text: str) -> list[Match]:
-        """All lexicon matches in `text`; spans and `Match.text` refer to the original characters."""
+        """All lexicon matches in `text`, each with its stance; spans refer to the original characters."""
         found: dict[tuple[str, int, int], Match] = {}
         for variant, skeleton in enumerate(normalize_variants(text)):
             entries = self.candidates(skeleton)
             mapped: Normalized | None = None
             sentence: Callable[[int], int] | None = None
+            reader: StanceReader | None = None
             for entry in entries:
                 for m in entry.regex.finditer(skeleton):
                     hits = self._exceptions(entry, skeleton, m.start(), m.end())
@@ -136,13 +117,17 @@ class PatternScorer:
                         if self._framed(entry, skeleton, m.start(), m.end(), hits, sentence):
                             continue
                     start, end = mapped.span(m.start(), m.end())
-                    if (entry.unless_quoted and _quoted(text, start, end)) or (entry.id, start, end) in found:
+                    if (entry.id, start, end) in found:
                         continue
                     if entry.unless_spelled and spelled(text[start:end]) in entry.unless_spelled:
                         continue
+                    reader = reader or StanceReader(self._lexicon.stance, text, mapped)
+                    verdict = reader.classify(m.start(), m.end(), entry.negatable)
+                    cue = None if verdict.cue_start is None else text[verdict.cue_start:verdict.cue_end]
                     found[(entry.id, start, end)] = Match(
                         category=entry.category, pattern=entry.id, start=start, end=end,
-                        text=text[start:end], severity=entry.severity)
+                        text=text[start:end], severity=entry.severity, stance=verdict.stance,
+                        cue=cue or None, cue_start=verdict.cue_start, cue_end=verdict.cue_end)
         return sorted(found.values(), key=lambda x: (x.start, x.end, x.pattern))
 
     @staticmethod
