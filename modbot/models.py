@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -89,6 +89,11 @@ class Match:
                 "end": self.end, "text": self.text, "severity": self.severity, "stance": self.stance.value,
                 "cue": self.cue, "cue_start": self.cue_start, "cue_end": self.cue_end}
 
+    @staticmethod
+    def strongest(matches: Sequence[Match]) -> Match | None:
+        """The match a reason names: the most severe, the longest among equals."""
+        return max(matches, key=lambda m: (m.severity, m.end - m.start), default=None)
+
     def describe_stance(self) -> str:
         """"quoted — cue: 'shouted'", or "asserted" when nothing framed the trope."""
         return f"{self.stance.value} — cue: {self.cue!r}" if self.cue else self.stance.value
@@ -130,6 +135,9 @@ class Decision:
     site: str | None = None
     thread_id: str = ""
     text_sha256: str = ""  # which version of the text was decided: an edited comment is decided again
+    # How the matches the deciding rule relied on are used (the strongest of them); None when the rule did not
+    # rely on a pattern match. Counted per rule in `modbot stats`.
+    stance: Stance | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -148,6 +156,7 @@ class Decision:
             "site": self.site,
             "thread_id": self.thread_id,
             "text_sha256": self.text_sha256,
+            "stance": self.stance.value if self.stance else None,
         }
 
     @classmethod
@@ -168,4 +177,5 @@ class Decision:
             site=d.get("site"),
             thread_id=d.get("thread_id", ""),
             text_sha256=d.get("text_sha256", ""),
+            stance=Stance(d["stance"]) if d.get("stance") else None,
         )

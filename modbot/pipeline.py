@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from modbot import metrics
 from modbot.config import Settings
-from modbot.models import Comment, Decision, ScorerOutput, Scores
+from modbot.models import Comment, Decision, Match, ScorerOutput, Scores
 from modbot.rules import RuleSet
 from modbot.scoring.base import Scorer, merge
 
@@ -80,6 +80,7 @@ def versions(scorers: Sequence[Scorer], ruleset: RuleSet) -> dict[str, str]:
 def decide(comment: Comment, scores: Scores, ruleset: RuleSet, versions: dict[str, str]) -> Decision:
     """Apply the rules and build the decision record with its explanation."""
     verdict = ruleset.evaluate(comment, scores)
+    relied_on = Match.strongest(verdict.matches)
     return Decision(
         comment_id=comment.id,
         action=verdict.action,
@@ -94,6 +95,7 @@ def decide(comment: Comment, scores: Scores, ruleset: RuleSet, versions: dict[st
         site=comment.site,
         thread_id=comment.thread_id,
         text_sha256=comment.text_sha256,
+        stance=relied_on.stance if relied_on else None,
     )
 
 

@@ -214,16 +214,16 @@ def render_reason(rule: Rule, ctx: Context, evidence: Evidence) -> str:
 
 def _strongest(evidence: Evidence) -> str:
     """The text {{match}} names: the most severe pattern match (the longest among equals), else the first text."""
-    if evidence.matches:
-        return max(evidence.matches, key=lambda m: (m.severity, m.end - m.start)).text
+    strongest = Match.strongest(evidence.matches)
+    if strongest is not None:
+        return strongest.text
     return evidence.texts[0] if evidence.texts else ""
 
 
 def _strongest_stance(evidence: Evidence) -> str:
     """How {{match}} is used, with its cue: "quoted — cue: 'says'"; empty without a pattern match."""
-    if evidence.matches:
-        return max(evidence.matches, key=lambda m: (m.severity, m.end - m.start)).describe_stance()
-    return ""
+    strongest = Match.strongest(evidence.matches)
+    return strongest.describe_stance() if strongest is not None else ""
 
 
 def _age(days: float | None) -> str:

@@ -4,7 +4,7 @@ per entry, both over the normalised skeleton (see modbot.scoring.normalize).
 Schema (documented for operators at the top of config/patterns.yaml):
 
     categories: {NAME: {means: str, unless: [token...], window: int}}
-    lists:      {NAME: [word or phrase, "prefix*", ...]}          # referenced as <NAME>
+    lists:      {NAME: [word or phrase, "prefix*", <OTHER>, ...]}  # referenced as <NAME>; <OTHER> = a list above
     dismissals: ["not ~2 <exception>", "<exception> my ass", ...]  # frames that cancel an exception word
     entries:
       - id: str                      # unique; reported as Match.pattern
@@ -148,10 +148,18 @@ class _Compiler:
                 raise self.error(node, name, f"list name {name!r} must be lower-case letters, digits, _")
             if not isinstance(items, LList) or not items or not all(isinstance(i, str | int) for i in items):
                 raise self.error(node, name, f"list {name!r} must be a non-empty list of words")
-            folded = [_fold_item(str(i)) for i in items]
-            for idx, (f, _) in enumerate(folded):
+            folded: list[tuple[str, bool]] = []
+            for idx, item in enumerate(items):
+                ref = re.fullmatch(r"<([a-z0-9_]+)>", str(item))
+                if ref:  # another list, defined above this one: its words join this list
+                    if ref.group(1) not in self.lists:
+                        raise self.error(items, idx, f"unknown list {item}", hint="define it above this list")
+                    folded += self.lists[ref.group(1)]
+                    continue
+                f, prefix = _fold_item(str(item))
                 if not f:
                     raise self.error(items, idx, f"item {items[idx]!r} is empty after normalisation")
+                folded.append((f, prefix))
             self.lists[name] = folded
 
     def load_categories(self, node: Any) -> None:
