@@ -110,11 +110,11 @@ def print_report(result: dict[str, Any], out: Any = None) -> None:
     p(f"{'(all not hateful)':<24} {'no':>7} {t['cases']:>6} {t['held']:>6} {_pct(t['held_share']):>7} "
       f"{'≤ ' + format(100 * t['target'], '.0f') + '%':>8}  {'pass' if t['pass'] else 'FAIL'}")
     p()
-    p(f"{'trope':<28} {'category':<24} {'hateful held':>14} {'not hateful held':>18}")
+    p(f"{'trope':<28} {'category':<24} {'hateful held':>15} {'not hateful held':>17}")
     for r in result["tropes"]:
         h, n = r["hateful"], r["not_hateful"]
         p(f"{r['trope']:<28} {r['category']:<24} {_pct(h['held_share']):>7} of {h['cases']:<4} "
-          f"{_pct(n['held_share']):>9} of {n['cases']:<4}")
+          f"{_pct(n['held_share']):>9} of {n['cases']}")
     p()
     p(f"wrong: {result['wrong_total']} (showing {len(result['wrong'])}, worst functions first)")
     for w in result["wrong"]:
