@@ -16,6 +16,10 @@ overall row (any match) is the one to compare with other filters.
 A --positive / --negative value that no row has (a typo, or "HATE" for "hate") is reported on stderr with
 the values the label column does have; with no positive row at all the command exits 1 instead of
 printing a meaningless recall.
+
+A FILE ending in .yaml / .yml is a functional suite (tests/functional/suite.yaml, docs/patterns.md): each case
+is judged by the rules (--rules, default config/rules.yaml) on the pattern scorer's output alone, and the
+report is held % per function against its target, per trope, and the --show N worst misses and false holds.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modbot.commands import eval_suite
 from modbot.errors import ConfigError
 from modbot.models import Match, Stance
 from modbot.scoring.evasion import PERTURBATIONS, perturb_spans
@@ -105,7 +110,8 @@ class Evaluation:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", type=Path, help="CSV or JSONL file with a text and a label per row")
+    parser.add_argument("file", type=Path,
+                        help="CSV or JSONL file with a text and a label per row, or a functional suite (.yaml)")
     parser.add_argument("--patterns", type=Path, default=Path("config/patterns.yaml"), help="lexicon file")
     parser.add_argument("--preset", choices=sorted(PRESETS), help="columns and labels of a known data set")
     parser.add_argument("--text-column", help="column holding the text (default: text)")
@@ -120,6 +126,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-evasion", action="store_true", help="skip the evasion report")
     parser.add_argument("--seed", type=int, default=0, help="seed for the perturbations")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--rules", type=Path, default=None,
+                        help="functional suite only: rules that decide what is held (default config/rules.yaml)")
+    parser.add_argument("--show", type=int, default=20,
+                        help="functional suite only: misses and false holds to list (default 20)")
 
 
 def _records(path: Path) -> Iterator[dict[str, Any]]:
@@ -250,6 +260,8 @@ def print_table(result: dict[str, Any], out: Any = None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if eval_suite.is_suite(args.file):
+        return eval_suite.run(args)
     scorer = PatternScorer.from_file(args.patterns)
     rows = load_rows(args)
     result = evaluate(scorer, rows, evasion=not args.no_evasion, seed=args.seed).to_dict()
