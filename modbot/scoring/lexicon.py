@@ -21,7 +21,6 @@ Schema (documented for operators at the top of config/patterns.yaml):
                                      # exception counts only in the match's own sentence(s) and not inside
                                      # a dismissal frame ("this is no myth", "racist my ass")
         window: int                  # words each side for requires/unless; absent: the whole comment
-        negatable: bool              # false: a negation near the match is part of the trope, not a refutation
         inherit_unless: bool         # false: ignore the category's `unless` list for this entry
         unless_spelled: [word...]    # a match spelled exactly so (doubled letters kept) is not flagged:
                                      # the skeleton folds "nigger" and the country "Niger" alike
@@ -55,7 +54,7 @@ STOPWORDS = frozenset(normalize(w) for w in (
 ))
 
 _ENTRY_KEYS = {"id", "category", "severity", "means", "terms", "pattern", "regex", "trigger", "gap",
-               "requires", "unless", "window", "inherit_unless", "unless_spelled", "negatable"}
+               "requires", "unless", "window", "inherit_unless", "unless_spelled"}
 _CATEGORY_KEYS = {"means", "unless", "window"}
 _STANCE_KEYS = ("self", "refute", "negation", "not_negation", "take_back", "endorse", "challenge", "doubt", "report",
                 "explain", "speech_past", "speech_present", "yes_no")
@@ -81,9 +80,9 @@ class Entry:
     dismiss: str | None = None
     # Exact spellings (see normalize.spelled) that are not this entry even though their skeleton matches.
     unless_spelled: frozenset[str] = frozenset()
-    # False for entries whose own words negate ("the gas chambers never happened"): a negation near such a
-    # match is the trope, not its refutation.
-    negatable: bool = True
+    # True for `pattern:` entries, whose regex captures each ~N gap as a group: a negation in a gap ("the
+    # Holocaust is not a hoax") refutes the trope, a negation among its own words ("never happened") is the trope.
+    gapped: bool = False
 
 
 @dataclass(frozen=True)
@@ -250,10 +249,10 @@ class _Compiler:
                           **compiled)
 
     def compile_pattern(self, spec: LDict, gap: int) -> tuple[str, set[str]]:
-        return self.join_tokens(_TOKEN.findall(str(spec["pattern"])), spec, "pattern", gap)
+        return self.join_tokens(_TOKEN.findall(str(spec["pattern"])), spec, "pattern", gap, capture=True)
 
     def join_tokens(self, tokens: list[str], node: Any, key: Any, gap: int,
-                    exception: str | None = None) -> tuple[str, set[str]]:
+                    exception: str | None = None, capture: bool = False) -> tuple[str, set[str]]:
         """Regex source for a token sequence (words, a|b, <list>, ~N gaps) and the anchors it contributes."""
         body: list[str] = []
         anchors: set[str] = set()
@@ -267,7 +266,8 @@ class _Compiler:
             else:
                 rx, anchor = self.token_regex(tok, node, key)
             if body:
-                body.append(" " + (f"(?:[^ ]+ ){{0,{pending_gap}}}" if pending_gap else ""))
+                group = "(" if capture else "(?:"
+                body.append(" " + (f"{group}(?:[^ ]+ ){{0,{pending_gap}}})" if pending_gap else ""))
             body.append(rx)
             pending_gap = gap
             if anchor:
@@ -366,7 +366,7 @@ class _Compiler:
             anchors=frozenset(anchors), requires=self.token_set(spec, "requires"),
             unless=unless, window=window,
             dismiss=self.dismiss_regex(unless), unless_spelled=self.spellings(spec),
-            negatable=bool(spec.get("negatable", True)),
+            gapped=kinds[0] == "pattern",
         )
 
     def spellings(self, spec: LDict) -> frozenset[str]:

@@ -122,7 +122,8 @@ class PatternScorer:
                     if entry.unless_spelled and spelled(text[start:end]) in entry.unless_spelled:
                         continue
                     reader = reader or StanceReader(self._lexicon.stance, text, mapped)
-                    verdict = reader.classify(m.start(), m.end(), entry.negatable)
+                    gaps = [m.span(g) for g in range(1, m.re.groups + 1) if m.end(g) > m.start(g)] if entry.gapped else []
+                    verdict = reader.classify(m.start(), m.end(), gaps)
                     cue = None if verdict.cue_start is None else text[verdict.cue_start:verdict.cue_end]
                     found[(entry.id, start, end)] = Match(
                         category=entry.category, pattern=entry.id, start=start, end=end,

@@ -49,7 +49,7 @@ _CLAUSE = re.compile(r"[,;:()\u2013\u2014]|\s-\s")
 _OPEN_QUOTES = "\"“„«‘'"
 _CLOSE_QUOTES = "\"”“»’'"
 _QUOTE_REACH = 160  # characters searched on each side for the quotation marks around a match
-_NEGATION_REACH = 5  # words before the trope a negation may stand in and still govern it
+_NEGATION_REACH = 6  # words before the trope a negation may stand in and still govern it
 _FIRST_PERSON = frozenset({"i", "we", "me", "us", "im", "ive", "id", "iam"})
 
 
@@ -93,8 +93,10 @@ class Sentences:
         self.mapped = mapped
         starts = mapped.starts
         n = len(mapped.text)
-        ends = [m.end() for m in SENTENCE_END.finditer(text)]
-        self.terminators = [m.group() for m in SENTENCE_END.finditer(text)]
+        found = list(SENTENCE_END.finditer(text))
+        ends = [m.end() for m in found]
+        self.terminators = [m.group() for m in found]
+        self.terminator_spans = [m.span() for m in found]
         # Skeleton index where each sentence starts: the first skeleton char from at/after the original end.
         self.bounds = [0] + [bisect_left(starts, e) for e in ends] + [n]
         self.sorted_starts = starts
@@ -130,9 +132,6 @@ def _inside(span: tuple[int, int], frames: Sequence[tuple[int, int]]) -> bool:
     return any(a <= span[0] and span[1] <= b for a, b in frames)
 
 
-def _outside(hits: list[tuple[int, int]], start: int, end: int) -> list[tuple[int, int]]:
-    """Cue hits that are not part of the trope's own words."""
-    return [h for h in hits if h[1] <= start or h[0] >= end]
 
 
 def quoted(original: str, start: int, end: int) -> tuple[int, int] | None:
@@ -167,10 +166,15 @@ class StanceReader:
         self.skel = mapped.text
         self.sentences = Sentences(text, mapped)
         self.quoted_ranges = quoted_ranges
+        self._gaps: Sequence[tuple[int, int]] = ()
 
     def _verdict(self, stance: Stance, span: tuple[int, int]) -> Verdict:
         start, end = self.mapped.span(*span)
         return Verdict(stance, start, end)
+
+    def _outside(self, hits: list[tuple[int, int]], start: int, end: int) -> list[tuple[int, int]]:
+        """Cue hits that are not the trope's own words: outside the match, or in one of its ~N gaps."""
+        return [h for h in hits if h[1] <= start or h[0] >= end or _inside(h, self._gaps)]
 
     def _words_before(self, lo: int, k: int, n: int) -> int:
         """Skeleton position n words before k, not before lo."""
@@ -193,18 +197,25 @@ class StanceReader:
             pos = nxt
         return pos
 
-    def classify(self, start: int, end: int, negatable: bool = True) -> Verdict:
-        """Stance of the match at skeleton [start, end)."""
+    def classify(self, start: int, end: int, gaps: Sequence[tuple[int, int]] = ()) -> Verdict:
+        """Stance of the match at skeleton [start, end); `gaps` are the spans inside it that are not the trope's own
+        words (an entry's ~N gaps), where a negation refutes it."""
         s = self.sentences
         first, last = s.index(start), s.index(max(start, end - 1))
         lo, hi = s.span(first)[0], s.span(last)[1]
         prev = s.span(first - 1) if first > 0 else (lo, lo)
         nxt = s.span(last + 1) if last + 1 < s.count() else (hi, hi)
+        self._gaps = gaps
+        refuted = self._refuted(start, end, lo, hi, nxt, gaps)
+        endorsed = self._endorsed(start, end, lo, hi, prev, nxt)
+        if refuted and endorsed and (endorsed.cue_start or 0) > (refuted.cue_start or 0):
+            refuted = None  # "a stereotype, sure, but stereotypes exist for a reason": the endorsement has the last word
         return (self._self(prev[0], hi)
-                or self._refuted(start, end, lo, hi, nxt, negatable)
-                or self._endorsed(start, end, lo, hi, prev, nxt)
-                or self._questioned(start, end, lo, hi, last, nxt)
-                or self._reported(start, end, lo, hi, prev)
+                or refuted
+                or self._challenged(start, end, lo, hi, last, nxt)
+                or endorsed
+                or self._asked(start, end, lo, last)
+                or self._reported(start, end, lo, hi, prev, nxt)
                 or self._quoted(start, end, lo)
                 or PLAIN)
 
@@ -216,7 +227,7 @@ class StanceReader:
 
     def _refutations(self, lo: int, hi: int, start: int, end: int) -> list[tuple[int, int]]:
         """Refutation cues in [lo, hi) outside the trope, less those inside a dismissal frame."""
-        hits = _outside(_find(self.cues.refute, self.skel, lo, hi), start, end)
+        hits = self._outside(_find(self.cues.refute, self.skel, lo, hi), start, end)
         if hits and self.cues.dismiss is not None:
             frames = _find(self.cues.dismiss, self.skel, max(0, lo - 1), hi)
             if frames:
@@ -235,7 +246,7 @@ class StanceReader:
         return cue[1] <= start and bool(_find(self.cues.take_back, self.skel, cue[1], start))
 
     def _refuted(self, start: int, end: int, lo: int, hi: int, nxt: tuple[int, int],
-                 negatable: bool) -> Verdict | None:
+                 gaps: Sequence[tuple[int, int]]) -> Verdict | None:
         hits = [h for h in self._refutations(lo, hi, start, end) if not self._taken_back(h, start)]
         if hits:
             return self._verdict(Stance.REFUTED, min(hits, key=lambda h: abs(h[0] - start)))
@@ -243,15 +254,16 @@ class StanceReader:
         hits = self._refutations(nxt[0], self._words_after(nxt[0], nxt[1], 8), start, end)
         if hits:
             return self._verdict(Stance.REFUTED, hits[0])
-        if negatable:
-            return self._negated(start, end, lo)
-        return None
+        return self._negated(start, lo, gaps)
 
-    def _negated(self, start: int, end: int, lo: int) -> Verdict | None:
-        """A negation inside the trope's words or a few words before it, in the same clause."""
+    def _negated(self, start: int, lo: int, gaps: Sequence[tuple[int, int]]) -> Verdict | None:
+        """A negation a few words before the trope in the same clause, or in a gap between its words."""
         floor = self.sentences.clause_start(start, lo)
         begin = self._words_before(floor, start, _NEGATION_REACH)
-        hits = _find(self.cues.negation, self.skel, begin, end)
+        hits = _find(self.cues.negation, self.skel, begin, start)
+        for a, b in gaps:
+            hits += _find(self.cues.negation, self.skel, max(0, a - 1), b)
+        end = max([start, *(b for _, b in gaps)])
         if hits and self.cues.not_negation is not None:
             frames = _find(self.cues.not_negation, self.skel, max(lo, begin - 20), min(len(self.skel), end + 20))
             hits = [h for h in hits if not _inside(h, frames)]
@@ -260,21 +272,30 @@ class StanceReader:
     def _endorsed(self, start: int, end: int, lo: int, hi: int, prev: tuple[int, int],
                   nxt: tuple[int, int]) -> Verdict | None:
         for a, b in ((lo, hi), nxt, prev):
-            hits = _outside(_find(self.cues.endorse, self.skel, a, b), start, end)
+            hits = self._outside(_find(self.cues.endorse, self.skel, a, b), start, end)
             if hits:
                 return self._verdict(Stance.ASSERTED, hits[0])
         return None
 
-    def _questioned(self, start: int, end: int, lo: int, hi: int, last: int, nxt: tuple[int, int]) -> Verdict | None:
+    def _challenged(self, start: int, end: int, lo: int, hi: int, last: int,
+                    nxt: tuple[int, int]) -> Verdict | None:
+        """A challenge to the trope: doubt, or a question asking for evidence ("where is your evidence?")."""
         s = self.sentences
-        hits = _outside(_find(self.cues.doubt, self.skel, lo, hi), start, end)
+        hits = self._outside(_find(self.cues.doubt, self.skel, lo, hi), start, end)
         if hits:
             return self._verdict(Stance.QUESTIONED, hits[0])
         for (a, b), i in (((lo, hi), last), (nxt, last + 1)):
             if s.is_question(i):
-                hits = _outside(_find(self.cues.challenge, self.skel, a, b), start, end)
+                hits = self._outside(_find(self.cues.challenge, self.skel, a, b), start, end)
                 if hits:
                     return self._verdict(Stance.QUESTIONED, hits[0])
+        return None
+
+    def _asked(self, start: int, end: int, lo: int, last: int) -> Verdict | None:
+        """A question about quoted words, or a plain yes/no question about the trope."""
+        s = self.sentences
+        if s.is_question(last) and self._quote_mark(start, end) is not None:
+            return Verdict(Stance.QUESTIONED, *s.terminator_spans[last])  # asking about someone else's words
         if s.is_question(last) and self.cues.yes_no is not None:
             # A plain yes/no question about the trope: "Do Jews really control Hollywood?"
             m = self.cues.yes_no.match(self.skel, lo + (self.skel[lo:lo + 1] == " "))
@@ -282,9 +303,12 @@ class StanceReader:
                 return self._verdict(Stance.QUESTIONED, m.span())
         return None
 
-    def _reported(self, start: int, end: int, lo: int, hi: int, prev: tuple[int, int]) -> Verdict | None:
+    def _reported(self, start: int, end: int, lo: int, hi: int, prev: tuple[int, int],
+                  nxt: tuple[int, int]) -> Verdict | None:
+        head = (nxt[0], self._words_after(nxt[0], nxt[1], 8))  # "... '1488'. It's a neo-Nazi signature."
         for rx in (self.cues.explain, self.cues.report):
-            hits = _outside(_find(rx, self.skel, lo, hi), start, end) or _find(rx, self.skel, *prev)
+            hits = (self._outside(_find(rx, self.skel, lo, hi), start, end) or _find(rx, self.skel, *prev)
+                    or _find(rx, self.skel, *head))
             if hits:
                 return self._verdict(Stance.REPORTED, min(hits, key=lambda h: abs(h[0] - start)))
         said = self._attribution(self.cues.speech_past, start, end, lo, hi)
@@ -293,7 +317,7 @@ class StanceReader:
     def _attribution(self, rx: re.Pattern[str] | None, start: int, end: int, lo: int,
                      hi: int) -> tuple[int, int] | None:
         """A speech verb whose subject is not the writer, before the trope or right after it."""
-        for h in _outside(_find(rx, self.skel, lo, hi), start, end):
+        for h in self._outside(_find(rx, self.skel, lo, hi), start, end):
             if h[1] > start and h[0] > end + 40:
                 continue  # "..., he said" comes right after the words it attributes
             subject = self.skel[max(lo, h[0] - 24):h[0]].split()[-2:]
@@ -301,7 +325,8 @@ class StanceReader:
                 return h
         return None
 
-    def _quoted(self, start: int, end: int, lo: int) -> Verdict | None:
+    def _quote_mark(self, start: int, end: int) -> Verdict | None:
+        """Quoted: between quotation marks, or inside a <blockquote>/<q> of the comment's markup."""
         a, b = self.mapped.span(start, end)
         mark = quoted(self.text, a, b)
         if mark is not None:
@@ -309,6 +334,12 @@ class StanceReader:
         for qa, qb in self.quoted_ranges:
             if qa <= a and b <= qb:
                 return Verdict(Stance.QUOTED, qa, qa)
+        return None
+
+    def _quoted(self, start: int, end: int, lo: int) -> Verdict | None:
+        marked = self._quote_mark(start, end)
+        if marked is not None:
+            return marked
         said = self._attribution(self.cues.speech_present, start, end, lo, self.sentences.span(
             self.sentences.index(max(start, end - 1)))[1])
         return self._verdict(Stance.QUOTED, said) if said else None
