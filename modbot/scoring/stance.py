@@ -208,8 +208,10 @@ class StanceReader:
         self._gaps = gaps
         refuted = self._refuted(start, end, lo, hi, nxt, gaps)
         endorsed = self._endorsed(start, end, lo, hi, prev, nxt)
-        if refuted and endorsed and (endorsed.cue_start or 0) > (refuted.cue_start or 0):
-            refuted = None  # "a stereotype, sure, but stereotypes exist for a reason": the endorsement has the last word
+        if refuted and endorsed and (endorsed.cue_end or 0) >= (refuted.cue_end or 0):
+            # "a stereotype, sure, but stereotypes exist for a reason", "nobody has debunked it": the endorsement has
+            # the last word.
+            refuted = None
         return (self._self(prev[0], hi)
                 or refuted
                 or self._challenged(start, end, lo, hi, last, nxt)
