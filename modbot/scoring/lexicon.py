@@ -13,7 +13,7 @@ Schema (documented for operators at the top of config/patterns.yaml):
         means: str                   # what the entry means, for operators and reviewers
         one of:
           terms: [phrase, ...]       # any phrase matches
-          pattern: "tok tok ~N tok"  # tok = word | a|b|c | <list>; ~N allows up to N words in between
+          pattern: "tok tok ~N tok"  # tok = word | a|b|c | (a phrase|another) | <list>; ~N: up to N words between
           regex: str + trigger: str  # raw regex over the skeleton, tried only when `trigger` occurs
         gap: int                     # default gap between pattern tokens (0)
         requires: [token...]         # all must occur within `window` words of the match
@@ -59,7 +59,9 @@ _CATEGORY_KEYS = {"means", "unless", "window"}
 _STANCE_KEYS = ("self", "refute", "negation", "not_negation", "take_back", "endorse", "challenge", "doubt", "report",
                 "explain", "speech_past", "speech_present", "yes_no")
 NO_CUES = StanceCues(**{("self_markers" if k == "self" else k): None for k in _STANCE_KEYS}, dismiss=None)
-_TOKEN = re.compile(r"~\d+|<[a-z0-9_]+>|[^\s~<>]+")
+# A token: a ~N gap, a <list>, a (phrase one|phrase two) group of alternatives that may hold spaces, or a word
+# (a|b for one word or another).
+_TOKEN = re.compile(r"~\d+|<[a-z0-9_]+>|\([^()<>~]*\|[^()<>~]*\)|[^\s~<>]+")
 
 
 @dataclass(frozen=True)
@@ -187,6 +189,8 @@ class _Compiler:
             for f, p in items:
                 self.add_key(f, anchor, p)
             return _alternation(items), anchor
+        if tok.startswith("(") and tok.endswith(")") and "|" in tok:
+            tok = tok[1:-1]  # (phrase one|phrase two): alternatives that may hold spaces
         items = [_fold_item(t) for t in tok.split("|")]
         if any(not f for f, _ in items):
             raise self.error(node, key, f"token {tok!r} has an empty alternative")

@@ -173,8 +173,10 @@ class StanceReader:
         return Verdict(stance, start, end)
 
     def _outside(self, hits: list[tuple[int, int]], start: int, end: int) -> list[tuple[int, int]]:
-        """Cue hits that are not the trope's own words: outside the match, or in one of its ~N gaps."""
-        return [h for h in hits if h[1] <= start or h[0] >= end or _inside(h, self._gaps)]
+        """Cue hits that are not the trope's own words: outside the match, in one of its ~N gaps, or around it
+        ("what does 6MWE mean")."""
+        return [h for h in hits
+                if h[1] <= start or h[0] >= end or _inside(h, self._gaps) or (h[0] < start and h[1] > end)]
 
     def _words_before(self, lo: int, k: int, n: int) -> int:
         """Skeleton position n words before k, not before lo."""
@@ -283,7 +285,9 @@ class StanceReader:
                     nxt: tuple[int, int]) -> Verdict | None:
         """A challenge to the trope: doubt, or a question asking for evidence ("where is your evidence?")."""
         s = self.sentences
-        hits = self._outside(_find(self.cues.doubt, self.skel, lo, hi), start, end)
+        head = (nxt[0], self._words_after(nxt[0], nxt[1], 4))  # "... runs the world? Names, please."
+        hits = self._outside(_find(self.cues.doubt, self.skel, lo, hi), start, end) or _find(self.cues.doubt, self.skel,
+                                                                                               *head)
         if hits:
             return self._verdict(Stance.QUESTIONED, hits[0])
         for (a, b), i in (((lo, hi), last), (nxt, last + 1)):
