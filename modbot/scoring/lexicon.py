@@ -56,7 +56,8 @@ STOPWORDS = frozenset(normalize(w) for w in (
 _ENTRY_KEYS = {"id", "category", "severity", "means", "terms", "pattern", "regex", "trigger", "gap",
                "requires", "unless", "window", "inherit_unless", "unless_spelled"}
 _CATEGORY_KEYS = {"means", "unless", "window"}
-_STANCE_KEYS = ("self", "refute", "negation", "not_negation", "take_back", "endorse", "challenge", "doubt", "report",
+_STANCE_KEYS = ("self", "refute", "verdict", "negation", "not_negation", "take_back", "endorse", "challenge", "doubt",
+                "report",
                 "explain", "speech_past", "speech_present", "yes_no")
 NO_CUES = StanceCues(**{("self_markers" if k == "self" else k): None for k in _STANCE_KEYS}, dismiss=None)
 # A token: a ~N gap, a <list>, a (phrase one|phrase two) group of alternatives that may hold spaces, or a word

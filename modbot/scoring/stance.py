@@ -51,6 +51,7 @@ _CLOSE_QUOTES = "\"”“»’'"
 _QUOTE_REACH = 160  # characters searched on each side for the quotation marks around a match
 _NEGATION_REACH = 6  # words before the trope a negation may stand in and still govern it
 _FIRST_PERSON = frozenset({"i", "we", "me", "us", "im", "ive", "id", "iam"})
+_RELATIVE = frozenset({"who", "that", "which", "whose", "whom"})
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class StanceCues:
 
     self_markers: re.Pattern[str] | None
     refute: re.Pattern[str] | None
+    verdict: re.Pattern[str] | None       # a one-word condemnation opening the next sentence ("Disgusting.")
     negation: re.Pattern[str] | None
     not_negation: re.Pattern[str] | None  # "no wonder", "no secret that": negation words that assert
     dismiss: re.Pattern[str] | None       # frames that cancel a refutation ("no myth", "so-called")
@@ -256,6 +258,7 @@ class StanceReader:
             return self._verdict(Stance.REFUTED, min(hits, key=lambda h: abs(h[0] - start)))
         # The next sentence answers the trope: "That is a myth.", "Total nonsense."
         hits = self._refutations(nxt[0], self._words_after(nxt[0], nxt[1], 8), start, end)
+        hits = hits or _find(self.cues.verdict, self.skel, nxt[0], self._words_after(nxt[0], nxt[1], 2))
         if hits:
             return self._verdict(Stance.REFUTED, hits[0])
         return self._negated(start, lo, gaps)
@@ -276,10 +279,15 @@ class StanceReader:
     def _endorsed(self, start: int, end: int, lo: int, hi: int, prev: tuple[int, int],
                   nxt: tuple[int, int]) -> Verdict | None:
         for a, b in ((lo, hi), nxt, prev):
-            hits = self._outside(_find(self.cues.endorse, self.skel, a, b), start, end)
+            hits = [h for h in self._outside(_find(self.cues.endorse, self.skel, a, b), start, end)
+                    if not self._negated_cue(h, a)]
             if hits:
                 return self._verdict(Stance.ASSERTED, hits[0])
         return None
+
+    def _negated_cue(self, cue: tuple[int, int], lo: int) -> bool:
+        """A cue with a negation just before it says the opposite ("nothing 'accurate' about ...")."""
+        return bool(_find(self.cues.negation, self.skel, self._words_before(lo, cue[0], 2), cue[0]))
 
     def _challenged(self, start: int, end: int, lo: int, hi: int, last: int,
                     nxt: tuple[int, int]) -> Verdict | None:
@@ -324,8 +332,8 @@ class StanceReader:
                      hi: int) -> tuple[int, int] | None:
         """A speech verb whose subject is not the writer, before the trope or right after it."""
         for h in self._outside(_find(rx, self.skel, lo, hi), start, end):
-            if h[1] > start and h[0] > end + 40:
-                continue  # "..., he said" comes right after the words it attributes
+            if h[0] >= end and (h[0] > end + 40 or _RELATIVE.intersection(self.skel[end:h[0]].split())):
+                continue  # "..., he said" comes right after the words it attributes; "X who wrote this" does not
             subject = self.skel[max(lo, h[0] - 24):h[0]].split()[-2:]
             if not subject or not _FIRST_PERSON.intersection(subject):
                 return h
