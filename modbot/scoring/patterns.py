@@ -18,11 +18,13 @@ import asyncio
 import re
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
 from modbot.models import Comment, Match, ScorerOutput
 from modbot.scoring.lexicon import Entry, Lexicon, load_lexicon
+from modbot.scoring.markup import decode, has_markup
 from modbot.scoring.normalize import Normalized, normalize_variants, normalize_with_offsets, spelled
 
 _OPEN_QUOTES = "\"“„«‘'"
@@ -118,7 +120,22 @@ class PatternScorer:
         return list(out.values())
 
     def match(self, text: str) -> list[Match]:
-        """All lexicon matches in `text`; spans and `Match.text` refer to the original characters."""
+        """All lexicon matches in `text`; spans and `Match.text` refer to the original characters.
+
+        HTML and bidi controls are resolved first (modbot.scoring.markup), so matching reads what the reader
+        sees; each span is then mapped back onto the original comment."""
+        if not has_markup(text):
+            return self._match_plain(text)
+        decoded = decode(text)
+        matches = self._match_plain(decoded.text)
+        found: dict[tuple[str, int, int], Match] = {}
+        for m in matches:
+            start, end = decoded.span(m.start, m.end)
+            found.setdefault((m.pattern, start, end), replace(m, start=start, end=end, text=text[start:end]))
+        return sorted(found.values(), key=lambda x: (x.start, x.end, x.pattern))
+
+    def _match_plain(self, text: str) -> list[Match]:
+        """All lexicon matches in plain text (no markup); spans index `text`."""
         found: dict[tuple[str, int, int], Match] = {}
         for variant, skeleton in enumerate(normalize_variants(text)):
             entries = self.candidates(skeleton)
