@@ -295,3 +295,45 @@ def test_bad_lexicon_is_refused_with_its_line(tmp_path: Path, tail: str, line: i
     assert err.value.line == line
     assert needle in str(err.value)
     assert str(path) in str(err.value)
+
+
+# Issue 8: evasion hidden in the comment's HTML or in a right-to-left override. Each is matched, and the
+# span covers exactly the original characters the reader sees as the trope (markup inside it included).
+@pytest.mark.parametrize(("text", "pattern", "span"), [
+    ("the globalists who own the b&#97;nks", "coded-controls-institutions", "globalists who own the b&#97;nks"),
+    ("the globalists who own the b&#x61nks!", "coded-controls-institutions", "globalists who own the b&#x61nks"),
+    ("Roth<b>schilds</b> control the central banks", "coded-controls-institutions",
+     "Roth<b>schilds</b> control the central banks"),
+    ("<p>Honestly, <em>J</em>ews own the <a href='/b'>banks</a></p>", "group-controls-institutions",
+     "J</em>ews own the <a href='/b'>banks"),
+    ("J&eacute;ws control the media", "group-controls-institutions", "J&eacute;ws control the media"),
+    ("Read this: \u202esknab eht nwo sweJ\u202c. Wake up.", "group-controls-institutions", "sknab eht nwo sweJ"),
+    ("&#8238;aidem eht lortnoc sweJ", "group-controls-institutions", "aidem eht lortnoc sweJ"),
+])
+def test_markup_evasion_is_matched_with_the_exact_original_span(
+        scorer: PatternScorer, text: str, pattern: str, span: str) -> None:
+    matches = {m.pattern: m for m in scorer.match(text)}
+    assert pattern in matches, scorer.match(text)
+    m = matches[pattern]
+    assert text[m.start:m.end] == m.text == span
+
+
+def test_rtl_override_no_longer_reads_backwards(scorer: PatternScorer) -> None:
+    """Read in memory order the run above held "nwo" (New World Order); the reader never sees that word."""
+    assert [m.pattern for m in scorer.match("\u202esknab eht nwo sweJ")] == ["group-controls-institutions"]
+
+
+@pytest.mark.parametrize("text", [
+    "<p>I love <b>Jewish</b> food</p>",
+    "<p>Jewish weddings can be a lot of fun</p><p>Mazel&nbsp;tov!</p>",
+    "<blockquote>Zionism is a political movement</blockquote> &mdash; from the article",
+    "police said the vandal sprayed &quot;kike&quot; on the wall",
+    "Rothschild<br>banking dynasty was founded in Frankfurt",
+])
+def test_harmless_html_stays_clean(scorer: PatternScorer, text: str) -> None:
+    assert scorer.match(text) == []
+
+
+def test_plain_text_gets_the_same_matches_as_before(scorer: PatternScorer) -> None:
+    for text, _ in POSITIVES:
+        assert scorer.match(text) == scorer._match_plain(text)

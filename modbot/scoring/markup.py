@@ -52,6 +52,8 @@ _CHARREF = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)"
 _MAX_CODE_DIGITS = 8  # more (after leading zeros) is out of Unicode's range anyway, and keeps int() cheap
 _LONGEST_NAME = max(len(name) for name in html5)
 
+# "<" opens markup only before a letter, "/", "!" or "?"; any other "<" ("a < b", "<3") is text.
+_MARKUP_START = re.compile(r"<[a-zA-Z/!?]")
 _TAG_NAME = re.compile(r"[^\t\n\f\r />]*")
 _SEPARATORS = re.compile(r"[\t\n\f\r /]*")
 _SPACES = re.compile(r"[\t\n\f\r ]*")
@@ -107,7 +109,7 @@ def decode(text: str) -> Decoded:
     return Decoded("".join(chars), len(text), tuple(starts), tuple(ends), builder.quoted_ranges())
 
 
-def _reference(text: str, m: re.Match[str]) -> tuple[str, int] | None:
+def _reference(m: re.Match[str]) -> tuple[str, int] | None:
     """The characters a character reference at `m` stands for and the length it takes in `text`, or None
     when it is not a reference ("&foo", "& "). Same rules as `html.unescape`, which decides numeric ones."""
     body = m.group(1)
@@ -139,11 +141,13 @@ class _Builder:
 
     def run(self) -> None:
         text, i, n = self.text, 0, len(self.text)
+        # Every construct ends with ">", so none can start after the last one.
+        last_gt = text.rfind(">")
         while i < n:
-            lt = text.find("<", i)
-            stop = n if lt < 0 else lt
-            self._text(i, stop)
-            if lt < 0:
+            m = _MARKUP_START.search(text, i, last_gt)
+            lt = n if m is None else m.start()
+            self._text(i, lt)
+            if m is None:
                 return
             end = self._markup(lt)
             if end < 0:  # left open at the end: the rest is text (see the module docstring)
@@ -167,27 +171,20 @@ class _Builder:
         """Text between tags: character references decoded, everything else kept as is."""
         text = self.text
         while i < stop:
-            amp = text.find("&", i, stop)
-            if amp < 0:
-                amp = stop
-            self.chars.extend(text[i:amp])
-            self.starts.extend(range(i, amp))
-            self.ends.extend(range(i + 1, amp + 1))
-            if amp == stop:
-                return
-            m = _CHARREF.match(text, amp, stop)
-            ref = _reference(text, m) if m else None
-            if ref is None:
-                self._emit("&", amp, amp + 1)
-                i = amp + 1
-            else:
+            m = _CHARREF.search(text, i, stop)
+            ref = _reference(m) if m else None
+            plain_end = stop if m is None else (m.start() + 1 if ref is None else m.start())
+            self.chars.extend(text[i:plain_end])
+            self.starts.extend(range(i, plain_end))
+            self.ends.extend(range(i + 1, plain_end + 1))
+            i = plain_end
+            if ref is not None:
                 chars, length = ref
-                self._emit(chars, amp, amp + length)
-                i = amp + length
+                self._emit(chars, i, i + length)
+                i += length
 
     def _markup(self, lt: int) -> int:
-        """Handle the "<" at `lt`: the index after the construct, lt + 1 for a "<" that is text, -1 when the
-        construct is left open at the end of the text."""
+        """Handle the markup starting at `lt`: the index after it, or -1 when it is left open at the end."""
         text = self.text
         nxt = text[lt + 1:lt + 2]
         if nxt.isascii() and nxt.isalpha():
@@ -205,10 +202,7 @@ class _Builder:
                     return lt + (5 if text[lt + 4] == ">" else 6)  # "<!-->" and "<!--->" are whole
                 return self._until("-->", lt + 4)
             return self._until(">", lt + 2)
-        if nxt == "?":
-            return self._until(">", lt + 2)
-        self._emit("<", lt, lt + 1)
-        return lt + 1
+        return self._until(">", lt + 2)  # "<?": a bogus comment up to ">"
 
     def _until(self, closer: str, i: int) -> int:
         k = self.text.find(closer, i)
