@@ -34,6 +34,7 @@ from html.entities import html5
 # One of these characters is needed for `decode` to change anything; without them it returns the text as is.
 _BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 _TRIGGER = re.compile(f"[<&{_BIDI_CONTROLS}]")
+_BIDI = re.compile(f"[{_BIDI_CONTROLS}]")
 _RLO, _PDF = "\u202e", "\u202c"
 # Where a bidi paragraph, and with it an override, ends (Unicode bidi class B).
 _PARAGRAPH_END = frozenset("\n\r\x1c\x1d\x1e\x85\u2029")
@@ -54,6 +55,8 @@ _LONGEST_NAME = max(len(name) for name in html5)
 
 # "<" opens markup only before a letter, "/", "!" or "?"; any other "<" ("a < b", "<3") is text.
 _MARKUP_START = re.compile(r"<[a-zA-Z/!?]")
+# The tags nearly every comment has ("<p>", "</em>", "<br />"), recognised in one step.
+_SIMPLE_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*/?>")
 _TAG_NAME = re.compile(r"[^\t\n\f\r />]*")
 _SEPARATORS = re.compile(r"[\t\n\f\r /]*")
 _SPACES = re.compile(r"[\t\n\f\r ]*")
@@ -105,8 +108,12 @@ def decode(text: str) -> Decoded:
         return Decoded(text, len(text))
     builder = _Builder(text)
     builder.run()
-    chars, starts, ends = _display_order(builder.chars, builder.starts, builder.ends)
-    return Decoded("".join(chars), len(text), tuple(starts), tuple(ends), builder.quoted_ranges())
+    chars, starts, ends = builder.chars, builder.starts, builder.ends
+    plain = "".join(chars)
+    if _BIDI.search(plain):  # also catches controls written as references ("&#8238;")
+        chars, starts, ends = _display_order(chars, starts, ends)
+        plain = "".join(chars)
+    return Decoded(plain, len(text), tuple(starts), tuple(ends), builder.quoted_ranges())
 
 
 def _reference(m: re.Match[str]) -> tuple[str, int] | None:
@@ -149,7 +156,8 @@ class _Builder:
             self._text(i, lt)
             if m is None:
                 return
-            end = self._markup(lt)
+            simple = _SIMPLE_TAG.match(text, lt)
+            end = self._element(lt, simple.end(), simple[2].lower(), simple[1] == "/") if simple else self._markup(lt)
             if end < 0:  # left open at the end: the rest is text (see the module docstring)
                 self._text(lt, n)
                 return
@@ -213,8 +221,12 @@ class _Builder:
         i = _run_end(_TAG_NAME, text, name_at)
         name = text[name_at:i].lower()
         end = _tag_end(text, i)
-        if end < 0:
-            return -1
+        return -1 if end < 0 else self._element(lt, end, name, closing)
+
+    def _element(self, lt: int, end: int, name: str, closing: bool) -> int:
+        """Apply the tag text[lt:end] (named `name`): the index where plain text resumes, or -1 when a script
+        or style element is left open at the end."""
+        text = self.text
         # A quotation's range holds its words, not the line breaks its block tags become.
         if name in _QUOTATION and closing:
             self._quotation(closing)
@@ -272,8 +284,6 @@ def _tag_end(text: str, i: int) -> int:
 
 def _display_order(chars: list[str], starts: list[int], ends: list[int]) -> tuple[list[str], list[int], list[int]]:
     """Drop bidi and format controls; reverse each right-to-left override run into display order."""
-    if not any(c in _BIDI_CONTROLS for c in chars):
-        return chars, starts, ends
     out_c: list[str] = []
     out_s: list[int] = []
     out_e: list[int] = []
