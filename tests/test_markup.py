@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from modbot.scoring.markup import Decoded, decode, has_markup
 
-RLO, PDF = "\u202e", "\u202c"
+RLO, PDF, PDI = "\u202e", "\u202c", "\u2069"
 
 
 def origins(text: str, d: Decoded) -> list[str]:
@@ -132,6 +132,14 @@ def test_an_override_ends_at_the_line_or_block_end_and_may_come_from_a_reference
     assert decode("&#x202E;cba&#x202C;def").text == "abcdef"
 
 
+def test_overrides_nest_like_the_bidi_algorithm() -> None:
+    """A pop closes the innermost embedding, not the override around it; an isolate's pop closes what was
+    opened inside it."""
+    assert decode(f"{RLO}\u202a{PDF}sknab eht nwo sweJ").text == "Jews own the banks"
+    assert decode(f"{RLO}\u2066\u202a{PDI}sknab eht nwo sweJ").text == "Jews own the banks"
+    assert decode(f"{RLO}\u202dabc{PDF}fed").text == "abcdef"  # inside a left-to-right override: kept
+
+
 def test_other_bidi_and_format_controls_are_dropped() -> None:
     text = "J\u202aews\u202c o\u2066w\u2069n \u200ethe\u200f ban\u061cks \u202d!"
     assert decode(text).text == "Jews own the banks !"
@@ -148,12 +156,14 @@ def test_other_bidi_and_format_controls_are_dropped() -> None:
     "&" + "a" * 100_000,
     "<b>" * 33_000,
     RLO * 50_000 + "a" * 50_000,
+    "\u2066" * 50_000 + "a" * 50_000,  # isolates nest no deeper than the bidi algorithm allows
     "<a " + "b=c " * 25_000 + ">",
 ])
 def test_adversarial_input_is_bounded_in_time(text: str) -> None:
     start = time.perf_counter()
     d = decode(text)
-    assert time.perf_counter() - start < 2.0  # linear: tens of milliseconds on a loaded machine
+    # Linear: under half a second even on a loaded machine; a quadratic path would take minutes here.
+    assert time.perf_counter() - start < 10.0
     assert len(d.starts or ()) == len(d.text)
 
 

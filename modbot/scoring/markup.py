@@ -20,8 +20,8 @@ difference: where a browser would hide everything after a construct left open at
 so the matcher never sees less than some reader might. Every step consumes input (a regex of one character
 class, or `str.find`), so the time is linear in the length of any input.
 
-Text without "<", "&" or a bidi control (nearly every plain-text comment) takes the fast path: one regex
-search, and the result is the text itself with the identity map.
+Text without "<", "&" or a bidi control (nearly every plain-text comment) takes the fast path (`has_markup`:
+two substring scans when it is ASCII), and the result is the text itself with the identity map.
 """
 
 from __future__ import annotations
@@ -35,7 +35,10 @@ from html.entities import html5
 _BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 _TRIGGER = re.compile(f"[<&{_BIDI_CONTROLS}]")
 _BIDI = re.compile(f"[{_BIDI_CONTROLS}]")
-_RLO, _PDF = "\u202e", "\u202c"
+_RLO, _PDF, _PDI = "\u202e", "\u202c", "\u2069"
+_EMBEDDINGS = frozenset("\u202a\u202b\u202d\u202e")  # LRE, RLE, LRO, RLO: closed by PDF
+_ISOLATES = frozenset("\u2066\u2067\u2068")  # LRI, RLI, FSI: closed by PDI
+_MAX_BIDI_DEPTH = 125  # the bidi algorithm's own limit; deeper initiators are ignored, as browsers do
 # Where a bidi paragraph, and with it an override, ends (Unicode bidi class B).
 _PARAGRAPH_END = frozenset("\n\r\x1c\x1d\x1e\x85\u2029")
 
@@ -117,8 +120,8 @@ def decode(text: str) -> Decoded:
 
 
 def _reference(m: re.Match[str]) -> tuple[str, int] | None:
-    """The characters a character reference at `m` stands for and the length it takes in `text`, or None
-    when it is not a reference ("&foo", "& "). Same rules as `html.unescape`, which decides numeric ones."""
+    """The characters the character reference at `m` stands for and how many characters of the match it
+    takes, or None when it is not a reference ("&foo"). Same rules as `html.unescape`, which decides numeric ones."""
     body = m.group(1)
     if body[0] == "#":
         digits = body[2:] if body[1] in "xX" else body[1:]
@@ -283,12 +286,18 @@ def _tag_end(text: str, i: int) -> int:
 
 
 def _display_order(chars: list[str], starts: list[int], ends: list[int]) -> tuple[list[str], list[int], list[int]]:
-    """Drop bidi and format controls; reverse each right-to-left override run into display order."""
+    """Drop bidi and format controls; reverse each right-to-left override run into display order.
+
+    The controls nest (Unicode bidi algorithm, rules X1-X8): U+202C pops the innermost embedding or
+    override, U+2069 the innermost isolate with whatever was opened inside it, a paragraph end all of them.
+    A character is overridden right-to-left when the innermost of them is U+202E, so "RLO LRE PDF text"
+    still reverses "text". Text nested inside an override in another embedding is kept in its own order
+    and is not moved as a unit: an approximation that keeps every character and its offset."""
     out_c: list[str] = []
     out_s: list[int] = []
     out_e: list[int] = []
     run: list[int] = []  # indices of the characters in the current override run, in logical order
-    overriding = False
+    stack: list[str] = []  # open initiators, innermost last
 
     def flush() -> None:
         for k in reversed(run):
@@ -299,20 +308,34 @@ def _display_order(chars: list[str], starts: list[int], ends: list[int]) -> tupl
 
     for k, c in enumerate(chars):
         if c in _BIDI_CONTROLS:
-            if c == _RLO:
-                overriding = True
-            elif c == _PDF and overriding:
-                overriding = False
-                flush()
+            _bidi_control(stack, c)
             continue
-        if overriding and c in _PARAGRAPH_END:
-            overriding = False
-            flush()
-        if overriding:
+        if c in _PARAGRAPH_END:
+            stack.clear()
+        if _overriding_rtl(stack):
             run.append(k)
-        else:
-            out_c.append(c)
-            out_s.append(starts[k])
-            out_e.append(ends[k])
+            continue
+        flush()
+        out_c.append(c)
+        out_s.append(starts[k])
+        out_e.append(ends[k])
     flush()
     return out_c, out_s, out_e
+
+
+def _bidi_control(stack: list[str], c: str) -> None:
+    """Apply one bidi control to the stack of open embeddings, overrides and isolates."""
+    if c in _EMBEDDINGS or c in _ISOLATES:
+        if len(stack) < _MAX_BIDI_DEPTH:
+            stack.append(c)
+    elif c == _PDF:
+        if stack and stack[-1] in _EMBEDDINGS:
+            stack.pop()
+    elif c == _PDI and any(x in _ISOLATES for x in stack):
+        while stack.pop() not in _ISOLATES:
+            pass
+
+
+def _overriding_rtl(stack: list[str]) -> bool:
+    # Every embedding and isolate sets its own override status, so only the innermost one counts.
+    return bool(stack) and stack[-1] == _RLO
