@@ -116,6 +116,8 @@ def decode(text: str) -> Decoded:
     if _BIDI.search(plain):  # also catches controls written as references ("&#8238;")
         chars, starts, ends = _display_order(chars, starts, ends)
         plain = "".join(chars)
+    elif plain == text:  # "Q&A", "x < y": every construct shortens the text, so none was there
+        return Decoded(text, len(text))
     return Decoded(plain, len(text), tuple(starts), tuple(ends), builder.quoted_ranges())
 
 
