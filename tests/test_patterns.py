@@ -7,10 +7,16 @@ from pathlib import Path
 
 import pytest
 
+from modbot.config import StreamSettings
+from modbot.decisions import DecisionStore
 from modbot.errors import ConfigError
-from modbot.models import Author, Comment
+from modbot.keys import Keys
+from modbot.models import Action, Author, Comment
+from modbot.rules import load_rules
 from modbot.scoring.evasion import PERTURBATIONS, perturb_spans
 from modbot.scoring.patterns import PatternScorer
+from modbot.worker import Worker
+from tests.helpers import comment_json
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -337,3 +343,30 @@ def test_harmless_html_stays_clean(scorer: PatternScorer, text: str) -> None:
 def test_plain_text_gets_the_same_matches_as_before(scorer: PatternScorer) -> None:
     for text, _ in POSITIVES:
         assert scorer.match(text) == scorer._match_plain(text)
+
+
+async def test_worker_holds_markup_evasion_and_records_the_original_span(redis_client, prefix):
+    """Through a real Valkey stream and the shipped rules: the HTML-disguised tropes are held, each decision
+    carries the span on the comment as posted, and harmless HTML is approved."""
+    comments = {"entity": "the globalists who own the b&#97;nks",
+                "tag": "Roth<b>schilds</b> control the central banks",
+                "rtl": "\u202esknab eht nwo sweJ",
+                "harmless": "<p>I love <b>Jewish</b> food</p>"}
+    keys = Keys(prefix)
+    for cid, text in comments.items():
+        await redis_client.xadd(keys.comments, {"comment": comment_json(cid, text)})
+    rules = load_rules(ROOT / "config" / "rules.yaml")
+    worker = Worker(redis_client, keys, StreamSettings(batch_wait_ms=30), "w1",
+                    [PatternScorer.from_file(ROOT / "config" / "patterns.yaml")], lambda: rules)
+    await worker.reader.ensure_group()
+    while batch := await worker.reader.read_batch(poll_ms=50):
+        await worker.process(batch)
+    store = DecisionStore(redis_client, keys)
+    for cid, text in comments.items():
+        decision = await store.get(cid)
+        assert decision is not None
+        if cid == "harmless":
+            assert decision.action is Action.APPROVE and not decision.matches
+            continue
+        assert decision.action is Action.HOLD, (cid, decision)
+        assert all(text[m.start:m.end] == m.text for m in decision.matches)
