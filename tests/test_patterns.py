@@ -313,6 +313,7 @@ def test_bad_lexicon_is_refused_with_its_line(tmp_path: Path, tail: str, line: i
     ("<p>Honestly, <em>J</em>ews own the <a href='/b'>banks</a></p>", "group-controls-institutions",
      "J</em>ews own the <a href='/b'>banks"),
     ("J&eacute;ws control the media", "group-controls-institutions", "J&eacute;ws control the media"),
+    ("J&shy;ews own the b<i></i>a&#8203;nks", "group-controls-institutions", "J&shy;ews own the b<i></i>a&#8203;nks"),
     ("Read this: \u202esknab eht nwo sweJ\u202c. Wake up.", "group-controls-institutions", "sknab eht nwo sweJ"),
     ("&#8238;aidem eht lortnoc sweJ", "group-controls-institutions", "aidem eht lortnoc sweJ"),
 ])
