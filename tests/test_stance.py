@@ -106,11 +106,11 @@ def test_first_person_attribution_is_the_writer_speaking(scorer: PatternScorer) 
 
 def test_in_group_speaker_is_self(scorer: PatternScorer) -> None:
     stance, cue = _stance(scorer, "As a Jewish mother I am sick of hearing that Jews control the newspapers")
-    assert stance is Stance.SELF and cue == "As a Jew"
+    assert stance is Stance.SELF and cue == "As a Jewish"
 
 
 def test_explained_symbol_is_reported(scorer: PatternScorer) -> None:
-    assert _stance(scorer, "The number 1488 on his jacket is a neo-Nazi code")[0] is Stance.REPORTED
+    assert _stance(scorer, "1488 on his jacket is a neo-Nazi code")[0] is Stance.REPORTED
 
 
 # --- rules ---------------------------------------------------------------------------------------------------
@@ -179,6 +179,15 @@ async def test_holds_and_verdicts_are_counted_per_stance(redis_client: aioredis.
     stats = await read_rule_stats(redis_client, keys)
     assert stats["quoted-trope"].by_stance == {"quoted": StanceStats(held=2, upheld=1, overturned=1)}
     assert stats["antisemitic-conspiracy"].by_stance == {"asserted": StanceStats(held=1)}
+
+
+def test_blockquote_is_quoted_and_cues_map_back_onto_the_html(scorer: PatternScorer) -> None:
+    quoted = scorer.match("<blockquote>Jews control the newspapers</blockquote>")
+    assert [m.stance for m in quoted] == [Stance.QUOTED]
+    html = "Jews control the newspapers. <b>Utter</b> nonsense."
+    m = Match.strongest(scorer.match(html))
+    assert m is not None and m.stance is Stance.REFUTED
+    assert m.cue_start is not None and html[m.cue_start:m.cue_end] == m.cue and "nonsense" in (m.cue or "")
 
 
 def test_decision_round_trips_its_stance() -> None:

@@ -18,11 +18,13 @@ import asyncio
 import re
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
 from modbot.models import Comment, Match, ScorerOutput
 from modbot.scoring.lexicon import Entry, Lexicon, load_lexicon
+from modbot.scoring.markup import decode, has_markup
 from modbot.scoring.normalize import Normalized, normalize_variants, normalize_with_offsets, spelled
 from modbot.scoring.stance import SENTENCE_END, StanceReader
 
@@ -98,7 +100,29 @@ class PatternScorer:
         return list(out.values())
 
     def match(self, text: str) -> list[Match]:
-        """All lexicon matches in `text`, each with its stance; spans refer to the original characters."""
+        """All lexicon matches in `text`, each with its stance; spans and `Match.text` refer to the original
+        characters.
+
+        HTML and bidi controls are resolved first (modbot.scoring.markup), so matching reads what the reader
+        sees and a <blockquote> counts as quoted speech; each span, and each stance cue, is then mapped back
+        onto the original comment."""
+        if not has_markup(text):
+            return self._match_plain(text)
+        decoded = decode(text)
+        matches = self._match_plain(decoded.text, decoded.quoted_ranges)
+        found: dict[tuple[str, int, int], Match] = {}
+        for m in matches:
+            start, end = decoded.span(m.start, m.end)
+            cue_start, cue_end = (m.cue_start, m.cue_end)
+            if cue_start is not None and cue_end is not None:
+                cue_start, cue_end = decoded.span(cue_start, cue_end)
+            found.setdefault((m.pattern, start, end), replace(
+                m, start=start, end=end, text=text[start:end], cue_start=cue_start, cue_end=cue_end,
+                cue=text[cue_start:cue_end] if cue_start is not None and m.cue else m.cue))
+        return sorted(found.values(), key=lambda x: (x.start, x.end, x.pattern))
+
+    def _match_plain(self, text: str, quoted_ranges: Sequence[tuple[int, int]] = ()) -> list[Match]:
+        """All lexicon matches in plain text (no markup); spans index `text`."""
         found: dict[tuple[str, int, int], Match] = {}
         for variant, skeleton in enumerate(normalize_variants(text)):
             entries = self.candidates(skeleton)
@@ -121,7 +145,7 @@ class PatternScorer:
                         continue
                     if entry.unless_spelled and spelled(text[start:end]) in entry.unless_spelled:
                         continue
-                    reader = reader or StanceReader(self._lexicon.stance, text, mapped)
+                    reader = reader or StanceReader(self._lexicon.stance, text, mapped, quoted_ranges)
                     gaps = [m.span(g) for g in range(1, m.re.groups + 1) if m.end(g) > m.start(g)] if entry.gapped else []
                     verdict = reader.classify(m.start(), m.end(), gaps)
                     cue = None if verdict.cue_start is None else text[verdict.cue_start:verdict.cue_end]
