@@ -3,6 +3,7 @@ plain text untouched, and no input (malformed, adversarial, random) makes it rai
 
 from __future__ import annotations
 
+import html
 import time
 
 import pytest
@@ -196,3 +197,14 @@ def test_decode_never_raises_and_every_offset_is_in_the_text(text: str) -> None:
         assert list(d.starts) == sorted(d.starts)  # outside reversed runs, offsets never go back
     for a, b in d.quoted_ranges:
         assert 0 <= a < b <= len(d.text)
+
+
+_REFERENCE_ALPHABET = st.sampled_from(list("&#;xX0123456789abcdefz ") + [
+    "amp", "lt", "notit", "eacute", "NotNestedGreaterGreater", "nbsp", "128", "x80", "0000000065"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_REFERENCE_ALPHABET, max_size=40).map("".join))
+def test_references_decode_exactly_as_the_standard_library_does(text: str) -> None:
+    """Without tags, the plain text is what `html.unescape` gives (the browser's rules), "&" for "&"."""
+    assert decode(text).text == html.unescape(text)

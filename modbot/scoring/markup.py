@@ -17,8 +17,9 @@ WordPress hands over comment HTML, and markup hides words from a matcher that re
 The tokenizer follows the HTML5 rules for where a tag, a comment or a script ends, with one deliberate
 difference: where a browser would hide everything after a construct left open at the end ("<b" with no
 ">", "<!--" with no "-->", "<script>" with no end tag), that construct and everything after it stay text,
-so the matcher never sees less than some reader might. Every step consumes input (a regex of one character
-class, or `str.find`), so the time is linear in the length of any input.
+so the matcher never sees less than some reader might. Every step consumes input (a regex that cannot
+backtrack, or `str.find`), and a construct left open ends the markup scan, so the time is linear in the
+length of any input.
 
 Text without "<", "&" or a bidi control (nearly every plain-text comment) takes the fast path (`has_markup`:
 two substring scans when it is ASCII), and the result is the text itself with the identity map.
