@@ -2,6 +2,7 @@
 
     python bench/bench_patterns.py                      # built-in comments of typical news-comment length
     python bench/bench_patterns.py --data ../shared/data/hatexplain/hatexplain.csv --text-column text
+    python bench/bench_patterns.py --html                # the same comments as WordPress hands them over
 
 The pattern scorer is pure Python on one thread, so comments/s here is comments/s per core.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import csv
 import random
+import re
 import statistics
 import sys
 import time
@@ -41,6 +43,18 @@ def synthetic(n: int, seed: int = 1) -> list[str]:
     return [" ".join(rng.choice(SENTENCES) for _ in range(rng.randint(1, 6))) for _ in range(n)]
 
 
+def as_html(text: str, seed: int) -> str:
+    """`text` as WordPress stores a comment: sentences in <p> paragraphs, typographic apostrophes and
+    ampersands as character references, now and then a link or emphasis."""
+    rng = random.Random(seed)
+    sentences = [s.replace("'", "&#8217;").replace(" and ", " &amp; ") for s in re.split(r"(?<=[.?!]) ", text)]
+    if rng.random() < 0.3:
+        sentences[0] = f'<a href="https://example.org/{seed}" rel="nofollow ugc">{sentences[0]}</a>'
+    if rng.random() < 0.3:
+        sentences[-1] = f"<em>{sentences[-1]}</em>"
+    return "".join(f"<p>{s}</p>" for s in sentences)
+
+
 def from_csv(path: Path, column: str, n: int) -> list[str]:
     with path.open(encoding="utf-8", newline="") as fh:
         texts = [row[column] for row in csv.DictReader(fh) if row.get(column)]
@@ -54,10 +68,13 @@ def main() -> int:
     parser.add_argument("--text-column", default="text")
     parser.add_argument("-n", type=int, default=50_000, help="comments per round")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--html", action="store_true", help="wrap each comment in WordPress-style HTML")
     args = parser.parse_args()
 
     scorer = PatternScorer.from_file(args.patterns)
     texts = from_csv(args.data, args.text_column, args.n) if args.data else synthetic(args.n)
+    if args.html:
+        texts = [as_html(t, i) for i, t in enumerate(texts)]
     lengths = [len(t) for t in texts]
     for t in texts[:2000]:  # warm the character-fold cache
         scorer.match(t)
@@ -67,7 +84,7 @@ def main() -> int:
         start = time.perf_counter()
         matched = sum(1 for t in texts if scorer.match(t))
         rates.append(len(texts) / (time.perf_counter() - start))
-    source = args.data or "built-in synthetic comments"
+    source = f"{args.data or 'built-in synthetic comments'}{' as HTML' if args.html else ''}"
     print(f"source: {source}")
     print(f"comments: {len(texts)}  length chars: median {statistics.median(lengths):.0f}, "
           f"mean {statistics.mean(lengths):.0f}, max {max(lengths)}")

@@ -29,7 +29,8 @@ _RECORD = """
 -- KEYS: 1 decision, 2 comment, 3 decisions log, 4 review, 5 outbox, 6 rulestats, 7 input stream,
 --       8 escalated review, 9 stream id of the decided version
 -- ARGV: 1 decision JSON, 2 comment JSON, 3 comment id, 4 review score ('' = not held), 5 group,
---       6 message id ('' = none), 7 rule, 8 held '1'/'0', 9 text sha256, 10 history max length ('0' = all)
+--       6 message id ('' = none), 7 rule, 8 held '1'/'0', 9 text sha256, 10 history max length ('0' = all),
+--       11 stance of the matches the rule relied on ('' = none)
 local function ack()
   if ARGV[6] ~= '' then redis.call('XACK', KEYS[7], ARGV[5], ARGV[6]) end
 end
@@ -74,7 +75,10 @@ end
 redis.call('XADD', KEYS[5], '*', 'decision', ARGV[1])
 if ARGV[7] ~= '' then
   redis.call('HINCRBY', KEYS[6], ARGV[7] .. '|fired', 1)
-  if ARGV[8] == '1' then redis.call('HINCRBY', KEYS[6], ARGV[7] .. '|held', 1) end
+  if ARGV[8] == '1' then
+    redis.call('HINCRBY', KEYS[6], ARGV[7] .. '|held', 1)
+    if ARGV[11] ~= '' then redis.call('HINCRBY', KEYS[6], ARGV[7] .. '|held@' .. ARGV[11], 1) end
+  end
 end
 ack()
 return result
@@ -159,7 +163,8 @@ class DecisionStore:
                     args=[json.dumps(decision.to_dict()), json.dumps(comment_to_dict(comment)), comment.id,
                           repr(review_score(decision.priority, created)) if held else "",
                           ack.group if ack else "", ack.message_id if ack else "", decision.rule or "",
-                          "1" if held else "0", comment.text_sha256, str(self.history_maxlen)],
+                          "1" if held else "0", comment.text_sha256, str(self.history_maxlen),
+                          decision.stance.value if decision.stance else ""],
                     client=pipe,
                 )
             results = await pipe.execute()
@@ -195,6 +200,8 @@ class DecisionStore:
             outcome = review_outcome(action)
             if previous.action is Action.HOLD and previous.rule and outcome:
                 pipe.hincrby(k.rulestats, f"{previous.rule}|{outcome}", 1)
+                if previous.stance:
+                    pipe.hincrby(k.rulestats, f"{previous.rule}|{outcome}@{previous.stance.value}", 1)
             pipe.xadd(k.audit, audit_fields(comment_id, action.value, moderator, previous, note))
             try:
                 await pipe.execute()

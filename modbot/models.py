@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -50,9 +50,23 @@ class Comment:
         return hashlib.sha256(self.text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+class Stance(enum.StrEnum):
+    """How the writer uses a matched trope (modbot.scoring.stance decides it from the words around it)."""
+
+    ASSERTED = "asserted"      # the writer's own claim, or a quote the writer endorses
+    QUOTED = "quoted"          # someone else's words, with no sign of the writer's own view
+    REPORTED = "reported"      # news or history: an event in which others said or did it; a symbol explained
+    REFUTED = "refuted"        # negated, or called a myth, lie, smear, conspiracy theory: condemned
+    QUESTIONED = "questioned"  # asked about or challenged ("where is your evidence that ...?")
+    SELF = "self"              # a member of the group speaking of what is said about them
+
+
 @dataclass(frozen=True)
 class Match:
-    """A pattern hit; `start`/`end` index the original (un-normalised) comment text."""
+    """A pattern hit; `start`/`end` index the original (un-normalised) comment text.
+
+    `stance` says how the trope is used; `cue` is the text that decided it (None for a plain assertion) and
+    `cue_start`/`cue_end` its span in the original text."""
 
     category: str
     pattern: str
@@ -60,10 +74,29 @@ class Match:
     end: int
     text: str
     severity: int = 1
+    stance: Stance = Stance.ASSERTED
+    cue: str | None = None
+    cue_start: int | None = None
+    cue_end: int | None = None
+
+    def __post_init__(self) -> None:
+        # Decisions read back from Redis carry the stance as a plain string.
+        if not isinstance(self.stance, Stance):
+            object.__setattr__(self, "stance", Stance(self.stance))
 
     def to_dict(self) -> dict[str, Any]:
         return {"category": self.category, "pattern": self.pattern, "start": self.start,
-                "end": self.end, "text": self.text, "severity": self.severity}
+                "end": self.end, "text": self.text, "severity": self.severity, "stance": self.stance.value,
+                "cue": self.cue, "cue_start": self.cue_start, "cue_end": self.cue_end}
+
+    @staticmethod
+    def strongest(matches: Sequence[Match]) -> Match | None:
+        """The match a reason names: the most severe, the longest among equals."""
+        return max(matches, key=lambda m: (m.severity, m.end - m.start), default=None)
+
+    def describe_stance(self) -> str:
+        """"quoted — cue: 'shouted'", or "asserted" when nothing framed the trope."""
+        return f"{self.stance.value} — cue: {self.cue!r}" if self.cue else self.stance.value
 
 
 @dataclass(frozen=True)
@@ -102,6 +135,9 @@ class Decision:
     site: str | None = None
     thread_id: str = ""
     text_sha256: str = ""  # which version of the text was decided: an edited comment is decided again
+    # How the matches the deciding rule relied on are used (the strongest of them); None when the rule did not
+    # rely on a pattern match. Counted per rule in `modbot stats`.
+    stance: Stance | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -120,6 +156,7 @@ class Decision:
             "site": self.site,
             "thread_id": self.thread_id,
             "text_sha256": self.text_sha256,
+            "stance": self.stance.value if self.stance else None,
         }
 
     @classmethod
@@ -140,4 +177,5 @@ class Decision:
             site=d.get("site"),
             thread_id=d.get("thread_id", ""),
             text_sha256=d.get("text_sha256", ""),
+            stance=Stance(d["stance"]) if d.get("stance") else None,
         )

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from modbot import metrics
 from modbot.config import Settings
-from modbot.models import Comment, Decision, ScorerOutput, Scores
+from modbot.models import Comment, Decision, Match, ScorerOutput, Scores
 from modbot.rules import RuleSet
 from modbot.scoring.base import Scorer, merge
 
@@ -81,6 +81,7 @@ def decide(comment: Comment, scores: Scores, ruleset: RuleSet, versions: dict[st
            budget_s: float | None = None) -> Decision:
     """Apply the rules (within `budget_s` seconds, see RuleSet.evaluate) and build the decision record."""
     verdict = ruleset.evaluate(comment, scores, budget_s)
+    relied_on = Match.strongest(verdict.matches)
     return Decision(
         comment_id=comment.id,
         action=verdict.action,
@@ -95,6 +96,7 @@ def decide(comment: Comment, scores: Scores, ruleset: RuleSet, versions: dict[st
         site=comment.site,
         thread_id=comment.thread_id,
         text_sha256=comment.text_sha256,
+        stance=relied_on.stance if relied_on else None,
     )
 
 

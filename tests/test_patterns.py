@@ -7,10 +7,16 @@ from pathlib import Path
 
 import pytest
 
+from modbot.config import StreamSettings
+from modbot.decisions import DecisionStore
 from modbot.errors import ConfigError
-from modbot.models import Author, Comment
+from modbot.keys import Keys
+from modbot.models import Action, Author, Comment, Stance
+from modbot.rules import load_rules
 from modbot.scoring.evasion import PERTURBATIONS, perturb_spans
 from modbot.scoring.patterns import PatternScorer
+from modbot.worker import Worker
+from tests.helpers import comment_json
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -98,7 +104,7 @@ CLEAN = [
     "Jewish leaders condemned the attack on the mosque.",
     "The Zionist Federation held its annual meeting in London.",
     "Hamas-run health ministry figures could not be verified.",
-    # Genuine debunks and reports keep their exception words.
+    # Genuine debunks and reports: matched, with a stance the rules approve.
     "The claim that Jews control the media is an antisemitic myth.",
     "It is a conspiracy theory that Jews control the banks.",
     "The mayor condemned the antisemitic trope that Jews control the banks.",
@@ -155,7 +161,8 @@ def test_each_evasion_form_still_matches(scorer: PatternScorer, text: str, categ
 
 @pytest.mark.parametrize("text", CLEAN)
 def test_identity_mentions_and_reports_stay_clean(scorer: PatternScorer, text: str) -> None:
-    assert scorer.match(text) == []
+    # A debunk or report may match, but never as a trope the writer asserts or quotes bare.
+    assert [m for m in scorer.match(text) if m.stance in (Stance.ASSERTED, Stance.QUOTED)] == []
 
 
 @pytest.mark.parametrize("text", SLUR_SPELLINGS)
@@ -295,3 +302,74 @@ def test_bad_lexicon_is_refused_with_its_line(tmp_path: Path, tail: str, line: i
     assert err.value.line == line
     assert needle in str(err.value)
     assert str(path) in str(err.value)
+
+
+# Issue 8: evasion hidden in the comment's HTML or in a right-to-left override. Each is matched, and the
+# span covers exactly the original characters the reader sees as the trope (markup inside it included).
+@pytest.mark.parametrize(("text", "pattern", "span"), [
+    ("the globalists who own the b&#97;nks", "coded-controls-institutions", "globalists who own the b&#97;nks"),
+    ("the globalists who own the b&#x61nks!", "coded-controls-institutions", "globalists who own the b&#x61nks"),
+    ("Roth<b>schilds</b> control the central banks", "coded-controls-institutions",
+     "Roth<b>schilds</b> control the central banks"),
+    ("<p>Honestly, <em>J</em>ews own the <a href='/b'>banks</a></p>", "group-controls-institutions",
+     "J</em>ews own the <a href='/b'>banks"),
+    ("J&eacute;ws control the media", "group-controls-institutions", "J&eacute;ws control the media"),
+    ("J&shy;ews own the b<i></i>a&#8203;nks", "group-controls-institutions", "J&shy;ews own the b<i></i>a&#8203;nks"),
+    ("Read this: \u202esknab eht nwo sweJ\u202c. Wake up.", "group-controls-institutions", "sknab eht nwo sweJ"),
+    ("&#8238;aidem eht lortnoc sweJ", "group-controls-institutions", "aidem eht lortnoc sweJ"),
+])
+def test_markup_evasion_is_matched_with_the_exact_original_span(
+        scorer: PatternScorer, text: str, pattern: str, span: str) -> None:
+    matches = {m.pattern: m for m in scorer.match(text)}
+    assert pattern in matches, scorer.match(text)
+    m = matches[pattern]
+    assert text[m.start:m.end] == m.text == span
+
+
+def test_rtl_override_no_longer_reads_backwards(scorer: PatternScorer) -> None:
+    """Read in memory order the run above held "nwo" (New World Order); the reader never sees that word."""
+    assert [m.pattern for m in scorer.match("\u202esknab eht nwo sweJ")] == ["group-controls-institutions"]
+
+
+@pytest.mark.parametrize("text", [
+    "<p>I love <b>Jewish</b> food</p>",
+    "<p>Jewish weddings can be a lot of fun</p><p>Mazel&nbsp;tov!</p>",
+    "<blockquote>Zionism is a political movement</blockquote> &mdash; from the article",
+    "police said the vandal sprayed &quot;kike&quot; on the wall",
+    "Rothschild<br>banking dynasty was founded in Frankfurt",
+])
+def test_harmless_html_stays_clean(scorer: PatternScorer, text: str) -> None:
+    # A reported slur matches, with a stance the rules approve; nothing is asserted or quoted bare.
+    assert [m for m in scorer.match(text) if m.stance in (Stance.ASSERTED, Stance.QUOTED)] == []
+
+
+def test_plain_text_gets_the_same_matches_as_before(scorer: PatternScorer) -> None:
+    for text, _ in POSITIVES:
+        assert scorer.match(text) == scorer._match_plain(text)
+
+
+async def test_worker_holds_markup_evasion_and_records_the_original_span(redis_client, prefix):
+    """Through a real Valkey stream and the shipped rules: the HTML-disguised tropes are held, each decision
+    carries the span on the comment as posted, and harmless HTML is approved."""
+    comments = {"entity": "the globalists who own the b&#97;nks",
+                "tag": "Roth<b>schilds</b> control the central banks",
+                "rtl": "\u202esknab eht nwo sweJ",
+                "harmless": "<p>I love <b>Jewish</b> food</p>"}
+    keys = Keys(prefix)
+    for cid, text in comments.items():
+        await redis_client.xadd(keys.comments, {"comment": comment_json(cid, text)})
+    rules = load_rules(ROOT / "config" / "rules.yaml")
+    worker = Worker(redis_client, keys, StreamSettings(batch_wait_ms=30), "w1",
+                    [PatternScorer.from_file(ROOT / "config" / "patterns.yaml")], lambda: rules)
+    await worker.reader.ensure_group()
+    while batch := await worker.reader.read_batch(poll_ms=50):
+        await worker.process(batch)
+    store = DecisionStore(redis_client, keys)
+    for cid, text in comments.items():
+        decision = await store.get(cid)
+        assert decision is not None
+        if cid == "harmless":
+            assert decision.action is Action.APPROVE and not decision.matches
+            continue
+        assert decision.action is Action.HOLD, (cid, decision)
+        assert all(text[m.start:m.end] == m.text for m in decision.matches)

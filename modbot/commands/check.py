@@ -82,8 +82,9 @@ def render(result: dict[str, Any], explain_text: str) -> str:
     if not result["matches"]:
         lines.append("  (none)")
     for m in result["matches"]:
+        stance = m["stance"] + (f" — cue: {m['cue']!r}" if m.get("cue") else "")
         lines.append(f"  [{m['start']}:{m['end']}] {m['category']} / {m['pattern']} (severity {m['severity']}): "
-                     f"{m['text']!r}")
+                     f"{m['text']!r}, {stance}")
     for warning in result["warnings"]:
         lines.append(f"warning: {warning}")
     for name, error in result["scorer_errors"].items():

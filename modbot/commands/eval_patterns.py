@@ -9,12 +9,17 @@ of the public sets in ../shared/data:
   hatexplain  text / category, 1 (hate) vs 0 (normal) (hatexplain/hatexplain.csv)
   davidson    tweet / class, 0 (hate) vs 2 (neither)  (davidson/labeled_data.csv)
 
-A category's precision counts rows that category flagged; its recall is against all positives, so the
-overall row (any match) is the one to compare with other filters.
+A row is flagged by a match the shipped rules would hold: stance asserted or quoted (a trope reported, refuted,
+questioned or spoken of by its target is not a flag). A category's precision counts rows that category flagged;
+its recall is against all positives, so the overall row (any match) is the one to compare with other filters.
 
 A --positive / --negative value that no row has (a typo, or "HATE" for "hate") is reported on stderr with
 the values the label column does have; with no positive row at all the command exits 1 instead of
 printing a meaningless recall.
+
+A FILE ending in .yaml / .yml is a functional suite (tests/functional/suite.yaml, docs/patterns.md): each case
+is judged by the rules (--rules, default config/rules.yaml) on the pattern scorer's output alone, and the
+report is held % per function against its target, per trope, and the --show N worst misses and false holds.
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modbot.commands import eval_suite
 from modbot.errors import ConfigError
+from modbot.models import Match, Stance
 from modbot.scoring.evasion import PERTURBATIONS, perturb_spans
 from modbot.scoring.patterns import PatternScorer
 
@@ -39,6 +46,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     "davidson": {"text_column": "tweet", "label_column": "class", "positive": ["0"], "negative": ["2"]},
 }
 OVERALL = "(any)"
+# A match counts as flagged when the shipped rules would hold it: asserted, or quoted with no sign of the
+# writer's view. Reported, refuted, questioned and in-group matches are talk about hate (modbot.scoring.stance).
+FLAGGED_STANCES = frozenset({Stance.ASSERTED, Stance.QUOTED})
+
+
+def flagged(matches: list[Match]) -> list[Match]:
+    """The matches that count as flags: those whose stance the shipped rules hold."""
+    return [m for m in matches if m.stance in FLAGGED_STANCES]
 
 
 @dataclass(frozen=True)
@@ -95,7 +110,8 @@ class Evaluation:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", type=Path, help="CSV or JSONL file with a text and a label per row")
+    parser.add_argument("file", type=Path,
+                        help="CSV or JSONL file with a text and a label per row, or a functional suite (.yaml)")
     parser.add_argument("--patterns", type=Path, default=Path("config/patterns.yaml"), help="lexicon file")
     parser.add_argument("--preset", choices=sorted(PRESETS), help="columns and labels of a known data set")
     parser.add_argument("--text-column", help="column holding the text (default: text)")
@@ -110,6 +126,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-evasion", action="store_true", help="skip the evasion report")
     parser.add_argument("--seed", type=int, default=0, help="seed for the perturbations")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--rules", type=Path, default=None,
+                        help="functional suite only: rules that decide what is held (default config/rules.yaml)")
+    parser.add_argument("--show", type=int, default=20,
+                        help="functional suite only: misses and false holds to list (default 20)")
 
 
 def _records(path: Path) -> Iterator[dict[str, Any]]:
@@ -189,7 +209,7 @@ def evaluate(scorer: PatternScorer, rows: list[Row], evasion: bool = True, seed:
     if evasion:
         ev.evasion_hits = dict.fromkeys(PERTURBATIONS, 0)
     for i, row in enumerate(rows):
-        matches = scorer.match(row.text)
+        matches = flagged(scorer.match(row.text))
         cats = {m.category for m in matches}
         if row.positive:
             ev.positives += 1
@@ -209,7 +229,7 @@ def evaluate(scorer: PatternScorer, rows: list[Row], evasion: bool = True, seed:
         if evasion and row.positive and matches:
             spans = [(m.start, m.end) for m in matches]
             for kind in PERTURBATIONS:
-                if scorer.match(perturb_spans(row.text, spans, kind, seed + i)):
+                if flagged(scorer.match(perturb_spans(row.text, spans, kind, seed + i))):
                     ev.evasion_hits[kind] += 1
     return ev
 
@@ -240,6 +260,8 @@ def print_table(result: dict[str, Any], out: Any = None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if eval_suite.is_suite(args.file):
+        return eval_suite.run(args)
     scorer = PatternScorer.from_file(args.patterns)
     rows = load_rows(args)
     result = evaluate(scorer, rows, evasion=not args.no_evasion, seed=args.seed).to_dict()

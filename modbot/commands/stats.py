@@ -33,6 +33,13 @@ def format_table(stats: dict[str, RuleStats]) -> list[str]:
     for s in stats.values():
         p = "-" if s.precision is None else f"{s.precision:.2f}"
         lines.append(f"{s.rule:<{width}}  {s.fired:>7}  {s.held:>7}  {s.upheld:>7}  {s.overturned:>10}  {p:>9}")
+    rows = [(s.rule, stance, st) for s in stats.values() for stance, st in s.by_stance.items()]
+    if rows:
+        header = f"{'rule':<{width}}  {'stance':<10}  {'held':>7}  {'upheld':>7}  {'overturned':>10}  {'precision':>9}"
+        lines += ["", "holds by stance of the matches they rested on:", header]
+        for rule, stance, st in rows:
+            p = "-" if st.precision is None else f"{st.precision:.2f}"
+            lines.append(f"{rule:<{width}}  {stance:<10}  {st.held:>7}  {st.upheld:>7}  {st.overturned:>10}  {p:>9}")
     return lines
 
 
@@ -53,7 +60,10 @@ async def run_async(args: argparse.Namespace) -> int:
         pass  # the counters stand on their own; `modbot validate` reports the file's problems
     if args.json:
         print(json.dumps({r: {"fired": s.fired, "held": s.held, "upheld": s.upheld, "overturned": s.overturned,
-                              "precision": s.precision} for r, s in stats.items()}))
+                              "precision": s.precision,
+                              "by_stance": {k: {"held": v.held, "upheld": v.upheld, "overturned": v.overturned,
+                                                "precision": v.precision} for k, v in s.by_stance.items()}}
+                          for r, s in stats.items()}))
     elif not stats:
         print("no rule has fired yet")
     else:

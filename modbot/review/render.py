@@ -122,7 +122,8 @@ def render_item(item: ReviewItem, csrf: str, me: str, index: int) -> str:
     errors = "".join(f"<li>{esc(name)} failed: {esc(msg)}</li>" for name, msg in d.scorer_errors.items())
     matches = "".join(
         f'<li><span class="cat">{esc(m.category)}</span> <code>{esc(m.pattern)}</code> '
-        f'&ldquo;{shown_text(m.text)}&rdquo; <span class="span">[{m.start}&ndash;{m.end}]</span></li>'
+        f'&ldquo;{shown_text(m.text)}&rdquo; <span class="span">[{m.start}&ndash;{m.end}]</span> '
+        f'<span class="stance stance-{m.stance.value}">{shown_text(m.describe_stance())}</span></li>'
         for m in d.matches)
     a = c.author
     age = "unknown" if a.account_age_days is None else f"{a.account_age_days:.0f} days"

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from modbot.models import Comment, Match, Scores
+from modbot.models import Comment, Match, Scores, Stance
 from modbot.rules import features
 from modbot.rules.features import Comparison
 from modbot.rules.matchers import TextPattern
@@ -237,15 +237,18 @@ class ScoreTest:
 
 @dataclass(frozen=True)
 class PatternTest:
-    """`pattern: {category: [a, b] | any, min_severity: 2, min_count: 1}` over the pattern scorer's matches."""
+    """`pattern: {category: [a, b] | any, min_severity: 2, min_count: 1, stance: [asserted, quoted]}` over the
+    pattern scorer's matches. `stance` (default: any) keeps only matches used that way (modbot.scoring.stance)."""
 
     categories: frozenset[str] | None  # None: any category
     min_severity: int = 1
     min_count: int = 1
+    stances: frozenset[Stance] | None = None  # None: any stance
 
     def _hits(self, ctx: Context) -> tuple[Match, ...]:
         return tuple(m for m in ctx.scores.matches
-                     if (self.categories is None or m.category in self.categories) and m.severity >= self.min_severity)
+                     if (self.categories is None or m.category in self.categories) and m.severity >= self.min_severity
+                     and (self.stances is None or m.stance in self.stances))
 
     def check(self, ctx: Context) -> Evidence | None:
         hits = self._hits(ctx)
@@ -255,13 +258,17 @@ class PatternTest:
 
     def trace(self, ctx: Context) -> CondTrace:
         hits = self._hits(ctx)
-        detail = ", ".join(f"{m.category}:{m.text!r} (severity {m.severity})" for m in hits) or "no match"
+        shown = hits if self.stances is None else tuple(
+            m for m in ctx.scores.matches if (self.categories is None or m.category in self.categories))
+        detail = ", ".join(f"{m.category}:{m.text!r} (severity {m.severity}, {m.describe_stance()})"
+                           for m in shown) or "no match"
         return CondTrace(self.describe(), len(hits) >= self.min_count, detail)
 
     def describe(self) -> str:
         cats = "any" if self.categories is None else ",".join(sorted(self.categories))
         extra = f", {self.min_count}+ matches" if self.min_count > 1 else ""
-        return f"pattern {cats} severity >= {self.min_severity}{extra}"
+        stance = "" if self.stances is None else f", stance {'/'.join(sorted(self.stances))}"
+        return f"pattern {cats} severity >= {self.min_severity}{stance}{extra}"
 
 
 @dataclass(frozen=True)

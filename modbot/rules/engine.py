@@ -21,7 +21,7 @@ from modbot.rules.conditions import Condition, CondTrace, Context, Evidence, Ove
 
 ACTION_RANK = {Action.REJECT: 0, Action.SPAM: 0, Action.HOLD: 1, Action.APPROVE: 2}
 PLACEHOLDER = re.compile(r"\{\{\s*([a-zA-Z0-9_.\-]+)\s*\}\}")
-SIMPLE_PLACEHOLDERS = ("match", "rule", "action", "category", "severity", "author.name", "author.id",
+SIMPLE_PLACEHOLDERS = ("match", "stance", "rule", "action", "category", "severity", "author.name", "author.id",
                        "author.account_age", "author.approved_count", "site", "thread_id")
 # The rule id of a hold decided because the rules ran past the comment's time budget (reserved in rules files).
 RULES_TIMEOUT = "rules-timeout"
@@ -230,6 +230,7 @@ def render_reason(rule: Rule, ctx: Context, evidence: Evidence) -> str:
     matches = evidence.matches or ctx.scores.matches
     values: dict[str, str] = {
         "match": _strongest(evidence),
+        "stance": _strongest_stance(evidence),
         "rule": rule.id,
         "action": rule.action.value,
         "category": ", ".join(dict.fromkeys(m.category for m in matches)),
@@ -259,13 +260,20 @@ def render_reason(rule: Rule, ctx: Context, evidence: Evidence) -> str:
 
 def _strongest(evidence: Evidence) -> str:
     """The text {{match}} names: the most severe pattern match (the longest among equals), else the first text."""
-    if evidence.matches:
-        return max(evidence.matches, key=lambda m: (m.severity, m.end - m.start)).text
+    strongest = Match.strongest(evidence.matches)
+    if strongest is not None:
+        return strongest.text
     return evidence.texts[0] if evidence.texts else ""
 
 
 def _ms(budget_s: float | None) -> str:
     return f"{(budget_s or 0.0) * 1000:g} ms"
+
+
+def _strongest_stance(evidence: Evidence) -> str:
+    """How {{match}} is used, with its cue: "quoted — cue: 'says'"; empty without a pattern match."""
+    strongest = Match.strongest(evidence.matches)
+    return strongest.describe_stance() if strongest is not None else ""
 
 
 def _age(days: float | None) -> str:

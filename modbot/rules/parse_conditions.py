@@ -13,6 +13,7 @@ from collections.abc import Collection
 from typing import Any
 
 from modbot.errors import RuleError
+from modbot.models import Stance
 from modbot.rules import features
 from modbot.rules.conditions import (
     MATCH_MODES,
@@ -33,6 +34,7 @@ from modbot.saferegex import RegexRefused
 from modbot.yamlsrc import LDict, LList, error_at
 
 CONDITION_KEYS = ("all", "any", "not", "score", "pattern", "author", "features")
+_PATTERN_KEYS = ("category", "min_severity", "min_count", "stance")
 _TEXT_KEY = re.compile(r"^(~?)\s*([a-z_.+]+?)\s*(?:\((.*)\))?\s*$")
 
 
@@ -173,9 +175,8 @@ class ConditionParser:
             return None
         ok = True
         for k in value:
-            if k not in ("category", "min_severity", "min_count"):
-                self.err(value, k, f"unknown pattern key '{k}'",
-                         _did_you_mean(str(k), ("category", "min_severity", "min_count")))
+            if k not in _PATTERN_KEYS:
+                self.err(value, k, f"unknown pattern key '{k}'", _did_you_mean(str(k), _PATTERN_KEYS))
                 ok = False
         cat = value.get("category", "any")
         cats: frozenset[str] | None
@@ -200,7 +201,27 @@ class ConditionParser:
                 self.err(value, k, f"'{k}' must be a whole number >= 1")
                 ok = False
             nums[k] = v
-        return PatternTest(cats, nums["min_severity"], nums["min_count"]) if ok else None
+        stances_ok, stances = self._stances(value)
+        if ok and stances_ok:
+            return PatternTest(cats, nums["min_severity"], nums["min_count"], stances)
+        return None
+
+    def _stances(self, value: Any) -> tuple[bool, frozenset[Stance] | None]:
+        """`stance: asserted` or a list of stances: (valid, stances); None stands for any stance."""
+        raw = value.get("stance")
+        if raw is None:
+            return True, None
+        names = [raw] if isinstance(raw, str) else raw
+        known = [s.value for s in Stance]
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            self.err(value, "stance", "'stance' must be a stance or a list of stances", f"one of: {', '.join(known)}")
+            return False, None
+        bad = [n for n in names if n not in known]
+        if bad:
+            self.err(value, "stance", f"unknown stance '{bad[0]}'",
+                     _did_you_mean(bad[0], known) + f" (stances: {', '.join(known)})")
+            return False, None
+        return True, frozenset(Stance(n) for n in names)
 
     def _comparison(self, node: Any, key: str, value: Any, units: dict[str, float] | None = None,
                     default_unit: str | None = None) -> features.Comparison | None:

@@ -4,7 +4,7 @@ per entry, both over the normalised skeleton (see modbot.scoring.normalize).
 Schema (documented for operators at the top of config/patterns.yaml):
 
     categories: {NAME: {means: str, unless: [token...], window: int}}
-    lists:      {NAME: [word or phrase, "prefix*", ...]}          # referenced as <NAME>
+    lists:      {NAME: [word or phrase, "prefix*", <OTHER>, ...]}  # referenced as <NAME>; <OTHER> = a list above
     dismissals: ["not ~2 <exception>", "<exception> my ass", ...]  # frames that cancel an exception word
     entries:
       - id: str                      # unique; reported as Match.pattern
@@ -13,7 +13,7 @@ Schema (documented for operators at the top of config/patterns.yaml):
         means: str                   # what the entry means, for operators and reviewers
         one of:
           terms: [phrase, ...]       # any phrase matches
-          pattern: "tok tok ~N tok"  # tok = word | a|b|c | <list>; ~N allows up to N words in between
+          pattern: "tok tok ~N tok"  # tok = word | a|b|c | (a phrase|another) | <list>; ~N: up to N words between
           regex: str + trigger: str  # raw regex over the skeleton, tried only when `trigger` occurs
         gap: int                     # default gap between pattern tokens (0)
         requires: [token...]         # all must occur within `window` words of the match
@@ -21,7 +21,6 @@ Schema (documented for operators at the top of config/patterns.yaml):
                                      # exception counts only in the match's own sentence(s) and not inside
                                      # a dismissal frame ("this is no myth", "racist my ass")
         window: int                  # words each side for requires/unless; absent: the whole comment
-        unless_quoted: bool          # a match inside quotation marks is reported speech, not flagged
         inherit_unless: bool         # false: ignore the category's `unless` list for this entry
         unless_spelled: [word...]    # a match spelled exactly so (doubled letters kept) is not flagged:
                                      # the skeleton folds "nigger" and the country "Niger" alike
@@ -41,6 +40,7 @@ import ahocorasick
 from modbot.errors import ConfigError
 from modbot.saferegex import LinearRegex, RegexRefused, compile_linear
 from modbot.scoring.normalize import normalize, spelled
+from modbot.scoring.stance import StanceCues
 from modbot.yamlsrc import LDict, LList, error_at, load_yaml
 
 # Function words never serve as anchors: an entry is tried only when its content words are present,
@@ -55,10 +55,15 @@ STOPWORDS = frozenset(normalize(w) for w in (
 ))
 
 _ENTRY_KEYS = {"id", "category", "severity", "means", "terms", "pattern", "regex", "trigger", "gap",
-               "requires", "unless", "window", "unless_quoted",
-               "inherit_unless", "unless_spelled"}
+               "requires", "unless", "window", "inherit_unless", "unless_spelled"}
 _CATEGORY_KEYS = {"means", "unless", "window"}
-_TOKEN = re.compile(r"~\d+|<[a-z0-9_]+>|[^\s~<>]+")
+_STANCE_KEYS = ("self", "refute", "verdict", "negation", "not_negation", "take_back", "endorse", "challenge", "doubt",
+                "report",
+                "explain", "speech_past", "speech_present", "yes_no")
+NO_CUES = StanceCues(**{("self_markers" if k == "self" else k): None for k in _STANCE_KEYS}, dismiss=None)
+# A token: a ~N gap, a <list>, a (phrase one|phrase two) group of alternatives that may hold spaces, or a word
+# (a|b for one word or another).
+_TOKEN = re.compile(r"~\d+|<[a-z0-9_]+>|\([^()<>~]*\|[^()<>~]*\)|[^\s~<>]+")
 
 
 @dataclass(frozen=True)
@@ -74,12 +79,14 @@ class Entry:
     requires: tuple[re.Pattern[str], ...]
     unless: tuple[re.Pattern[str], ...]
     window: int | None
-    unless_quoted: bool
     # Regex source of the dismissal frames around this entry's exception words; compiled on first use
     # (an exception word near a match is rare, and compiling every entry's frames would slow every load).
     dismiss: str | None = None
     # Exact spellings (see normalize.spelled) that are not this entry even though their skeleton matches.
     unless_spelled: frozenset[str] = frozenset()
+    # True for `pattern:` entries, whose regex captures each ~N gap as a group: a negation in a gap ("the
+    # Holocaust is not a hoax") refutes the trope, a negation among its own words ("never happened") is the trope.
+    gapped: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,7 @@ class Lexicon:
     automaton: Any  # ahocorasick.Automaton: " key " (space-padded skeleton word) -> frozenset of anchor ids
     by_anchor: dict[str, tuple[Entry, ...]]
     version: str
+    stance: StanceCues = NO_CUES
 
     @property
     def categories(self) -> frozenset[str]:
@@ -143,10 +151,18 @@ class _Compiler:
                 raise self.error(node, name, f"list name {name!r} must be lower-case letters, digits, _")
             if not isinstance(items, LList) or not items or not all(isinstance(i, str | int) for i in items):
                 raise self.error(node, name, f"list {name!r} must be a non-empty list of words")
-            folded = [_fold_item(str(i)) for i in items]
-            for idx, (f, _) in enumerate(folded):
+            folded: list[tuple[str, bool]] = []
+            for idx, item in enumerate(items):
+                ref = re.fullmatch(r"<([a-z0-9_]+)>", str(item))
+                if ref:  # another list, defined above this one: its words join this list
+                    if ref.group(1) not in self.lists:
+                        raise self.error(items, idx, f"unknown list {item}", hint="define it above this list")
+                    folded += self.lists[ref.group(1)]
+                    continue
+                f, prefix = _fold_item(str(item))
                 if not f:
                     raise self.error(items, idx, f"item {items[idx]!r} is empty after normalisation")
+                folded.append((f, prefix))
             self.lists[name] = folded
 
     def load_categories(self, node: Any) -> None:
@@ -175,6 +191,8 @@ class _Compiler:
             for f, p in items:
                 self.add_key(f, anchor, p)
             return _alternation(items), anchor
+        if tok.startswith("(") and tok.endswith(")") and "|" in tok:
+            tok = tok[1:-1]  # (phrase one|phrase two): alternatives that may hold spaces
         items = [_fold_item(t) for t in tok.split("|")]
         if any(not f for f, _ in items):
             raise self.error(node, key, f"token {tok!r} has an empty alternative")
@@ -209,11 +227,38 @@ class _Compiler:
         frames = [self.join_tokens(tokens, node, idx, 0, exception)[0] for node, idx, tokens in self.dismissals]
         return r"(?<!\w)(?:" + "|".join(frames) + r")(?!\w)"
 
+    def load_stance(self, node: Any) -> StanceCues:
+        """The `stance:` section: per kind, a list of cue patterns, compiled into one alternation."""
+        if node is None:
+            return NO_CUES
+        if not isinstance(node, LDict):
+            raise self.error(node, None, "`stance` must map cue kinds to lists of patterns",
+                             hint=f"kinds: {', '.join(_STANCE_KEYS)}")
+        extra = set(node) - set(_STANCE_KEYS)
+        if extra:
+            bad = sorted(extra)[0]
+            raise self.error(node, bad, f"unknown stance cue kind {bad!r}", hint=f"allowed: {', '.join(_STANCE_KEYS)}")
+        compiled: dict[str, re.Pattern[str] | None] = {}
+        for kind in _STANCE_KEYS:
+            items = node.get(kind)
+            if items is None:
+                compiled[kind] = None
+                continue
+            if not isinstance(items, LList) or not items or not all(isinstance(i, str) for i in items):
+                raise self.error(node, kind, f"stance `{kind}` must be a non-empty list of patterns")
+            parts = [self.join_tokens(_TOKEN.findall(item), items, idx, 0, exception="(?!)")[0]
+                     for idx, item in enumerate(items)]
+            compiled[kind] = re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)")
+        refute = compiled["refute"]
+        dismiss = self.dismiss_regex((refute,)) if refute is not None else None
+        return StanceCues(self_markers=compiled.pop("self"), dismiss=re.compile(dismiss) if dismiss else None,
+                          **compiled)
+
     def compile_pattern(self, spec: LDict, gap: int) -> tuple[str, set[str]]:
-        return self.join_tokens(_TOKEN.findall(str(spec["pattern"])), spec, "pattern", gap)
+        return self.join_tokens(_TOKEN.findall(str(spec["pattern"])), spec, "pattern", gap, capture=True)
 
     def join_tokens(self, tokens: list[str], node: Any, key: Any, gap: int,
-                    exception: str | None = None) -> tuple[str, set[str]]:
+                    exception: str | None = None, capture: bool = False) -> tuple[str, set[str]]:
         """Regex source for a token sequence (words, a|b, <list>, ~N gaps) and the anchors it contributes."""
         body: list[str] = []
         anchors: set[str] = set()
@@ -227,7 +272,8 @@ class _Compiler:
             else:
                 rx, anchor = self.token_regex(tok, node, key)
             if body:
-                body.append(" " + (f"(?:[^ ]+ ){{0,{pending_gap}}}" if pending_gap else ""))
+                group = "(" if capture else "(?:"
+                body.append(" " + (f"{group}(?:[^ ]+ ){{0,{pending_gap}}})" if pending_gap else ""))
             body.append(rx)
             pending_gap = gap
             if anchor:
@@ -284,6 +330,10 @@ class _Compiler:
     def compile_entry(self, spec: Any, seen: set[str]) -> Entry:
         if not isinstance(spec, LDict):
             raise self.error(spec, None, "each entry must be a mapping with id, category, severity, means")
+        if "unless_quoted" in spec:
+            raise self.error(spec, "unless_quoted", "`unless_quoted` was replaced by stance detection",
+                             hint="remove it: a quoted match is now reported with stance 'quoted', and rules "
+                                  "choose (pattern: {stance: asserted})")
         extra = set(spec) - _ENTRY_KEYS
         if extra:
             bad = sorted(extra)[0]
@@ -324,8 +374,9 @@ class _Compiler:
         return Entry(
             id=eid, category=category, severity=severity, means=spec["means"].strip(), regex=regex,
             anchors=frozenset(anchors), requires=self.token_set(spec, "requires"),
-            unless=unless, window=window, unless_quoted=bool(spec.get("unless_quoted", False)),
+            unless=unless, window=window,
             dismiss=self.dismiss_regex(unless), unless_spelled=self.spellings(spec),
+            gapped=kinds[0] == "pattern",
         )
 
     def spellings(self, spec: LDict) -> frozenset[str]:
@@ -360,11 +411,11 @@ def load_lexicon(path: Path) -> Lexicon:
     comp = _Compiler(file)
     if not isinstance(tree, LDict):
         raise error_at(tree, None, "the patterns file must be a mapping with categories, lists, entries", file)
-    extra = set(tree) - {"categories", "lists", "dismissals", "entries"}
+    extra = set(tree) - {"categories", "lists", "dismissals", "entries", "stance"}
     if extra:
         bad = sorted(extra)[0]
         raise error_at(tree, bad, f"unknown top-level key {bad!r}", file,
-                       hint="allowed: categories, lists, dismissals, entries")
+                       hint="allowed: categories, lists, dismissals, entries, stance")
     comp.load_categories(tree.get("categories"))
     comp.load_lists(tree.get("lists"))
     comp.load_dismissals(tree.get("dismissals"))
@@ -377,5 +428,6 @@ def load_lexicon(path: Path) -> Lexicon:
     for entry in entries:
         for anchor in entry.anchors:
             by_anchor.setdefault(anchor, []).append(entry)
+    stance = comp.load_stance(tree.get("stance"))
     version = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-    return Lexicon(entries, comp.automaton(), {k: tuple(v) for k, v in by_anchor.items()}, version)
+    return Lexicon(entries, comp.automaton(), {k: tuple(v) for k, v in by_anchor.items()}, version, stance)

@@ -18,21 +18,17 @@ import asyncio
 import re
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
 from modbot.models import Comment, Match, ScorerOutput
 from modbot.scoring.lexicon import Entry, Lexicon, load_lexicon
+from modbot.scoring.markup import decode, has_markup
 from modbot.scoring.normalize import Normalized, normalize_variants, normalize_with_offsets, spelled
+from modbot.scoring.stance import SENTENCE_END, StanceReader
 
-_OPEN_QUOTES = "\"“„«‘'"
-_CLOSE_QUOTES = "\"”“»’'"
-_QUOTE_REACH = 120  # characters searched on each side for the quotation marks around a match
-
-
-# A sentence ends at . ! ? or … followed by a space or the end, or at a line break. Dots inside a word
-# ("j.e.w.s", "U.S") do not end one.
-_SENTENCE_END = re.compile(r"[.!?…]+(?=\s|$)|\n")
+# Sentences (for exception words): see modbot.scoring.stance.SENTENCE_END.
 
 
 def _window(text: str, start: int, end: int, words: int | None) -> tuple[int, int]:
@@ -53,26 +49,17 @@ def _window(text: str, start: int, end: int, words: int | None) -> tuple[int, in
     return lo, hi
 
 
+def _gaps(m: re.Match[str]) -> list[tuple[int, int]]:
+    """The non-empty ~N gaps of a `pattern:` entry's match (its regex captures each gap as a group)."""
+    return [m.span(g) for g in range(1, (m.lastindex or 0) + 1) if m.end(g) > m.start(g)]
+
+
 def _sentence_ids(text: str, mapped: Normalized) -> Callable[[int], int]:
     """Function: skeleton index -> number of the original sentence that character came from."""
-    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    ends = [m.end() for m in SENTENCE_END.finditer(text)]
     starts = mapped.starts
     last = len(starts) - 1
     return lambda k: bisect_right(ends, starts[min(k, last)]) if starts else 0
-
-
-def _quoted(original: str, start: int, end: int) -> bool:
-    """True when [start, end) sits between an opening and a closing quotation mark on the same line."""
-    before = original[max(0, start - _QUOTE_REACH):start].rsplit("\n", 1)[-1]
-    after = original[end:end + _QUOTE_REACH].split("\n", 1)[0]
-    opens = [i for i, c in enumerate(before) if c in _OPEN_QUOTES]
-    if not opens:
-        return False
-    # An apostrophe inside a word ("don't") is not a quotation mark.
-    last = opens[-1]
-    if before[last] == "'" and last > 0 and before[last - 1].isalnum():
-        return False
-    return any(c in _CLOSE_QUOTES for c in after)
 
 
 @lru_cache(maxsize=256)
@@ -118,12 +105,35 @@ class PatternScorer:
         return list(out.values())
 
     def match(self, text: str) -> list[Match]:
-        """All lexicon matches in `text`; spans and `Match.text` refer to the original characters."""
+        """All lexicon matches in `text`, each with its stance; spans and `Match.text` refer to the original
+        characters.
+
+        HTML and bidi controls are resolved first (modbot.scoring.markup), so matching reads what the reader
+        sees and a <blockquote> counts as quoted speech; each span, and each stance cue, is then mapped back
+        onto the original comment."""
+        if not has_markup(text):
+            return self._match_plain(text)
+        decoded = decode(text)
+        matches = self._match_plain(decoded.text, decoded.quoted_ranges)
+        found: dict[tuple[str, int, int], Match] = {}
+        for m in matches:
+            start, end = decoded.span(m.start, m.end)
+            cue_start, cue_end = (m.cue_start, m.cue_end)
+            if cue_start is not None and cue_end is not None:
+                cue_start, cue_end = decoded.span(cue_start, cue_end)
+            found.setdefault((m.pattern, start, end), replace(
+                m, start=start, end=end, text=text[start:end], cue_start=cue_start, cue_end=cue_end,
+                cue=text[cue_start:cue_end] if cue_start is not None and m.cue else m.cue))
+        return sorted(found.values(), key=lambda x: (x.start, x.end, x.pattern))
+
+    def _match_plain(self, text: str, quoted_ranges: Sequence[tuple[int, int]] = ()) -> list[Match]:
+        """All lexicon matches in plain text (no markup); spans index `text`."""
         found: dict[tuple[str, int, int], Match] = {}
         for variant, skeleton in enumerate(normalize_variants(text)):
             entries = self.candidates(skeleton)
             mapped: Normalized | None = None
             sentence: Callable[[int], int] | None = None
+            reader: StanceReader | None = None
             for entry in entries:
                 for m in entry.regex.finditer(skeleton):
                     hits = self._exceptions(entry, skeleton, m.start(), m.end())
@@ -136,13 +146,18 @@ class PatternScorer:
                         if self._framed(entry, skeleton, m.start(), m.end(), hits, sentence):
                             continue
                     start, end = mapped.span(m.start(), m.end())
-                    if (entry.unless_quoted and _quoted(text, start, end)) or (entry.id, start, end) in found:
+                    if (entry.id, start, end) in found:
                         continue
                     if entry.unless_spelled and spelled(text[start:end]) in entry.unless_spelled:
                         continue
+                    reader = reader or StanceReader(self._lexicon.stance, text, mapped, quoted_ranges)
+                    gaps = _gaps(m) if entry.gapped and isinstance(m, re.Match) else []
+                    verdict = reader.classify(m.start(), m.end(), gaps)
+                    cue = None if verdict.cue_start is None else text[verdict.cue_start:verdict.cue_end]
                     found[(entry.id, start, end)] = Match(
                         category=entry.category, pattern=entry.id, start=start, end=end,
-                        text=text[start:end], severity=entry.severity)
+                        text=text[start:end], severity=entry.severity, stance=verdict.stance,
+                        cue=cue or None, cue_start=verdict.cue_start, cue_end=verdict.cue_end)
         return sorted(found.values(), key=lambda x: (x.start, x.end, x.pattern))
 
     @staticmethod
