@@ -3,7 +3,7 @@ per entry, both over the normalised skeleton (see modbot.scoring.normalize).
 
 Schema (documented for operators at the top of config/patterns.yaml):
 
-    categories: {NAME: {means: str, unless: [token...], window: int}}
+    categories: {NAME: {means: str, unless: [token...], window: int, stance: claim | mention}}
     lists:      {NAME: [word or phrase, "prefix*", <OTHER>, ...]}  # referenced as <NAME>; <OTHER> = a list above
     dismissals: ["not ~2 <exception>", "<exception> my ass", ...]  # frames that cancel an exception word
     entries:
@@ -55,11 +55,12 @@ STOPWORDS = frozenset(normalize(w) for w in (
 ))
 
 _ENTRY_KEYS = {"id", "category", "severity", "means", "terms", "pattern", "regex", "trigger", "gap",
-               "requires", "unless", "window", "inherit_unless", "unless_spelled"}
-_CATEGORY_KEYS = {"means", "unless", "window"}
-_STANCE_KEYS = ("self", "refute", "verdict", "negation", "not_negation", "take_back", "endorse", "challenge", "doubt",
+               "requires", "unless", "window", "inherit_unless", "unless_spelled", "stance"}
+_CATEGORY_KEYS = {"means", "unless", "window", "stance"}
+STANCE_PROFILES = ("claim", "mention", "denial")
+_STANCE_KEYS = ("self", "refute", "condemn", "verdict", "negation", "not_negation", "take_back", "endorse", "challenge", "doubt",
                 "report",
-                "explain", "speech_past", "speech_present", "yes_no")
+                "explain", "speech_past", "speech_present", "naming", "yes_no")
 NO_CUES = StanceCues(**{("self_markers" if k == "self" else k): None for k in _STANCE_KEYS}, dismiss=None)
 # A token: a ~N gap, a <list>, a (phrase one|phrase two) group of alternatives that may hold spaces, or a word
 # (a|b for one word or another).
@@ -84,6 +85,9 @@ class Entry:
     dismiss: str | None = None
     # Exact spellings (see normalize.spelled) that are not this entry even though their skeleton matches.
     unless_spelled: frozenset[str] = frozenset()
+    # How the stance reader weighs cues around this entry: claim, mention (slurs: used or mentioned) or denial
+    # (a trope that is itself a denial); see modbot.scoring.stance.StanceReader.classify.
+    stance: str = "claim"
     # True for `pattern:` entries, whose regex captures each ~N gap as a group: a negation in a gap ("the
     # Holocaust is not a hoax") refutes the trope, a negation among its own words ("never happened") is the trope.
     gapped: bool = False
@@ -249,8 +253,8 @@ class _Compiler:
             parts = [self.join_tokens(_TOKEN.findall(item), items, idx, 0, exception="(?!)")[0]
                      for idx, item in enumerate(items)]
             compiled[kind] = re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)")
-        refute = compiled["refute"]
-        dismiss = self.dismiss_regex((refute,)) if refute is not None else None
+        refuting = tuple(rx for rx in (compiled["refute"], compiled["condemn"]) if rx is not None)
+        dismiss = self.dismiss_regex(refuting) if refuting else None
         return StanceCues(self_markers=compiled.pop("self"), dismiss=re.compile(dismiss) if dismiss else None,
                           **compiled)
 
@@ -376,8 +380,20 @@ class _Compiler:
             anchors=frozenset(anchors), requires=self.token_set(spec, "requires"),
             unless=unless, window=window,
             dismiss=self.dismiss_regex(unless), unless_spelled=self.spellings(spec),
-            gapped=kinds[0] == "pattern",
+            gapped=kinds[0] == "pattern", stance=self.stance_profile(spec, cat),
         )
+
+    def stance_profile(self, spec: LDict, category: LDict) -> str:
+        """`stance:` of the entry, else of its category: claim (default), mention or denial."""
+        for node in (spec, category):
+            value = node.get("stance")
+            if value is None:
+                continue
+            if value not in STANCE_PROFILES:
+                raise self.error(node, "stance", f"unknown stance profile {value!r}",
+                                 hint="claim (default), mention (slurs: used or mentioned), denial (the trope denies)")
+            return str(value)
+        return "claim"
 
     def spellings(self, spec: LDict) -> frozenset[str]:
         """`unless_spelled`: words whose exact spelling (doubled letters kept) is not a match of the entry."""

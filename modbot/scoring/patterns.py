@@ -152,7 +152,7 @@ class PatternScorer:
                         continue
                     reader = reader or StanceReader(self._lexicon.stance, text, mapped, quoted_ranges)
                     gaps = _gaps(m) if entry.gapped and isinstance(m, re.Match) else []
-                    verdict = reader.classify(m.start(), m.end(), gaps)
+                    verdict = reader.classify(m.start(), m.end(), gaps, entry.stance)
                     cue = None if verdict.cue_start is None else text[verdict.cue_start:verdict.cue_end]
                     found[(entry.id, start, end)] = Match(
                         category=entry.category, pattern=entry.id, start=start, end=end,

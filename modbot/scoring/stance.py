@@ -60,6 +60,7 @@ class StanceCues:
 
     self_markers: re.Pattern[str] | None
     refute: re.Pattern[str] | None
+    condemn: re.Pattern[str] | None       # "is vile", "a slur", "please ban him": counts like a refutation
     verdict: re.Pattern[str] | None       # a one-word condemnation opening the next sentence ("Disgusting.")
     negation: re.Pattern[str] | None
     not_negation: re.Pattern[str] | None  # "no wonder", "no secret that": negation words that assert
@@ -72,6 +73,7 @@ class StanceCues:
     explain: re.Pattern[str] | None
     speech_past: re.Pattern[str] | None   # "said", "shouted": with someone else as subject, a report
     speech_present: re.Pattern[str] | None  # "says", "claims": with someone else as subject, a quote
+    naming: re.Pattern[str] | None          # "called him a ...": a slur named as someone else's word
     yes_no: re.Pattern[str] | None        # auxiliaries that open a yes/no question
 
 
@@ -201,16 +203,24 @@ class StanceReader:
             pos = nxt
         return pos
 
-    def classify(self, start: int, end: int, gaps: Sequence[tuple[int, int]] = ()) -> Verdict:
+    def classify(self, start: int, end: int, gaps: Sequence[tuple[int, int]] = (), profile: str = "claim") -> Verdict:
         """Stance of the match at skeleton [start, end); `gaps` are the spans inside it that are not the trope's own
-        words (an entry's ~N gaps), where a negation refutes it."""
+        words (an entry's ~N gaps), where a negation refutes it.
+
+        `profile` is the entry's (patterns.yaml `stance:`): `claim` weighs everything below; `mention` is for
+        words that are hateful by themselves (slurs): a negation or a "myth" near a slur does not take it back
+        ("you are not white, you filthy ..."), so only use against mention is asked (`_mentioned`); `denial` is for
+        tropes that are themselves a denial ("the Holocaust is a lie, there is no evidence"): refutation words in
+        their own sentence restate them, so only a negation or the next sentence refutes them."""
+        if profile == "mention":
+            return self._mentioned(start, end, gaps)
         s = self.sentences
         first, last = s.index(start), s.index(max(start, end - 1))
         lo, hi = s.span(first)[0], s.span(last)[1]
         prev = s.span(first - 1) if first > 0 else (lo, lo)
         nxt = s.span(last + 1) if last + 1 < s.count() else (hi, hi)
         self._gaps = gaps
-        refuted = self._refuted(start, end, lo, hi, nxt, gaps)
+        refuted = self._refuted(start, end, (lo, hi), nxt, gaps, falsity=profile != "denial")
         endorsed = self._endorsed(start, end, lo, hi, prev, nxt)
         if refuted and endorsed and (endorsed.cue_end or 0) >= (refuted.cue_end or 0):
             # "a stereotype, sure, but stereotypes exist for a reason", "nobody has debunked it": the endorsement has
@@ -225,15 +235,52 @@ class StanceReader:
                 or self._quoted(start, end, lo)
                 or PLAIN)
 
+    def _mentioned(self, start: int, end: int, gaps: Sequence[tuple[int, int]]) -> Verdict:
+        """Used or mentioned: the word reported, explained, quoted, condemned as a word, or asked about; an
+        endorsement of the mention ("he called him a ... Can't say he's wrong") makes it used again."""
+        s = self.sentences
+        first, last = s.index(start), s.index(max(start, end - 1))
+        lo, hi = s.span(first)[0], s.span(last)[1]
+        prev = s.span(first - 1) if first > 0 else (lo, lo)
+        nxt = s.span(last + 1) if last + 1 < s.count() else (hi, hi)
+        self._gaps = gaps
+        # The word as the object of naming: "called my father a ...", "yelled ... at the referee".
+        said = self._attribution(self.cues.naming, start, end, self._words_before(lo, start, 5), end)
+        found = (self._self(prev[0], hi)
+                 or self._explained(start, end, lo, hi)
+                 or (self._verdict(Stance.REPORTED, said) if said else None)
+                 or self._quote_mark(start, end)
+                 or self._refuted_head(nxt, start, end)
+                 or self._challenged(start, end, lo, hi, last, nxt))
+        if found is None or found.stance is Stance.SELF:
+            return found or PLAIN
+        return self._endorsed(start, end, lo, hi, prev, nxt) or found
+
+    def _explained(self, start: int, end: int, lo: int, hi: int) -> Verdict | None:
+        """The word explained or its use reported within its own sentence."""
+        for rx in (self.cues.explain, self.cues.report):
+            hits = self._outside(_find(rx, self.skel, lo, hi), start, end)
+            if hits:
+                return self._verdict(Stance.REPORTED, min(hits, key=lambda h: abs(h[0] - start)))
+        return None
+
+    def _refuted_head(self, nxt: tuple[int, int], start: int, end: int) -> Verdict | None:
+        """A word named, then condemned in the next sentence's first words ("... ragheads. It's a slur.")."""
+        hits = self._refutations(nxt[0], self._words_after(nxt[0], nxt[1], 4), start, end)
+        return self._verdict(Stance.REFUTED, hits[0]) if hits else None
+
     # --- the stances, in the order they are weighed -----------------------------------------------------------
 
     def _self(self, lo: int, hi: int) -> Verdict | None:
         hits = _find(self.cues.self_markers, self.skel, lo, hi)
         return self._verdict(Stance.SELF, hits[0]) if hits else None
 
-    def _refutations(self, lo: int, hi: int, start: int, end: int) -> list[tuple[int, int]]:
-        """Refutation cues in [lo, hi) outside the trope, less those inside a dismissal frame."""
-        hits = self._outside(_find(self.cues.refute, self.skel, lo, hi), start, end)
+    def _refutations(self, lo: int, hi: int, start: int, end: int, falsity: bool = True) -> list[tuple[int, int]]:
+        """Refutation and condemnation cues in [lo, hi) outside the trope, less those inside a dismissal frame;
+        condemnations only when `falsity` is False."""
+        hits = self._outside(_find(self.cues.condemn, self.skel, lo, hi), start, end)
+        if falsity:
+            hits = sorted(hits + self._outside(_find(self.cues.refute, self.skel, lo, hi), start, end))
         if hits and self.cues.dismiss is not None:
             frames = _find(self.cues.dismiss, self.skel, max(0, lo - 1), hi)
             if frames:
@@ -251,9 +298,10 @@ class StanceReader:
         """A refutation before the trope, with "but"/"yet" between them, is taken back."""
         return cue[1] <= start and bool(_find(self.cues.take_back, self.skel, cue[1], start))
 
-    def _refuted(self, start: int, end: int, lo: int, hi: int, nxt: tuple[int, int],
-                 gaps: Sequence[tuple[int, int]]) -> Verdict | None:
-        hits = [h for h in self._refutations(lo, hi, start, end) if not self._taken_back(h, start)]
+    def _refuted(self, start: int, end: int, sentence: tuple[int, int], nxt: tuple[int, int],
+                 gaps: Sequence[tuple[int, int]], falsity: bool = True) -> Verdict | None:
+        lo, hi = sentence
+        hits = [h for h in self._refutations(lo, hi, start, end, falsity) if not self._taken_back(h, start)]
         if hits:
             return self._verdict(Stance.REFUTED, min(hits, key=lambda h: abs(h[0] - start)))
         # The next sentence answers the trope: "That is a myth.", "Total nonsense."
