@@ -125,7 +125,7 @@ class DecisionStore:
 
     async def get_comment(self, comment_id: str) -> Comment | None:
         raw = await self.redis.get(self.keys.comment(comment_id))
-        return None if raw is None else parse_comment(json.loads(raw), max_text_chars=10**9)
+        return None if raw is None else parse_comment(json.loads(raw), max_text_chars=10**9, check_ids=False)
 
     async def decided(self, comments: Sequence[Comment]) -> set[str]:
         """The ids among these whose current text already has a decision (edited comments are not among them)."""
