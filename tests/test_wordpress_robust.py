@@ -204,3 +204,16 @@ async def test_ids_outside_the_identifier_contract_are_dead_lettered(
     assert len(reasons) == 3
     assert "'id' contains U+000D" in reasons[0] and "'author' contains U+202E" in reasons[1]
     assert "'post' has leading or trailing whitespace" in reasons[2]
+
+
+@pytest.mark.parametrize("status", [301, 302, 303])
+async def test_sink_refuses_redirects_instead_of_losing_the_status(wp: FakeWordPress, settings: WordPressSettings,
+                                                                   status: int) -> None:
+    c = wp.add("moved site")
+    wp.redirect_with.append(status)
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(DeliveryError, match=f"answered HTTP {status} redirecting to http") as err:
+            await WordPressSink(settings, http).deliver(decision(str(c["id"]), Action.SPAM), "k")
+    assert not err.value.retryable
+    assert [m for m, _, _ in wp.requests] == ["POST"]  # not followed by a body-less GET
+    assert wp.comments[c["id"]]["status"] == "hold"
