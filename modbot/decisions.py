@@ -217,6 +217,28 @@ class DecisionStore:
             await self.redis.xack(acks[0].stream, acks[0].group, *(a.message_id for a in acks))
 
 
+async def newer_decision(redis: aioredis.Redis, keys: Keys, decision: Decision) -> Decision | None:
+    """The comment's current decision if it is newer than `decision`, else None.
+
+    {p}decision:{id} always holds the comment's latest decision: it is written in the same step that queues
+    the decision for delivery. An older one (an edited comment's earlier version, the automatic decision a
+    moderator overruled) must never reach the platform after the current one, so the outbox and
+    `status --retry-failed` skip it. A current decision that cannot be read supersedes nothing."""
+    raw = await redis.get(keys.decision(decision.comment_id))
+    if raw is None:
+        return None
+    try:
+        current = Decision.from_dict(json.loads(raw))
+    except (KeyError, ValueError, TypeError, AttributeError):
+        return None
+    return current if _utc(current.decided_at) > _utc(decision.decided_at) else None
+
+
+def _utc(moment: datetime) -> datetime:
+    """Decisions store aware UTC times; one written by hand without an offset is read as UTC too."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def audit_fields(comment_id: str, action: str, moderator: str, previous: Decision | None,
                  note: str = "") -> dict[FieldT, EncodableT]:
     """One audit stream entry: who did what to which comment, when, and what it was before."""
