@@ -152,7 +152,7 @@ class OutboxDeliverer:
                 log.warning("delivery failed, will retry", extra={"comment_id": decision.comment_id,
                                                                   "attempt": attempt + 1, "error": str(exc)})
                 return False
-            log.error("platform refused the decision; kept in outbox:failed",
+            log.error("refused for good (by the platform, or unsendable); kept in outbox:failed",
                       extra={"comment_id": decision.comment_id, "error": str(exc)})
             await self._fail(entry_id, fields, str(exc))
             return True
