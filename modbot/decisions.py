@@ -223,8 +223,12 @@ async def newer_decision(redis: aioredis.Redis, keys: Keys, decision: Decision) 
     {p}decision:{id} always holds the comment's latest decision: it is written in the same step that queues
     the decision for delivery. An older one (an edited comment's earlier version, the automatic decision a
     moderator overruled) must never reach the platform after the current one, so the outbox and
-    `status --retry-failed` skip it. A current decision that cannot be read supersedes nothing."""
-    raw = await redis.get(keys.decision(decision.comment_id))
+    `status --retry-failed` skip it. A current decision that cannot be read supersedes nothing, and neither
+    can one under an id that names no Redis key (hand-written entries: not a string, a lone surrogate)."""
+    cid: object = decision.comment_id
+    if not isinstance(cid, str) or not _encodable(cid):
+        return None
+    raw = await redis.get(keys.decision(cid))
     if raw is None:
         return None
     try:
@@ -232,6 +236,14 @@ async def newer_decision(redis: aioredis.Redis, keys: Keys, decision: Decision) 
     except (KeyError, ValueError, TypeError, AttributeError):
         return None
     return current if _utc(current.decided_at) > _utc(decision.decided_at) else None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _utc(moment: datetime) -> datetime:

@@ -127,6 +127,8 @@ class OutboxDeliverer:
         not caught here: they are outages, waited out by run_resilient."""
         try:
             decision = Decision.from_dict(json.loads(fields[b"decision"]))
+            # The id names Redis keys below: a lone surrogate (a JSON escape) or a non-string would raise there.
+            decision.comment_id.encode("utf-8")
         except Exception as exc:  # noqa: BLE001 - whatever is wrong with the entry's content, it is this entry's
             await self._fail(entry_id, fields, f"unreadable outbox entry: {type(exc).__name__}: {exc}")
             metrics.DELIVERIES.labels("unsendable").inc()
@@ -177,7 +179,9 @@ class OutboxDeliverer:
 
     async def _fail(self, entry_id: str, fields: dict[bytes, bytes], error: str) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
-            failed: dict[Any, Any] = {**fields, b"error": error.encode(), b"at": datetime.now(UTC).isoformat().encode()}
+            # backslashreplace: an error quoting a lone surrogate must still be storable.
+            failed: dict[Any, Any] = {**fields, b"error": error.encode("utf-8", "backslashreplace"),
+                                      b"at": datetime.now(UTC).isoformat().encode()}
             pipe.xadd(self.keys.outbox_failed, failed)
             pipe.xack(self.keys.outbox, OUTBOX_GROUP, entry_id)
             pipe.xdel(self.keys.outbox, entry_id)

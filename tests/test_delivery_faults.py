@@ -4,6 +4,7 @@ is never counted as delivered; a retried old version never lands after the curre
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from datetime import UTC, datetime
@@ -160,7 +161,7 @@ async def test_retry_failed_leaves_the_current_version_as_the_platforms_last_cop
 
 
 async def _wait_async(cond, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
-    import asyncio
+    """_wait for an async condition."""
     async with asyncio.timeout(timeout):
         while not await cond():
             await asyncio.sleep(0.1)

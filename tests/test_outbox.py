@@ -258,13 +258,15 @@ async def test_any_unexpected_error_for_one_entry_parks_it(redis_client, prefix,
 async def test_unreadable_entries_of_any_shape_are_parked(redis_client, prefix, platform, monkeypatch):
     keys = Keys(prefix)
     for raw in ("[1]", '"text"', '{"comment_id": "x", "action": "hold", "decided_at": 5}',
-                '{"comment_id": "x", "action": "hold", "decided_at": "2026-01-01", "matches": [7]}'):
+                '{"comment_id": "x", "action": "hold", "decided_at": "2026-01-01", "matches": [7]}',
+                '{"comment_id": "\\ud800", "action": "hold", "decided_at": "2026-01-01"}',  # no Redis key
+                '{"comment_id": 17, "action": "hold", "decided_at": "2026-01-01"}'):
         await redis_client.xadd(keys.outbox, {"decision": raw})
     await _raw_entry(redis_client, keys, "fine")
     deliverer = await _deliverer(redis_client, prefix, platform, monkeypatch)
     await _run_until(deliverer, lambda: len(platform.received) == 1)
     failed = await redis_client.xrange(keys.outbox_failed)
-    assert len(failed) == 4 and all(f[b"error"].startswith(b"unreadable outbox entry") for _, f in failed)
+    assert len(failed) == 6 and all(f[b"error"].startswith(b"unreadable outbox entry") for _, f in failed)
 
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
