@@ -3,9 +3,9 @@ and keeps running. Hypothesis generates the messages (random bytes, wrong JSON t
 characters, huge and deeply nested values, ids that break the identifier contract); they are pushed in bulk
 into real Valkey and read by `modbot run` with pattern-only scoring.
 
-The messages are generated first and sent together: one daemon round trip per example would make 10,000
-messages take minutes, and a stream consumer is exactly what should take them in bulk. Each message is then
-checked on its own, so a failure names the message and what happened to it."""
+Hypothesis draws the messages 50 to an example; each example is pushed with one pipeline and the test does
+not wait for the daemon between examples (a round trip per message would make 10,000 take minutes). Once all
+are in, each message is checked on its own, so a failure names the message and what happened to it."""
 
 from __future__ import annotations
 
@@ -91,17 +91,28 @@ HUGE = [{b"comment": b"[" * 100_000}, {b"comment": b'{"a":' * 50_000}, {b"commen
                                  "metadata": {"m": [[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]}}).encode()}]
 
 
-def _generate() -> list[dict[bytes, bytes]]:
-    out: list[dict[bytes, bytes]] = []
+def _generate_and_push(r: redis.Redis, stream: str) -> tuple[list[dict[bytes, bytes]], list[bytes]]:
+    """Generate the messages and push each example's batch with one pipeline as soon as it is drawn, so the
+    daemon works while the rest is generated. Returns the messages and their stream ids, in order."""
+    sent: list[dict[bytes, bytes]] = []
+    ids: list[bytes] = []
+
+    def push(batch: list[dict[bytes, bytes]]) -> None:
+        with r.pipeline(transaction=False) as pipe:
+            for fields in batch:
+                pipe.xadd(stream, fields)  # type: ignore[arg-type]
+            ids.extend(pipe.execute())
+        sent.extend(batch)
 
     @settings(max_examples=MESSAGES // 50 + 5, database=None, deadline=None, phases=[Phase.generate],
               suppress_health_check=list(HealthCheck))
     @given(st.lists(messages, min_size=50, max_size=50))
     def collect(batch: list[dict[bytes, bytes]]) -> None:
-        out.extend(batch)
+        push(batch)
 
     collect()
-    return out + HUGE
+    push(HUGE)
+    return sent, ids
 
 
 def _fate(raw: bytes | None, max_text_chars: int = 20_000) -> str | None:
@@ -125,14 +136,9 @@ async def test_every_message_is_decided_or_dead_lettered_and_the_daemon_survives
         proc = subprocess.Popen([sys.executable, "-m", "modbot", "run", "--config", str(config)],
                                 cwd=tmp_path, env=_env(), stdout=log, stderr=log)
     try:
-        generated = _generate()  # while the daemon starts
+        # In a thread: the platform's aiohttp server shares this event loop and must keep answering meanwhile.
+        generated, ids = await asyncio.to_thread(_generate_and_push, r, keys.comments)
         assert len(generated) >= MESSAGES
-        ids: list[bytes] = []
-        for start in range(0, len(generated), 1000):
-            with r.pipeline(transaction=False) as pipe:
-                for fields in generated[start:start + 1000]:
-                    pipe.xadd(keys.comments, fields)  # type: ignore[arg-type]
-                ids += pipe.execute()
         deadline = time.monotonic() + 180
         while not (_all_read(r, keys, ids[-1]) and r.xlen(keys.outbox) == 0):
             assert proc.poll() is None, "the daemon exited: " + (tmp_path / "daemon.log").read_text()[-3000:]
