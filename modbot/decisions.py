@@ -129,7 +129,7 @@ class DecisionStore:
 
     async def get_comment(self, comment_id: str) -> Comment | None:
         raw = await self.redis.get(self.keys.comment(comment_id))
-        return None if raw is None else parse_comment(json.loads(raw), max_text_chars=10**9)
+        return None if raw is None else parse_comment(json.loads(raw), max_text_chars=10**9, check_ids=False)
 
     async def decided(self, comments: Sequence[Comment]) -> set[str]:
         """The ids among these whose current text already has a decision (edited comments are not among them)."""
@@ -222,6 +222,40 @@ class DecisionStore:
         """Acknowledge messages that need no decision (one XACK for all of them)."""
         if acks:
             await self.redis.xack(acks[0].stream, acks[0].group, *(a.message_id for a in acks))
+
+
+async def newer_decision(redis: aioredis.Redis, keys: Keys, decision: Decision) -> Decision | None:
+    """The comment's current decision if it is newer than `decision`, else None.
+
+    {p}decision:{id} always holds the comment's latest decision: it is written in the same step that queues
+    the decision for delivery. An older one (an edited comment's earlier version, the automatic decision a
+    moderator overruled) must never reach the platform after the current one, so the outbox and
+    `status --retry-failed` skip it. A current decision that cannot be read supersedes nothing, and neither
+    can one under an id that names no Redis key (hand-written entries: not a string, a lone surrogate)."""
+    cid: object = decision.comment_id
+    if not isinstance(cid, str) or not _encodable(cid):
+        return None
+    raw = await redis.get(keys.decision(cid))
+    if raw is None:
+        return None
+    try:
+        current = Decision.from_dict(json.loads(raw))
+    except (KeyError, ValueError, TypeError, AttributeError):
+        return None
+    return current if _utc(current.decided_at) > _utc(decision.decided_at) else None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _utc(moment: datetime) -> datetime:
+    """Decisions store aware UTC times; one written by hand without an offset is read as UTC too."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def audit_fields(comment_id: str, action: str, moderator: str, previous: Decision | None,

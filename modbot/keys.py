@@ -11,7 +11,7 @@
 | {p}review                   | zset   | held comment ids; score orders by priority (high first) then age      |
 | {p}review:escalated         | zset   | held comments a moderator escalated (same scores as {p}review)         |
 | {p}outbox                   | stream | decisions waiting for delivery: field `decision` = JSON; group `sink` |
-| {p}outbox:failed            | stream | decisions the platform refused permanently (4xx): kept for operators  |
+| {p}outbox:failed            | stream | decisions refused for good (4xx, 3xx) or unsendable, with `error`     |
 | {p}rulestats                | hash   | `{rule}|fired`, `{rule}|held`, `{rule}|upheld`, `{rule}|overturned`    |
 | {p}audit                    | stream | moderator actions: who, when, what, previous state                    |
 | {p}claim:{id}               | string | moderator holding a review item (expires)                             |

@@ -33,7 +33,8 @@ BATCH_SECONDS = Histogram("modbot_batch_seconds", "Time to decide one batch (sco
 SCORER_SECONDS = Histogram("modbot_scorer_seconds", "Time one scorer took for one batch", ["scorer"],
                            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30), registry=REGISTRY)
 SCORER_FAILURES = Counter("modbot_scorer_failures", "Batches a scorer failed on", ["scorer"], registry=REGISTRY)
-DELIVERIES = Counter("modbot_deliveries", "Delivery attempts by result (ok, retry, refused, gave_up)", ["result"],
+DELIVERIES = Counter("modbot_deliveries",
+                     "Delivery attempts by result (ok, retry, refused, unsendable, superseded, gave_up)", ["result"],
                      registry=REGISTRY)
 QUEUE = Gauge("modbot_queue_length", "Entries waiting: input, input_pending, outbox, outbox_failed, "
               "deadletter, review_held, review_escalated", ["queue"], registry=REGISTRY)

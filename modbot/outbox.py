@@ -1,12 +1,21 @@
 """Delivering decisions from the outbox stream, with retries, so nothing is lost while the platform is down.
 
 The outbox is a Redis stream read through the consumer group `sink`. An entry is acknowledged and deleted only
-once the platform accepted it (2xx) or refused it for good (other 4xx: moved to `outbox:failed` with the error).
-Until then it stays pending, across restarts: the next deliverer picks up its own and other consumers' pending
-entries first. Retries back off exponentially with full jitter. Entries go out in order, one at a time, so a
-moderator's verdict never overtakes the automatic decision it replaces; that order holds for one deliverer,
-so with several daemons on one Redis, let one of them deliver (`sink.deliver: false` on the others). With
-`sink.max_attempts` set, an entry that still fails is parked in `outbox:failed` rather than dropped.
+once the platform accepted it (2xx) or refused it for good (other 4xx, or a 3xx redirect, which is never
+followed: moved to `outbox:failed` with the error). Until then it stays pending, across restarts: the next
+deliverer picks up its own and other consumers' pending entries first. Retries back off exponentially with
+full jitter. With `sink.max_attempts` set, an entry that still fails is parked in `outbox:failed` rather than
+dropped.
+
+No single entry can hold up the others or stop the daemon: one that cannot be sent at all (unreadable, a
+comment id no HTTP header can carry, any error building or sending that one request) is parked in
+`outbox:failed` with the error, and delivery goes on.
+
+Entries go out in order, one at a time, and a decision older than the comment's current one (an edited
+comment's earlier version, an automatic decision a moderator overruled since) is skipped, so the platform's
+last copy is always the current decision, also after a restart or `status --retry-failed`. The order holds
+for one deliverer, so with several daemons on one Redis, let one of them deliver (`sink.deliver: false` on
+the others).
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import redis.asyncio as aioredis
 
 from modbot import metrics
 from modbot.config import SinkSettings
+from modbot.decisions import newer_decision
 from modbot.errors import DeliveryError
 from modbot.ingest.stream import as_str, ensure_group
 from modbot.keys import OUTBOX_GROUP, Keys
@@ -110,11 +120,28 @@ class OutboxDeliverer:
         return True
 
     async def _attempt(self, entry_id: str, fields: dict[bytes, bytes], attempt: int) -> bool:
-        """One try. True when the entry is done with (delivered or permanently refused)."""
+        """One try. True when the entry is done with (delivered, superseded, or parked in outbox:failed).
+
+        Only an outage (a retryable DeliveryError) leaves the entry waiting; whatever else goes wrong with this
+        one entry parks it, so no single entry can stop the ones behind it or the daemon. Redis errors are
+        not caught here: they are outages, waited out by run_resilient."""
         try:
             decision = Decision.from_dict(json.loads(fields[b"decision"]))
-        except (KeyError, ValueError, TypeError) as exc:
-            await self._fail(entry_id, fields, f"unreadable outbox entry: {exc}")
+            # The id names Redis keys below: a lone surrogate (a JSON escape) or a non-string would raise there.
+            decision.comment_id.encode("utf-8")
+        except Exception as exc:  # noqa: BLE001 - whatever is wrong with the entry's content, it is this entry's
+            await self._fail(entry_id, fields, f"unreadable outbox entry: {type(exc).__name__}: {exc}")
+            metrics.DELIVERIES.labels("unsendable").inc()
+            log.error("unreadable outbox entry; kept in outbox:failed",
+                      extra={"comment_id": _comment_id(fields), "entry": entry_id, "error": str(exc)})
+            return True
+        newer = await newer_decision(self.redis, self.keys, decision)
+        if newer is not None:
+            await self._done(entry_id)
+            metrics.DELIVERIES.labels("superseded").inc()
+            log.info("skipped: the comment has a newer decision", extra={
+                "comment_id": decision.comment_id, "decided_at": decision.decided_at.isoformat(),
+                "current_decided_at": newer.decided_at.isoformat()})
             return True
         # Derived from the decision itself, so it stays the same across retries, restarts and
         # `status --retry-failed` (which re-adds the entry under a new stream id).
@@ -127,23 +154,34 @@ class OutboxDeliverer:
                 log.warning("delivery failed, will retry", extra={"comment_id": decision.comment_id,
                                                                   "attempt": attempt + 1, "error": str(exc)})
                 return False
-            log.error("platform refused the decision; kept in outbox:failed",
+            log.error("refused for good (by the platform, or unsendable); kept in outbox:failed",
                       extra={"comment_id": decision.comment_id, "error": str(exc)})
             await self._fail(entry_id, fields, str(exc))
             return True
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xack(self.keys.outbox, OUTBOX_GROUP, entry_id)
-            pipe.xdel(self.keys.outbox, entry_id)
-            await pipe.execute()
+        except Exception as exc:  # noqa: BLE001 - a request that cannot even be built or sent is this entry's fault
+            metrics.DELIVERIES.labels("unsendable").inc()
+            log.exception("decision cannot be sent; kept in outbox:failed",
+                          extra={"comment_id": decision.comment_id, "error": str(exc)})
+            await self._fail(entry_id, fields, f"cannot be sent: {type(exc).__name__}: {exc}")
+            return True
+        await self._done(entry_id)
         self.delivered += 1
         metrics.DELIVERIES.labels("ok").inc()
         log.info("delivered", extra={"comment_id": decision.comment_id, "action": decision.action.value,
                                      "sink": self.sink.name})
         return True
 
+    async def _done(self, entry_id: str) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xack(self.keys.outbox, OUTBOX_GROUP, entry_id)
+            pipe.xdel(self.keys.outbox, entry_id)
+            await pipe.execute()
+
     async def _fail(self, entry_id: str, fields: dict[bytes, bytes], error: str) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
-            failed: dict[Any, Any] = {**fields, b"error": error.encode(), b"at": datetime.now(UTC).isoformat().encode()}
+            # backslashreplace: an error quoting a lone surrogate must still be storable.
+            failed: dict[Any, Any] = {**fields, b"error": error.encode("utf-8", "backslashreplace"),
+                                      b"at": datetime.now(UTC).isoformat().encode()}
             pipe.xadd(self.keys.outbox_failed, failed)
             pipe.xack(self.keys.outbox, OUTBOX_GROUP, entry_id)
             pipe.xdel(self.keys.outbox, entry_id)

@@ -64,10 +64,15 @@ class Platform:
         self.received: list[tuple[dict[str, str], bytes]] = []
         self.fail_next = 0  # answer 500 to this many requests first
         self.status_override: int | None = None
+        self.redirect_status: int | None = None  # answer this 3xx, pointing to `moved_url`
+        self.followed: list[str] = []  # requests that arrived at `moved_url` (a followed redirect)
         self.url = ""
+        self.moved_url = ""
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
+        if self.redirect_status is not None:
+            return web.Response(status=self.redirect_status, headers={"Location": self.moved_url})
         if self.status_override is not None:
             return web.Response(status=self.status_override, text="refused")
         if self.fail_next > 0:
@@ -76,17 +81,24 @@ class Platform:
         self.received.append((dict(request.headers), body))
         return web.Response(status=204)
 
+    async def moved(self, request: web.Request) -> web.Response:
+        # Answers any method with 200, as a careless new address would: following a redirect looks delivered.
+        self.followed.append(request.method)
+        return web.Response(status=200, text="ok")
+
 
 @pytest.fixture
 async def platform() -> AsyncIterator[Platform]:
     p = Platform()
     app = web.Application()
     app.router.add_post("/hook", p.handle)
+    app.router.add_route("*", "/moved", p.moved)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     p.url = f"http://127.0.0.1:{port}/hook"
+    p.moved_url = f"http://127.0.0.1:{port}/moved"
     yield p
     await runner.cleanup()

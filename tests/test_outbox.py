@@ -198,7 +198,124 @@ async def test_idempotency_key_survives_retry_failed(redis_client, prefix, platf
     first = await _deliverer(redis_client, prefix, platform, monkeypatch)
     await _run_until(first, lambda: redis_client.xlen(keys.outbox_failed))
     platform.status_override = None
-    assert await retry_failed(redis_client, keys) == 1  # a new outbox entry, the same decision
+    assert (await retry_failed(redis_client, keys)).moved == 1  # a new outbox entry, the same decision
     second = await _deliverer(redis_client, prefix, platform, monkeypatch)
     await _run_until(second, lambda: len(platform.received) == 1)
     assert platform.received[0][0]["Idempotency-Key"] == expected
+
+
+async def _raw_entry(redis_client, keys: Keys, cid: str) -> None:  # type: ignore[no-untyped-def]
+    """An outbox entry written as an older modbot (before the identifier contract) could have written it."""
+    await redis_client.xadd(keys.outbox, {"decision": json.dumps(_decision(cid)[1].to_dict())})
+
+
+@pytest.mark.parametrize("bad_id", ["evil\r\nX-Injected: 1", "nul\x00", "esc\x1b[2J", "del\x7f", " lead"])
+async def test_an_entry_no_header_can_carry_is_parked_and_delivery_goes_on(redis_client, prefix, platform,
+                                                                            monkeypatch, bad_id):
+    keys = Keys(prefix)
+    await _raw_entry(redis_client, keys, bad_id)
+    await _raw_entry(redis_client, keys, "after-1")
+    await _raw_entry(redis_client, keys, "after-2")
+    deliverer = await _deliverer(redis_client, prefix, platform, monkeypatch)
+    await _run_until(deliverer, lambda: len(platform.received) == 2)  # raises if the deliverer died
+    assert [json.loads(b)["comment_id"] for _, b in platform.received] == ["after-1", "after-2"]
+    [(_, fields)] = await redis_client.xrange(keys.outbox_failed)
+    assert json.loads(fields[b"decision"])["comment_id"] == bad_id
+    assert b"cannot be sent in an HTTP header" in fields[b"error"]
+    assert await redis_client.xlen(keys.outbox) == 0
+
+
+class _BrokenFor:
+    """A sink whose request for one comment fails in a way no sink anticipated (not an outage)."""
+
+    name = "broken-for-one"
+
+    def __init__(self, inner: WebhookSink, comment_id: str) -> None:
+        self.inner = inner
+        self.comment_id = comment_id
+        self.session = inner.session
+
+    async def deliver(self, decision: Decision, idempotency_key: str) -> None:
+        if decision.comment_id == self.comment_id:
+            raise RuntimeError("cannot build this request")
+        await self.inner.deliver(decision, idempotency_key)
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_any_unexpected_error_for_one_entry_parks_it(redis_client, prefix, platform, monkeypatch):
+    keys = Keys(prefix)
+    for cid in ("u0", "u1", "u2"):
+        await _raw_entry(redis_client, keys, cid)
+    deliverer = await _deliverer(redis_client, prefix, platform, monkeypatch)
+    deliverer.sink = _BrokenFor(deliverer.sink, "u0")  # type: ignore[arg-type]
+    await _run_until(deliverer, lambda: len(platform.received) == 2)
+    [(_, fields)] = await redis_client.xrange(keys.outbox_failed)
+    assert fields[b"error"] == b"cannot be sent: RuntimeError: cannot build this request"
+
+
+async def test_unreadable_entries_of_any_shape_are_parked(redis_client, prefix, platform, monkeypatch):
+    keys = Keys(prefix)
+    for raw in ("[1]", '"text"', '{"comment_id": "x", "action": "hold", "decided_at": 5}',
+                '{"comment_id": "x", "action": "hold", "decided_at": "2026-01-01", "matches": [7]}',
+                '{"comment_id": "\\ud800", "action": "hold", "decided_at": "2026-01-01"}',  # no Redis key
+                '{"comment_id": 17, "action": "hold", "decided_at": "2026-01-01"}'):
+        await redis_client.xadd(keys.outbox, {"decision": raw})
+    await _raw_entry(redis_client, keys, "fine")
+    deliverer = await _deliverer(redis_client, prefix, platform, monkeypatch)
+    await _run_until(deliverer, lambda: len(platform.received) == 1)
+    failed = await redis_client.xrange(keys.outbox_failed)
+    assert len(failed) == 6 and all(f[b"error"].startswith(b"unreadable outbox entry") for _, f in failed)
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+async def test_redirects_are_refused_not_followed(redis_client, prefix, platform, monkeypatch, status):
+    keys = Keys(prefix)
+    await DecisionStore(redis_client, keys).record(*_decision("r1"))
+    platform.redirect_status = status
+    deliverer = await _deliverer(redis_client, prefix, platform, monkeypatch)
+    await _run_until(deliverer, lambda: redis_client.xlen(keys.outbox_failed))
+    assert platform.followed == [] and deliverer.delivered == 0
+    [(_, fields)] = await redis_client.xrange(keys.outbox_failed)
+    assert f"webhook answered HTTP {status} redirecting to {platform.moved_url}".encode() in fields[b"error"]
+    assert b"redirects are not followed" in fields[b"error"]
+
+
+def _edited(cid: str, text: str) -> tuple[Comment, Decision]:
+    comment = Comment(id=cid, text=text, author=Author(id="u1"))
+    decision = Decision(comment_id=cid, action=Action.APPROVE, rule=None, reason=text, scores={}, matches=(),
+                        versions={}, decided_at=datetime.now(UTC), text_sha256=comment.text_sha256)
+    return comment, decision
+
+
+async def test_a_decision_older_than_the_current_one_is_skipped(redis_client, prefix, platform, monkeypatch):
+    keys = Keys(prefix)
+    store = DecisionStore(redis_client, keys)
+    await store.record(*_edited("e1", "first version"))
+    await store.record(*_edited("e1", "edited version"))  # both wait in the outbox (platform was down)
+    deliverer = await _deliverer(redis_client, prefix, platform, monkeypatch)
+    async def drained() -> bool:
+        return await redis_client.xlen(keys.outbox) == 0 and bool(platform.received)
+
+    await _run_until(deliverer, drained)
+    assert [json.loads(b)["reason"] for _, b in platform.received] == ["edited version"]
+
+
+async def test_retry_failed_never_resends_an_older_version_after_the_current(redis_client, prefix, platform,
+                                                                              monkeypatch):
+    from modbot.commands.status import retry_failed
+    keys = Keys(prefix)
+    store = DecisionStore(redis_client, keys)
+    await store.record(*_edited("e2", "first version"))
+    platform.status_override = 422  # the first version is refused ...
+    first = await _deliverer(redis_client, prefix, platform, monkeypatch)
+    await _run_until(first, lambda: redis_client.xlen(keys.outbox_failed))
+    platform.status_override = None
+    await store.record(*_edited("e2", "edited version"))  # ... the edit goes through
+    second = await _deliverer(redis_client, prefix, platform, monkeypatch)
+    await _run_until(second, lambda: len(platform.received) == 1)
+    retried = await retry_failed(redis_client, keys)
+    assert (retried.moved, retried.superseded) == (0, 1)
+    assert await redis_client.xlen(keys.outbox_failed) == 0 and await redis_client.xlen(keys.outbox) == 0
+    assert [json.loads(b)["reason"] for _, b in platform.received] == ["edited version"]

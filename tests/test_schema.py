@@ -47,7 +47,7 @@ def test_text_limit_is_configurable():
 
 @pytest.mark.parametrize(("raw", "reason"), [
     (b"[" * 100_000, "nested too deeply"),
-    (b'{"id": "\\ud800", "text": "t", "author": {"id": "u"}}', "'id' contains unpaired surrogates"),
+    (b'{"id": "\\ud800", "text": "t", "author": {"id": "u"}}', r"'id' contains U\+D800"),  # the identifier contract
     (b'{"id": "a", "text": "t", "author": {"id": "u", "name": "\\udfff"}}', "'author.name' contains unpaired"),
     (b'{"id": "a", "text": "t", "author": {"id": "u"}, "metadata": {"k": ["\\ud800"]}}', "'metadata.k'"),
     (b'{"id": "a", "text": "t", "author": {"id": "u"}, "created_at": "0001-01-01T00:00:00+14:00"}',
@@ -57,3 +57,45 @@ def test_text_limit_is_configurable():
 def test_inputs_that_could_crash_later_are_refused_here(raw, reason):
     with pytest.raises(InvalidComment, match=reason):
         decode_message(raw)
+
+
+def _with(**fields: object) -> bytes:
+    data: dict[str, object] = {"id": "a", "text": "t", "author": {"id": "u"}}
+    data.update(fields)
+    return json.dumps(data).encode()
+
+
+@pytest.mark.parametrize("bad", [
+    "evil\r\nX-Injected: 1", "a\nb", "nul\x00", "esc\x1b[31m", "del\x7f", "tab\there", "c1\x85",  # Cc
+    "rlo\u202egnp.exe", "zero\u200bwidth", "bom\ufeff", "soft\u00adhyphen",  # Cf: bidi, zero-width, BOM
+    "line\u2028sep", "nb\u00a0sp", "private\ue000", " lead", "trail ", "\u3000wide", "x" * 201,
+])
+@pytest.mark.parametrize("field", ["id", "author.id", "thread_id", "site"])
+def test_identifiers_must_be_printable_and_bounded(field, bad):
+    raw = _with(author={"id": bad}) if field == "author.id" else _with(**{field: bad})
+    with pytest.raises(InvalidComment, match=f"'{field}' (contains U\\+|has leading|is longer)"):
+        decode_message(raw)
+
+
+def test_identifier_errors_name_the_character():
+    with pytest.raises(InvalidComment, match=r"'id' contains U\+000D \(Cc\) at position 4"):
+        decode_message(_with(id="evil\r\nX-Injected: 1"))
+    with pytest.raises(InvalidComment, match=r"U\+202E \(RIGHT-TO-LEFT OVERRIDE\)"):
+        decode_message(_with(id="a\u202eb"))
+
+
+@pytest.mark.parametrize("good", ["c-1001", "42", "Ünïcode-ид-评论", "a b", "x" * 200, "emoji-\U0001f600"])
+def test_printable_identifiers_are_kept(good):
+    c = decode_message(_with(id=good, author={"id": good}, thread_id=good, site=good))
+    assert (c.id, c.author.id, c.thread_id, c.site) == (good, good, good, good)
+
+
+def test_integer_ids_and_huge_integers():
+    assert decode_message(_with(id=12345)).id == "12345"
+    with pytest.raises(InvalidComment, match="malformed JSON"):
+        decode_message(b'{"id": ' + b"9" * 5000 + b', "text": "t", "author": {"id": "u"}}')
+
+
+def test_stored_comments_from_before_the_contract_stay_readable():
+    data = {"id": " old\x1bid", "text": "t", "author": {"id": "u\r\n"}}
+    assert parse_comment(data, check_ids=False).id == " old\x1bid"

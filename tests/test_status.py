@@ -38,3 +38,32 @@ def test_status_counts_and_retry_failed(tmp_path, redis_url, prefix, capsys):
     [(_, fields)] = r.xrange(keys.outbox)
     assert json.loads(fields[b"decision"])["comment_id"] == "c1"
     r.close()
+
+
+def test_retry_failed_removes_decisions_the_current_one_replaced(tmp_path, redis_url, prefix, capsys):
+    config = write_config(tmp_path, redis_url, prefix)
+    keys = Keys(prefix)
+    r = redis.Redis.from_url(redis_url)
+    old = {"comment_id": "c1", "action": "hold", "decided_at": "2026-01-01T10:00:00+00:00", "reason": "v1"}
+    current = {**old, "action": "approve", "decided_at": "2026-01-01T11:00:00+00:00", "reason": "v2"}
+    r.set(keys.decision("c1"), json.dumps(current))
+    r.xadd(keys.outbox_failed, {"decision": json.dumps(old), "error": "HTTP 422"})
+    r.xadd(keys.outbox_failed, {"decision": json.dumps(current), "error": "HTTP 422"})
+    assert main(["status", "--config", str(config), "--retry-failed"]) == 0
+    out = capsys.readouterr().out
+    assert "moved 1 refused decision(s)" in out and "removed 1 older decision(s)" in out
+    [(_, fields)] = r.xrange(keys.outbox)
+    assert json.loads(fields[b"decision"])["reason"] == "v2" and r.xlen(keys.outbox_failed) == 0
+    r.close()
+
+
+def test_retry_failed_moves_hand_written_entries_it_cannot_judge(tmp_path, redis_url, prefix, capsys):
+    config = write_config(tmp_path, redis_url, prefix)
+    keys = Keys(prefix)
+    r = redis.Redis.from_url(redis_url)
+    for cid in ('"\\ud800"', "17"):
+        decision = '{"comment_id": ' + cid + ', "action": "hold", "decided_at": "2026-01-01"}'
+        r.xadd(keys.outbox_failed, {"decision": decision, "error": "unreadable outbox entry"})
+    assert main(["status", "--config", str(config), "--retry-failed"]) == 0
+    assert "moved 2 refused decision(s)" in capsys.readouterr().out  # the deliverer parks them again, with why
+    r.close()

@@ -183,3 +183,37 @@ async def test_poller_rides_out_a_redis_restart(wp: FakeWordPress, settings: Wor
         await asyncio.wait_for(task, 10)
         await client.aclose()
         server.stop()
+
+
+async def test_ids_outside_the_identifier_contract_are_dead_lettered(
+        wp: FakeWordPress, settings: WordPressSettings, redis_client: aioredis.Redis, prefix: str) -> None:
+    keys = Keys(prefix)
+    wp.add("good", minutes_ago=10)
+    template = dict(wp.add("template", status="approved"))
+    evil_id = {**template, "id": "7\r\nX-Injected: 1", "status": "hold"}
+    evil_author = {**template, "id": 903, "status": "hold", "author": "5\u202e"}
+    evil_post = {**template, "id": 904, "status": "hold", "post": " 12"}
+    wp.inject = [(1, evil_id), (2, evil_author), (3, evil_post)]
+    poller = WordPressPoller(settings, redis_client, keys)
+    try:
+        assert await poller.poll_once() == 1
+    finally:
+        await poller.close()
+    assert [c["text"] for c in await stream(redis_client, keys)] == ["good"]
+    reasons = [d["reason"] for d in await dead_letters(redis_client, keys)]
+    assert len(reasons) == 3
+    assert "'id' contains U+000D" in reasons[0] and "'author' contains U+202E" in reasons[1]
+    assert "'post' has leading or trailing whitespace" in reasons[2]
+
+
+@pytest.mark.parametrize("status", [301, 302, 303])
+async def test_sink_refuses_redirects_instead_of_losing_the_status(wp: FakeWordPress, settings: WordPressSettings,
+                                                                   status: int) -> None:
+    c = wp.add("moved site")
+    wp.redirect_with.append(status)
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(DeliveryError, match=f"answered HTTP {status} redirecting to http") as err:
+            await WordPressSink(settings, http).deliver(decision(str(c["id"]), Action.SPAM), "k")
+    assert not err.value.retryable
+    assert [m for m, _, _ in wp.requests] == ["POST"]  # not followed by a body-less GET
+    assert wp.comments[c["id"]]["status"] == "hold"

@@ -35,6 +35,7 @@ class FakeWordPress:
     inject: list[tuple[int, Any]] = field(default_factory=list)  # (position, item) put into the first page as is
     list_headers: dict[str, str] = field(default_factory=dict)  # headers that override the paging headers
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    redirect_with: list[int] = field(default_factory=list)  # 3xx to answer next POSTs, pointing at the same URL
     url: str = ""
 
     def add(self, text: str, status: str = "hold", minutes_ago: float = 60.0, author: int = 0,
@@ -101,7 +102,17 @@ class FakeWordPress:
         status = self.ok_status.pop(0) if self.ok_status else 200
         return web.json_response(body, headers=headers, status=status)
 
+    async def get_comment(self, request: web.Request) -> web.Response:
+        refused = self._gate(request)
+        if refused:
+            return refused
+        found = self.comments.get(int(request.match_info["id"]))
+        return self._ok(found) if found else self._error(404, "rest_comment_invalid_id", "Invalid comment ID.")
+
     async def update_comment(self, request: web.Request) -> web.Response:
+        if self.redirect_with:  # a site moved to https or www.: a followed redirect arrives as a GET
+            self.requests.append((request.method, request.path, dict(request.query)))
+            return web.Response(status=self.redirect_with.pop(0), headers={"Location": str(request.url)})
         refused = self._gate(request)
         if refused:
             return refused
@@ -118,6 +129,7 @@ class FakeWordPress:
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get(ROOT + "/comments", self.list_comments)
+        app.router.add_get(ROOT + "/comments/{id:\\d+}", self.get_comment)
         app.router.add_post(ROOT + "/comments/{id:\\d+}", self.update_comment)
         return app
 

@@ -1,20 +1,27 @@
 """What is waiting where: input stream backlog and pending messages, dead letters (with the latest reasons),
 the outbox and what the platform refused, and the review queues. `--retry-failed` moves the decisions the
-platform refused back into the outbox (after the platform was fixed), `--json` prints one object."""
+platform refused back into the outbox (after the platform was fixed), except those the comment's current
+decision replaced since; `--json` prints one object."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import logging
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
 
 from modbot.commands.common import add_config_argument, settings_from_args
 from modbot.connections import connect
+from modbot.decisions import newer_decision
 from modbot.ingest.stream import group_backlog
 from modbot.keys import OUTBOX_GROUP, Keys
+from modbot.models import Decision
+
+log = logging.getLogger("modbot.status")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,11 +40,12 @@ def run(args: argparse.Namespace) -> int:
         # With no daemon running, the embedded server is started just to look (its data is on disk).
         conn = await connect(settings.redis)
         try:
-            moved = await retry_failed(conn.redis, keys) if args.retry_failed else None
+            retried = await retry_failed(conn.redis, keys) if args.retry_failed else None
             # A daemon may already be delivering what was moved: the figures below are a snapshot.
             report = await status(conn.redis, keys, settings.stream.group, args.last)
-            if moved is not None:
-                report["retried_failed"] = moved
+            if retried is not None:
+                report["retried_failed"] = retried.moved
+                report["skipped_superseded"] = retried.superseded
             return report
         finally:
             await conn.close()
@@ -81,23 +89,53 @@ def _comment_id(raw: bytes, key: str = "id") -> str:
     return str(value) if isinstance(value, str | int) else ""
 
 
-async def retry_failed(redis: aioredis.Redis, keys: Keys) -> int:
-    """Move every entry of outbox:failed back into the outbox; returns how many."""
-    moved = 0
+@dataclass(frozen=True)
+class Retried:
+    """What `--retry-failed` did: decisions moved back into the outbox, and older ones dropped because the
+    comment has a newer decision (sending them would leave the platform with a stale copy)."""
+
+    moved: int
+    superseded: int
+
+
+async def retry_failed(redis: aioredis.Redis, keys: Keys) -> Retried:
+    """Move the entries of outbox:failed back into the outbox, oldest first, except decisions the comment's
+    current decision has replaced: those are removed (they stay in the decisions history) and logged."""
+    moved = superseded = 0
     entries: Any = await redis.xrange(keys.outbox_failed)
     for entry_id, fields in entries:
+        newer = await _newer(redis, keys, fields.get(b"decision", b""))
         async with redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(keys.outbox, {b"decision": fields[b"decision"]})
+            if newer is None:
+                pipe.xadd(keys.outbox, {b"decision": fields[b"decision"]})
             pipe.xdel(keys.outbox_failed, entry_id)
             await pipe.execute()
-        moved += 1
-    return moved
+        if newer is None:
+            moved += 1
+        else:
+            superseded += 1
+            log.info("not retried: the comment has a newer decision",
+                     extra={"comment_id": newer.comment_id, "current_decided_at": newer.decided_at.isoformat()})
+    return Retried(moved, superseded)
+
+
+async def _newer(redis: aioredis.Redis, keys: Keys, raw: bytes) -> Decision | None:
+    """The comment's newer current decision, if any; an unreadable entry is moved anyway (the deliverer parks
+    it again with its reason)."""
+    try:
+        decision = Decision.from_dict(json.loads(raw))
+    except (KeyError, ValueError, TypeError, AttributeError):
+        return None
+    return await newer_decision(redis, keys, decision)
 
 
 def render(r: dict[str, Any]) -> str:
     lines = []
     if "retried_failed" in r:
         lines.append(f"moved {r['retried_failed']} refused decision(s) back into the outbox")
+        if r.get("skipped_superseded"):
+            lines.append(f"removed {r['skipped_superseded']} older decision(s) the comment's current decision "
+                         "replaced (kept in the decisions history)")
     lines += [
         f"input      {r['input']['stream']}: {r['input']['waiting']} waiting, {r['input']['pending']} being decided",
         f"decisions  {r['decisions']} in the history stream",

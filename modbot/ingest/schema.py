@@ -2,7 +2,7 @@
 
 A comment is a JSON object:
 
-    {"id": "c-1001",                       # required, non-empty string (or integer), <= 200 chars
+    {"id": "c-1001",                       # required identifier (string or integer), see below
      "text": "Nice article!",              # required string, <= max_text_chars characters
      "author": {"id": "u-7",               # required object; id required
                 "name": "Ann",             # optional
@@ -14,12 +14,20 @@ A comment is a JSON object:
      "site": "example.com",                # optional: selects per-site thresholds
      "created_at": "2026-11-25T10:00:00Z", # optional ISO 8601 time
      "metadata": {}}                       # optional object, kept as it is
+
+Identifiers (`id`, `author.id`, `thread_id`, `site`) travel on into Redis keys, log lines and HTTP headers
+(the webhook's Idempotency-Key), so each one is a printable string of at most 200 characters: no control
+characters (Unicode category Cc: CR, LF, NUL, ESC, DEL ...), no format characters (Cf: bidi overrides such
+as U+202E, zero-width spaces), no line or paragraph separators, no space other than U+0020, and no leading or
+trailing whitespace. Anything else is refused as a whole class, not character by character, so a comment
+id can never smuggle a header line or hide what it is.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,6 +36,7 @@ from modbot.errors import InvalidComment
 from modbot.models import Author, Comment
 
 DEFAULT_MAX_TEXT_CHARS = 20_000
+MAX_ID_CHARS = 200
 _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 _KNOWN_KEYS = {"id", "text", "author", "thread_id", "thread_url", "site", "created_at", "metadata"}
 
@@ -48,11 +57,16 @@ def decode_message(raw: bytes | str, max_text_chars: int = DEFAULT_MAX_TEXT_CHAR
         raise InvalidComment(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
         raise InvalidComment("malformed JSON: nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer longer than Python converts (sys.get_int_max_str_digits)
+        raise InvalidComment(f"malformed JSON: {exc}") from None
     return parse_comment(data, max_text_chars)
 
 
-def parse_comment(data: Any, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS) -> Comment:
-    """Validate a decoded JSON value as a comment."""
+def parse_comment(data: Any, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS, *, check_ids: bool = True) -> Comment:
+    """Validate a decoded JSON value as a comment.
+
+    `check_ids=False` is for reading back what modbot stored itself: a comment stored before the identifier
+    contract existed must stay readable (review page, backtest) rather than break the page that lists it."""
     if not isinstance(data, Mapping):
         raise InvalidComment(f"comment must be a JSON object, got {_kind(data)}")
     unknown = set(data) - _KNOWN_KEYS
@@ -63,8 +77,8 @@ def parse_comment(data: Any, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS) -> Co
         cid = str(cid)
     if not isinstance(cid, str) or not cid.strip():
         raise InvalidComment("'id' is required and must be a non-empty string")
-    if len(cid) > 200:
-        raise InvalidComment("'id' is longer than 200 characters")
+    if check_ids:
+        check_identifier(cid, "id")
     if "text" not in data:
         raise InvalidComment("'text' is required")
     text = data["text"]
@@ -76,10 +90,10 @@ def parse_comment(data: Any, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS) -> Co
     return Comment(
         id=cid,
         text=text,
-        author=_author(data.get("author")),
-        thread_id=_opt_str(data, "thread_id") or "",
+        author=_author(data.get("author"), check_ids),
+        thread_id=_opt_id(data, "thread_id", check_ids) or "",
         thread_url=_opt_str(data, "thread_url"),
-        site=_opt_str(data, "site"),
+        site=_opt_id(data, "site", check_ids),
         created_at=_time(data.get("created_at")),
         metadata=_metadata(data.get("metadata")),
     )
@@ -103,6 +117,25 @@ def comment_to_dict(comment: Comment) -> dict[str, Any]:
     if comment.created_at is not None:
         out["created_at"] = comment.created_at.isoformat()
     return out
+
+
+def check_identifier(value: str, field: str) -> str:
+    """Return `value` if it is a valid identifier (see the module docstring), else raise InvalidComment
+    naming the field and the first offending character. Also used for ids from the WordPress poller."""
+    if not value:
+        raise InvalidComment(f"'{field}' must not be empty")
+    if len(value) > MAX_ID_CHARS:
+        raise InvalidComment(f"'{field}' is longer than {MAX_ID_CHARS} characters")
+    if value != value.strip():
+        raise InvalidComment(f"'{field}' has leading or trailing whitespace")
+    # str.isprintable is False exactly for Unicode's "Other" (Cc, Cf, Cs, Co, Cn) and "Separator" (Zs, Zl,
+    # Zp) categories, ASCII space excepted: the whole class of characters that hide, reorder or split text.
+    for position, char in enumerate(value):
+        if not char.isprintable():
+            name = unicodedata.name(char, unicodedata.category(char))
+            raise InvalidComment(f"'{field}' contains U+{ord(char):04X} ({name}) at position {position}; "
+                                 "identifiers must be printable (no control, format or separator characters)")
+    return value
 
 
 def _check_unicode(value: Any, where: str) -> None:
@@ -137,7 +170,13 @@ def _opt_str(data: Mapping[str, Any], key: str) -> str | None:
     return value
 
 
-def _author(value: Any) -> Author:
+def _opt_id(data: Mapping[str, Any], key: str, check: bool) -> str | None:
+    """An optional identifier: absent, null and "" mean none; anything else must pass check_identifier."""
+    value = _opt_str(data, key)
+    return check_identifier(value, key) if value and check else value
+
+
+def _author(value: Any, check_ids: bool) -> Author:
     if value is None:
         raise InvalidComment("'author' is required (an object with at least 'id')")
     if not isinstance(value, Mapping):
@@ -145,6 +184,8 @@ def _author(value: Any) -> Author:
     aid = _opt_str(value, "id")
     if not aid:
         raise InvalidComment("'author.id' is required")
+    if check_ids:
+        check_identifier(aid, "author.id")
     age = value.get("account_age_days")
     if age is not None and (isinstance(age, bool) or not isinstance(age, int | float) or not math.isfinite(age)
                             or age < 0):

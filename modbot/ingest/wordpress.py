@@ -14,7 +14,8 @@ changes statuses, so each poll asks again from `overlap_s` before the cursor (de
 time zone offset) and skips the ids it has already written. Comments and the new cursor are written in one
 transaction per page, so a crash can neither lose nor duplicate a comment.
 
-A comment WordPress sends malformed (no id, an unreadable date, no text) goes to the dead-letter stream
+A comment WordPress sends malformed (no id, an id that breaks the identifier contract of
+modbot/ingest/schema.py, an unreadable date, no text) goes to the dead-letter stream
 {p}deadletter in that same transaction, and the rest of the page is written: one bad row must not stop the
 poller. While Redis is unreachable the poller waits and tries again (modbot.retry.pause_after_outage).
 """
@@ -36,7 +37,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from modbot.config import WordPressSettings
-from modbot.errors import DeliveryError, ModbotError
+from modbot.errors import DeliveryError, InvalidComment, ModbotError
+from modbot.ingest.schema import check_identifier
 from modbot.keys import Keys
 from modbot.retry import pause_after_outage
 from modbot.sinks.base import check_status
@@ -84,11 +86,13 @@ def to_comment(wp: Any, site: str | None) -> dict[str, Any]:
         # Guests have no user id; a hash of their e-mail keeps one guest's comments together without storing it.
         email = str(wp.get("author_email") or "").strip().lower()
         aid = "guest:" + (hashlib.sha256(email.encode()).hexdigest()[:16] if email else "anonymous")
+    thread_id = str(wp.get("post") or "")
+    _check_ids(("id", str(wp_id)), ("author", aid), ("post", thread_id))
     out: dict[str, Any] = {
         "id": str(wp_id),
         "text": content["raw"],
         "author": {"id": aid, "name": str(wp.get("author_name") or "")},
-        "thread_id": str(wp.get("post") or ""),
+        "thread_id": thread_id,
         "metadata": {"source": "wordpress", "post": wp.get("post"), "parent": wp.get("parent"),
                      "wp_status": wp.get("status")},
     }
@@ -105,6 +109,16 @@ def to_comment(wp: Any, site: str | None) -> dict[str, Any]:
         except ValueError:
             raise MalformedComment(f"date_gmt {date_gmt!r} is not a date") from None
     return out
+
+
+def _check_ids(*named: tuple[str, str]) -> None:
+    """The stream's identifier contract (modbot.ingest.schema): these ids end up in Redis keys and HTTP headers."""
+    try:
+        for field, value in named:
+            if value:
+                check_identifier(value, field)
+    except InvalidComment as exc:
+        raise MalformedComment(str(exc)) from None
 
 
 def _seen_key(wp: Any) -> str:

@@ -145,7 +145,7 @@ class ReviewQueue:
             c_raw, d_raw, claim = raw[k], raw[n + k], raw[2 * n + k]
             if c_raw is None or d_raw is None:
                 continue  # decided and cleaned up between ZRANGE and MGET; nothing to review
-            items.append(ReviewItem(comment=parse_comment(json.loads(c_raw), max_text_chars=10**9),
+            items.append(ReviewItem(comment=parse_comment(json.loads(c_raw), max_text_chars=10**9, check_ids=False),
                                     decision=Decision.from_dict(json.loads(d_raw)), queue=queue,
                                     claimed_by=claim.decode() if isinstance(claim, bytes) else claim))
         return items

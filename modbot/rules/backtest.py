@@ -153,7 +153,7 @@ async def read_history(redis: Any, keys: Keys, skipped: list[str], chunk: int = 
                 skipped.append(f"comment {cid}: text no longer stored")
                 continue
             try:
-                comment = parse_comment(json.loads(raw), max_text_chars=10_000_000)
+                comment = parse_comment(json.loads(raw), max_text_chars=10_000_000, check_ids=False)
             except (ValueError, InvalidComment) as exc:
                 skipped.append(f"comment {cid}: {exc}")
                 continue

@@ -18,12 +18,28 @@ class Sink(Protocol):
     async def close(self) -> None: ...
 
 
-def check_status(status: int, body: str, what: str) -> None:
-    """Turn an HTTP status into success or a DeliveryError that says whether a retry can help."""
+def check_status(status: int, body: str, what: str, location: str | None = None) -> None:
+    """Turn an HTTP status into success or a DeliveryError that says whether a retry can help.
+
+    The sinks do not follow redirects: a 301/302/303 would turn the POST into a GET without a body, and a 2xx
+    to that GET would count a decision as delivered that the platform never saw. A 3xx is a refusal that
+    names where the platform points (`location`), so an operator can fix the URL and `--retry-failed`."""
     if 200 <= status < 300:
         return
+    if 300 <= status < 400:
+        raise DeliveryError(f"{what} answered HTTP {status} redirecting to {location or '(no Location)'}; "
+                            "redirects are not followed (the decision would be lost): set the URL to the final "
+                            "address", retryable=False)
     retryable = status >= 500 or status in (408, 425, 429)
     raise DeliveryError(f"{what} answered HTTP {status}: {body[:200]}", retryable=retryable)
+
+
+def check_header_value(value: str, what: str) -> None:
+    """Refuse (for good) a value an HTTP header cannot carry unchanged: aiohttp rejects control characters,
+    and receivers strip outer whitespace, so the platform would see another value than the one signed."""
+    if value != value.strip() or not value.isprintable():
+        raise DeliveryError(f"{what} {value[:80]!r} cannot be sent in an HTTP header (control, format or "
+                            "separator characters, or outer whitespace)", retryable=False)
 
 
 def read_secret(env_name: str, file: object, what: str, file_setting: str) -> str:

@@ -23,7 +23,7 @@ from modbot import __version__
 from modbot.config import WebhookSettings
 from modbot.errors import DeliveryError
 from modbot.models import Decision
-from modbot.sinks.base import check_status, read_secret
+from modbot.sinks.base import check_header_value, check_status, read_secret
 
 SIGNATURE_HEADER = "X-Modbot-Signature"
 
@@ -68,14 +68,17 @@ class WebhookSink:
     async def deliver(self, decision: Decision, idempotency_key: str) -> None:
         """POST one decision. Raises DeliveryError, retryable when the platform may take it on a later try
         (unreachable, timeout, 5xx, 429), so the outbox keeps it; not retryable when the platform refused it."""
+        check_header_value(idempotency_key, "the idempotency key (comment id + hash)")
         body = json.dumps(decision.to_dict(), separators=(",", ":")).encode()
         timestamp = str(int(time.time()))
         headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: timestamp, KEY_HEADER: idempotency_key,
                    SIGNATURE_HEADER: sign(self.secret, timestamp, idempotency_key, body),
                    "User-Agent": f"modbot/{__version__}"}
         try:
-            async with self.session.post(self.url, data=body, headers=headers, timeout=self.timeout) as resp:
-                check_status(resp.status, await resp.text(errors="replace"), "webhook")
+            async with self.session.post(self.url, data=body, headers=headers, timeout=self.timeout,
+                                         allow_redirects=False) as resp:
+                check_status(resp.status, await resp.text(errors="replace"), "webhook",
+                             resp.headers.get("Location"))
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise DeliveryError(f"webhook unreachable: {type(exc).__name__}: {exc}", retryable=True) from None
 

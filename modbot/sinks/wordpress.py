@@ -18,7 +18,7 @@ from modbot import __version__
 from modbot.config import WordPressSettings
 from modbot.errors import DeliveryError
 from modbot.models import Action, Decision
-from modbot.sinks.base import check_status, read_secret
+from modbot.sinks.base import check_header_value, check_status, read_secret
 
 STATUS_FOR_ACTION = {Action.APPROVE: "approved", Action.HOLD: "hold", Action.SPAM: "spam", Action.REJECT: "trash"}
 
@@ -47,16 +47,18 @@ class WordPressSink:
 
     async def deliver(self, decision: Decision, idempotency_key: str) -> None:
         wp_id = decision.comment_id
-        if not wp_id.isdigit():
+        if not (wp_id.isascii() and wp_id.isdigit()):
             raise DeliveryError(f"comment id {wp_id!r} is not a WordPress comment id", retryable=False)
         url = f"{self.root}/comments/{wp_id}"
         headers = {"Authorization": self.auth, "Idempotency-Key": idempotency_key,
                    "User-Agent": f"modbot/{__version__}"}
+        check_header_value(idempotency_key, "the idempotency key (comment id + hash)")
         body = {"status": STATUS_FOR_ACTION[decision.action]}
         try:
-            async with self.session.post(url, json=body, headers=headers,
-                                         timeout=self.timeout) as resp:
-                check_status(resp.status, await resp.text(errors="replace"), f"WordPress (comment {wp_id})")
+            async with self.session.post(url, json=body, headers=headers, timeout=self.timeout,
+                                         allow_redirects=False) as resp:
+                check_status(resp.status, await resp.text(errors="replace"), f"WordPress (comment {wp_id})",
+                             resp.headers.get("Location"))
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise DeliveryError(f"WordPress unreachable: {type(exc).__name__}: {exc}", retryable=True) from None
 
