@@ -58,9 +58,8 @@ _ENTRY_KEYS = {"id", "category", "severity", "means", "terms", "pattern", "regex
                "requires", "unless", "window", "inherit_unless", "unless_spelled", "stance"}
 _CATEGORY_KEYS = {"means", "unless", "window", "stance"}
 STANCE_PROFILES = ("claim", "mention", "denial")
-_STANCE_KEYS = ("self", "refute", "condemn", "verdict", "negation", "not_negation", "take_back", "endorse", "challenge", "doubt",
-                "report",
-                "explain", "speech_past", "speech_present", "naming", "yes_no")
+_STANCE_KEYS = ("self", "refute", "condemn", "verdict", "negation", "not_negation", "take_back", "endorse",
+                "challenge", "doubt", "report", "explain", "speech_past", "speech_present", "naming", "yes_no")
 NO_CUES = StanceCues(**{("self_markers" if k == "self" else k): None for k in _STANCE_KEYS}, dismiss=None)
 # A token: a ~N gap, a <list>, a (phrase one|phrase two) group of alternatives that may hold spaces, or a word
 # (a|b for one word or another).
