@@ -23,6 +23,7 @@ from modbot import metrics
 from modbot.config import Settings
 from modbot.connections import connect
 from modbot.httpserve import serve_app
+from modbot.identity import IdentityWatch
 from modbot.keys import Keys
 from modbot.outbox import OutboxDeliverer
 from modbot.pipeline import build_scorers, close_scorers, pattern_categories
@@ -53,6 +54,8 @@ async def run_daemon(settings: Settings, stop: asyncio.Event | None = None,
         stack.push_async_callback(conn.close)
         keys = Keys(settings.redis.prefix, settings.stream.name)
         consumer = consumer_name(settings)
+        identity = IdentityWatch(conn.redis, keys, settings.stream.group)
+        await identity.start()
         session = await stack.enter_async_context(aiohttp.ClientSession())
         sink = build_sink(settings.sink, session)
         stack.push_async_callback(sink.close)
@@ -72,7 +75,8 @@ async def run_daemon(settings: Settings, stop: asyncio.Event | None = None,
 
         worker = Worker(conn.redis, keys, settings.stream, consumer, scorers, lambda: holder.current)
         outbox = OutboxDeliverer(conn.redis, keys, sink, settings.sink, consumer, settings.stream.reclaim_idle_ms)
-        tasks = [asyncio.create_task(worker.run(stop), name="worker")]
+        tasks = [asyncio.create_task(worker.run(stop), name="worker"),
+                 asyncio.create_task(identity.run(stop), name="identity")]
         if settings.sink.deliver:
             tasks.append(asyncio.create_task(outbox.run(stop), name="outbox"))
         if settings.rules.watch:

@@ -37,6 +37,10 @@ DELIVERIES = Counter("modbot_deliveries", "Delivery attempts by result (ok, retr
                      registry=REGISTRY)
 QUEUE = Gauge("modbot_queue_length", "Entries waiting: input, input_pending, outbox, outbox_failed, "
               "deadletter, review_held, review_escalated", ["queue"], registry=REGISTRY)
+DATA_LOSSES = Counter("modbot_redis_data_losses", "Times Redis lost modbot's data (the identity marker vanished)",
+                      registry=REGISTRY)
+DEADLETTER_TRIMMED = Counter("modbot_deadletter_trimmed", "Dead letters trimmed off (stream.deadletter_maxlen)",
+                             registry=REGISTRY)
 RULES_VERSION = Gauge("modbot_rules_info", "The rules version in force (value 1)", ["version"], registry=REGISTRY)
 
 

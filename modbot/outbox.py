@@ -20,7 +20,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from modbot import metrics
+from modbot import delivery_state, metrics
 from modbot.config import SinkSettings
 from modbot.errors import DeliveryError
 from modbot.ingest.stream import as_str, ensure_group
@@ -105,7 +105,7 @@ class OutboxDeliverer:
                 log.error("gave up; the decision is kept in outbox:failed",
                           extra={"comment_id": _comment_id(fields), "entry": entry_id, "attempts": attempt})
                 return True
-            if await sleep_or_stop(stop, backoff(attempt, self.settings.backoff_base_s, self.settings.backoff_max_s)):
+            if await sleep_or_stop(stop, await self._retry_wait(attempt)):
                 return False
         return True
 
@@ -124,6 +124,7 @@ class OutboxDeliverer:
         except DeliveryError as exc:
             metrics.DELIVERIES.labels("retry" if exc.retryable else "refused").inc()
             if exc.retryable:
+                await self._note_failure(str(exc))
                 log.warning("delivery failed, will retry", extra={"comment_id": decision.comment_id,
                                                                   "attempt": attempt + 1, "error": str(exc)})
                 return False
@@ -136,10 +137,25 @@ class OutboxDeliverer:
             pipe.xdel(self.keys.outbox, entry_id)
             await pipe.execute()
         self.delivered += 1
+        await self._note_success()
         metrics.DELIVERIES.labels("ok").inc()
         log.info("delivered", extra={"comment_id": decision.comment_id, "action": decision.action.value,
                                      "sink": self.sink.name})
         return True
+
+    async def _retry_wait(self, attempt: int) -> float:
+        """How long to wait before try `attempt` + 1, recorded for `modbot status`. The cap
+        (`sink.backoff_max_s`, 5 s by default) is what makes the wait a probe: while the platform is down,
+        tries stay at most the cap apart, so once it is back the next try comes within that time."""
+        delay = backoff(attempt, self.settings.backoff_base_s, self.settings.backoff_max_s)
+        await delivery_state.note_next_attempt(self.redis, self.keys.outbox_state(self.sink.name), delay)
+        return delay
+
+    async def _note_failure(self, error: str) -> None:
+        await delivery_state.note_failure(self.redis, self.keys.outbox_state(self.sink.name), error)
+
+    async def _note_success(self) -> None:
+        await delivery_state.note_success(self.redis, self.keys.outbox_state(self.sink.name))
 
     async def _fail(self, entry_id: str, fields: dict[bytes, bytes], error: str) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
