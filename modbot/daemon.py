@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 from modbot import metrics
 from modbot.config import Settings
 from modbot.connections import connect
+from modbot.consumers import Heartbeat, prune_loop
 from modbot.httpserve import serve_app
 from modbot.identity import IdentityWatch
 from modbot.keys import Keys
@@ -56,6 +57,8 @@ async def run_daemon(settings: Settings, stop: asyncio.Event | None = None,
         consumer = consumer_name(settings)
         identity = IdentityWatch(conn.redis, keys, settings.stream.group)
         await identity.start()
+        heartbeat = Heartbeat(conn.redis, keys, consumer, settings.stream.heartbeat_ttl_s)
+        await heartbeat.beat()  # before the first read, so no other daemon takes this one for dead
         session = await stack.enter_async_context(aiohttp.ClientSession())
         sink = build_sink(settings.sink, session)
         stack.push_async_callback(sink.close)
@@ -76,7 +79,9 @@ async def run_daemon(settings: Settings, stop: asyncio.Event | None = None,
         worker = Worker(conn.redis, keys, settings.stream, consumer, scorers, lambda: holder.current)
         outbox = OutboxDeliverer(conn.redis, keys, sink, settings.sink, consumer, settings.stream.reclaim_idle_ms)
         tasks = [asyncio.create_task(worker.run(stop), name="worker"),
-                 asyncio.create_task(identity.run(stop), name="identity")]
+                 asyncio.create_task(identity.run(stop), name="identity"),
+                 asyncio.create_task(heartbeat.run(stop), name="heartbeat"),
+                 asyncio.create_task(prune_loop(conn.redis, keys, settings.stream, consumer, stop), name="prune")]
         if settings.sink.deliver:
             tasks.append(asyncio.create_task(outbox.run(stop), name="outbox"))
         if settings.rules.watch:

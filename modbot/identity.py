@@ -97,7 +97,7 @@ class IdentityWatch:
         """Adopt the marker in Redis, creating it on a fresh (or already emptied) Redis."""
         await self._adopt({})
         self.last = await self._snapshot()
-        log.info("redis data identity", extra={"identity": self.id, "created": _iso(self.created)})
+        log.info("redis data identity", extra={"identity": self.id, "identity_created": _iso(self.created)})
 
     async def check(self) -> DataLoss | None:
         """Compare the marker with the one we know; on a loss, report it and adopt a new marker."""

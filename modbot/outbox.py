@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 
 from modbot import delivery_state, metrics
 from modbot.config import SinkSettings
+from modbot.consumers import DeadConsumers
 from modbot.errors import DeliveryError
 from modbot.ingest.stream import as_str, ensure_group
 from modbot.keys import OUTBOX_GROUP, Keys
@@ -44,6 +45,7 @@ class OutboxDeliverer:
         self.consumer = consumer
         self.reclaim_idle_ms = reclaim_idle_ms
         self.delivered = 0
+        self.dead = DeadConsumers(redis, keys, keys.outbox, OUTBOX_GROUP, consumer)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set; a delivery in progress finishes first."""
@@ -75,6 +77,9 @@ class OutboxDeliverer:
         # then entries stuck with dead consumers, then new ones.
         mine: Any = await self.redis.xreadgroup(OUTBOX_GROUP, self.consumer, {self.keys.outbox: "0"}, count=50)
         entries = await self._live(mine[0][1] if mine else [])
+        if entries:
+            return entries
+        entries = await self._live(await self.dead.claim(50))  # a killed daemon's: at once, not after the idle time
         if entries:
             return entries
         claimed: Any = await self.redis.xautoclaim(self.keys.outbox, OUTBOX_GROUP, self.consumer,
