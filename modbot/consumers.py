@@ -45,12 +45,15 @@ class Heartbeat:
         await self.redis.set(self.key, "1", px=self.ttl_ms)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Beat three times per TTL until `stop` is set (a missed beat or two is not a death), then clear it."""
+        """Beat three times per TTL until `stop` is set (a missed beat or two is not a death)."""
         while not await sleep_or_stop(stop, self.ttl_ms / 3000):
             try:
                 await self.beat()
             except (RedisConnectionError, RedisTimeoutError) as exc:
                 log.debug("heartbeat not refreshed", extra={"error": str(exc)})
+
+    async def clear(self) -> None:
+        """On a clean exit, after the last delivery attempt: what is still pending is free to take now."""
         with contextlib.suppress(RedisConnectionError, RedisTimeoutError):  # else it expires by itself
             await self.redis.delete(self.key)
 

@@ -88,7 +88,8 @@ async def run_daemon(settings: Settings, stop: asyncio.Event | None = None,
             tasks.append(asyncio.create_task(_until(stop, holder.watch(1.0)), name="rules-watch"))
         if settings.metrics.enabled:
             tasks.append(asyncio.create_task(
-                metrics.refresh_loop(conn.redis, keys, settings.stream.group, lambda: holder.current.version, stop),
+                metrics.refresh_loop(conn.redis, keys, settings.stream.group, lambda: holder.current.version, stop,
+                                     sink=settings.sink.type),
                 name="metrics"))
         if settings.sink.wordpress.poll:
             from modbot.ingest.wordpress import WordPressPoller
@@ -105,9 +106,11 @@ async def run_daemon(settings: Settings, stop: asyncio.Event | None = None,
         # One last delivery attempt, only once the deliverer itself has stopped (never two at once).
         if outbox_task is not None and outbox_task.done():
             try:
+                await heartbeat.beat()  # still alive while flushing: nobody takes these entries meanwhile
                 flushed = await outbox.flush(timeout_s=5.0)
             except RedisError as exc:
                 log.warning("final delivery attempt skipped: redis unavailable", extra={"error": str(exc)})
+        await heartbeat.clear()
         log.info("stopped", extra={"processed": worker.processed, "delivered": outbox.delivered,
                                    "flushed_at_exit": flushed})
         return status

@@ -61,4 +61,6 @@ async def test_heartbeat_expires_unless_refreshed_and_is_cleared_on_a_clean_stop
     assert await redis_client.exists(keys.alive("c1"))  # refreshed within its TTL
     stop.set()
     await task
+    assert await redis_client.exists(keys.alive("c1"))  # kept until the daemon's last delivery attempt is over
+    await beat.clear()
     assert not await redis_client.exists(keys.alive("c1"))

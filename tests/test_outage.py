@@ -9,6 +9,7 @@ import time
 import aiohttp
 import pytest
 
+from modbot import metrics
 from modbot.commands.status import status
 from modbot.config import SinkSettings, WebhookSettings
 from modbot.decisions import DecisionStore
@@ -38,6 +39,8 @@ async def test_platform_back_after_an_outage_gets_its_decisions_within_seconds(r
     try:
         await asyncio.sleep(OUTAGE_S)
         during = await status(redis_client, keys, "modbot", 5, sink="webhook")
+        await metrics.refresh_queues(redis_client, keys, "modbot", sink="webhook")
+        gauges = metrics.OUTBOX_OLDEST._value.get(), metrics.DELIVERY_FAILURES._value.get()
         platform.status_override = None
         recovered = time.monotonic()
         async with asyncio.timeout(30):
@@ -58,5 +61,6 @@ async def test_platform_back_after_an_outage_gets_its_decisions_within_seconds(r
     # Probed at least every 5 s (the fault run saw 2 requests in 60 s), and the outage is there to see.
     assert box["failures_in_a_row"] >= OUTAGE_S / 6 and "HTTP 500" in box["last_error"]
     assert box["next_attempt_in_s"] is not None and box["next_attempt_in_s"] <= 5
+    assert gauges[0] >= OUTAGE_S - 1 and gauges[1] >= box["failures_in_a_row"]  # the same, for alerts
     after = await status(redis_client, keys, "modbot", 5, sink="webhook")
     assert after["outbox"]["failures_in_a_row"] == 0 and after["outbox"]["last_delivered_at"]
