@@ -7,7 +7,8 @@ check the only trace would be a warning, and every decision still waiting for de
 So the data carries an identity: the hash `{p}identity` holds a random `id` and its `created` time. Each
 daemon remembers the id it saw and checks it every few seconds, together with a snapshot of what was waiting
 (undelivered decisions, comments waiting or being decided, the last stream ids). When the marker is gone or
-carries another id, the daemon logs an ERROR naming what was lost, counts it in
+carries another id, or a stream's last id went backwards (stream ids only grow: an older copy was restored,
+or the stream alone was evicted), the daemon logs an ERROR naming what was lost, counts it in
 `modbot_redis_data_losses_total`, and creates a new marker that records the loss (`lost_*` fields), which
 `modbot status` shows.
 """
@@ -24,6 +25,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from modbot import metrics
@@ -104,15 +106,22 @@ class IdentityWatch:
         raw = await self.redis.hget(self.keys.identity, "id")
         current = None if raw is None else as_str(raw)
         if current == self.id:
-            self.last = await self._snapshot()
-            return None
+            now = await self._snapshot()
+            if not _went_back(self.last, now):
+                self.last = now
+                return None
+            # The marker survived but a stream is older than we saw it: a restore of an older copy, or the
+            # key alone was evicted. The marker is replaced so that the loss is recorded and shown.
+            how = "kept but the streams went back (a restore of an older copy, or evicted keys)"
+            await self.redis.delete(self.keys.identity)
+        else:
+            how = "gone" if current is None else "replaced"
         loss = DataLoss(self.id, self.created, time.time(), self.last)
         self.losses.append(loss)
         metrics.DATA_LOSSES.inc()
         before = loss.before
         log.error("redis lost modbot's data: the identity marker is %s; decisions waiting for delivery and "
-                  "comments waiting to be decided are gone (see docs/operations.md, persistence)",
-                  "gone" if current is None else "replaced",
+                  "comments waiting to be decided are gone (see docs/operations.md, persistence)", how,
                   extra={"lost_identity": loss.previous_id, "lost_data_age_s": round(loss.marker_age_s, 1),
                          "lost_data_created": _iso(loss.previous_created),
                          "undelivered_before": before.undelivered if before else None,
@@ -133,6 +142,8 @@ class IdentityWatch:
                 await self.check()
             except (RedisConnectionError, RedisTimeoutError) as exc:
                 log.debug("identity not checked", extra={"error": str(exc)})
+            except ResponseError as exc:  # e.g. OOM: Redis refuses writes; the check is tried again
+                log.warning("identity not checked", extra={"error": str(exc)})
 
     async def _adopt(self, loss_fields: dict[str, str]) -> None:
         now = time.time()
@@ -168,6 +179,20 @@ async def read_marker(redis: aioredis.Redis, keys: Keys) -> dict[str, str]:
     """The identity marker as stored (empty when there is none), for `modbot status`."""
     raw: Any = await redis.hgetall(keys.identity)
     return {k.decode(): v.decode() for k, v in raw.items()}
+
+
+def _went_back(before: Snapshot | None, now: Snapshot) -> bool:
+    """Did a stream's last generated id go backwards (or the stream vanish)? Stream ids only ever grow."""
+    if before is None:
+        return False
+    return any(_id_tuple(new) < _id_tuple(old) for old, new in ((before.last_comment_id, now.last_comment_id),
+                                                                 (before.last_outbox_id, now.last_outbox_id))
+               if old)
+
+
+def _id_tuple(stream_id: str) -> tuple[int, int]:
+    ms, _, seq = stream_id.partition("-")
+    return (int(ms), int(seq or 0)) if ms else (-1, -1)
 
 
 def _last_id(info: Any) -> str:

@@ -19,7 +19,8 @@ from modbot.cli import main
 from modbot.commands.status import status
 from modbot.decisions import DecisionStore
 from modbot.identity import IdentityWatch
-from modbot.keys import Keys
+from modbot.ingest.stream import ensure_group
+from modbot.keys import OUTBOX_GROUP, Keys
 from tests.helpers import write_config
 from tests.test_outbox import _decision
 
@@ -80,3 +81,19 @@ async def test_flushall_is_an_error_with_what_was_lost_a_metric_and_a_status_lin
     assert await asyncio.to_thread(main, ["status", "--config", str(config)]) == 0  # it runs its own loop
     out = capsys.readouterr().out
     assert "DATA LOST at" in out and "3 undelivered decision(s)" in out
+
+
+async def test_an_evicted_or_rolled_back_stream_is_a_loss_even_with_the_marker_kept(own_redis, caplog):
+    keys = Keys("m:")
+    watch = IdentityWatch(own_redis, keys, "modbot")
+    await watch.start()
+    await DecisionStore(own_redis, keys).record(*_decision("e1"))
+    assert await watch.check() is None
+    old_id = watch.id
+    await own_redis.delete(keys.outbox)  # evicted alone (maxmemory-policy allkeys-lru), then made again, empty
+    await ensure_group(own_redis, keys.outbox, OUTBOX_GROUP)
+    with caplog.at_level(logging.ERROR, logger="modbot.identity"):
+        loss = await watch.check()
+    assert loss is not None and loss.before is not None and loss.before.undelivered == 1
+    assert "streams went back" in caplog.records[-1].getMessage()
+    assert watch.id != old_id and (await status(own_redis, keys, "modbot", 5))["redis"]["lost"]["undelivered"] == "1"
