@@ -55,10 +55,6 @@ async def run_daemon(settings: Settings, stop: asyncio.Event | None = None,
         stack.push_async_callback(conn.close)
         keys = Keys(settings.redis.prefix, settings.stream.name)
         consumer = consumer_name(settings)
-        identity = IdentityWatch(conn.redis, keys, settings.stream.group)
-        await identity.start()
-        heartbeat = Heartbeat(conn.redis, keys, consumer, settings.stream.heartbeat_ttl_s)
-        await heartbeat.beat()  # before the first read, so no other daemon takes this one for dead
         session = await stack.enter_async_context(aiohttp.ClientSession())
         sink = build_sink(settings.sink, session)
         stack.push_async_callback(sink.close)
@@ -76,6 +72,10 @@ async def run_daemon(settings: Settings, stop: asyncio.Event | None = None,
         loop.add_signal_handler(signal.SIGHUP, holder.reload)
         stack.callback(lambda: [loop.remove_signal_handler(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)])
 
+        identity = IdentityWatch(conn.redis, keys, settings.stream.group)
+        await identity.start()
+        heartbeat = Heartbeat(conn.redis, keys, consumer, settings.stream.heartbeat_ttl_s)
+        await heartbeat.beat()  # before the first read, so no other daemon takes this one for dead
         worker = Worker(conn.redis, keys, settings.stream, consumer, scorers, lambda: holder.current)
         outbox = OutboxDeliverer(conn.redis, keys, sink, settings.sink, consumer, settings.stream.reclaim_idle_ms)
         tasks = [asyncio.create_task(worker.run(stop), name="worker"),
