@@ -43,7 +43,7 @@ class StreamSettings:
     deadletter_maxlen: int = 10_000  # dead letters kept; older ones are trimmed (counted); 0 = all
     deadletter_raw_bytes: int = 4096  # the rejected message kept in a dead letter is cut to this many bytes
     heartbeat_ttl_s: float = 5.0  # a consumer whose heartbeat is this old is dead: its work is taken at once
-    consumer_idle_max_s: float = 3600.0  # consumers idle this long with nothing pending leave the groups
+    consumer_idle_max_s: float = 3600.0  # idle this long, nothing pending: leaves the groups (no heartbeat: at once)
 
 
 @dataclass(frozen=True)

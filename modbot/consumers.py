@@ -3,9 +3,10 @@ removing ones idle for long.
 
 Each daemon refreshes `{p}alive:<consumer>` (expiring after `stream.heartbeat_ttl_s`). A consumer that holds
 pending entries but has no heartbeat was killed (kill -9, out of memory, a lost machine): its entries are
-claimed right away instead of after `stream.reclaim_idle_ms`. Consumers with nothing pending that have been
-idle for `stream.consumer_idle_max_s` are deleted from the groups (XGROUP DELCONSUMER), so restarts under new
-names (hostname-pid) do not pile up; one with pending entries is never deleted, its entries are claimed first.
+claimed right away instead of after `stream.reclaim_idle_ms`. Consumers with nothing pending are deleted from
+the groups (XGROUP DELCONSUMER) once they have no heartbeat, or have been idle for `stream.consumer_idle_max_s`
+(consumers of a modbot without heartbeats), so restarts under new names (hostname-pid) do not pile up; one with
+pending entries is never deleted, its entries are claimed first.
 """
 
 from __future__ import annotations
@@ -106,18 +107,24 @@ class DeadConsumers:
         return [n for n, a in zip(names, alive, strict=True) if not a]
 
 
-async def prune_idle(redis: aioredis.Redis, stream: str, group: str, idle_max_ms: int, keep: str) -> list[str]:
-    """Delete the consumers of a group that have nothing pending and were idle over `idle_max_ms`; returns them."""
+async def prune_idle(redis: aioredis.Redis, keys: Keys, stream: str, group: str, idle_max_ms: int, keep: str,
+                     dead_after_ms: int | None = None) -> list[str]:
+    """Delete the consumers of a group that have nothing pending and were idle over `idle_max_ms`, or, with
+    `dead_after_ms`, idle that long with no heartbeat (dead: nothing to wait for). Returns their names.
+    A live consumer removed by mistake loses nothing: it has nothing pending and its next read adds it back."""
     try:
         infos: Any = await redis.xinfo_consumers(stream, group)
     except ResponseError:  # no stream or group yet
         return []
-    gone = []
-    for c in infos:
-        name = as_str(c["name"])
-        if name != keep and int(c["pending"]) == 0 and int(c["idle"]) > idle_max_ms:
-            await redis.xgroup_delconsumer(stream, group, name)
-            gone.append(name)
+    idle = {as_str(c["name"]): int(c["idle"]) for c in infos if int(c["pending"]) == 0 and as_str(c["name"]) != keep}
+    async with redis.pipeline(transaction=False) as pipe:
+        for name in idle:
+            pipe.exists(keys.alive(name))
+        alive = dict(zip(idle, await pipe.execute(), strict=True))
+    gone = [name for name, ms in idle.items()
+            if ms > idle_max_ms or (dead_after_ms is not None and not alive[name] and ms > dead_after_ms)]
+    for name in gone:
+        await redis.xgroup_delconsumer(stream, group, name)
     if gone:
         log.info("removed idle consumers", extra={"stream": stream, "group": group, "consumers": gone})
     return gone
@@ -125,12 +132,13 @@ async def prune_idle(redis: aioredis.Redis, stream: str, group: str, idle_max_ms
 
 async def prune_loop(redis: aioredis.Redis, keys: Keys, settings: StreamSettings, consumer: str,
                      stop: asyncio.Event, interval_s: float = PRUNE_INTERVAL_S) -> None:
-    """Prune idle consumers from the input and outbox groups at start and every `interval_s`."""
+    """Prune idle and dead consumers from the input and outbox groups at start and every `interval_s`."""
     idle_ms = int(settings.consumer_idle_max_s * 1000)
+    dead_ms = int(settings.heartbeat_ttl_s * 1000)
     while True:
         try:
-            await prune_idle(redis, keys.comments, settings.group, idle_ms, consumer)
-            await prune_idle(redis, keys.outbox, OUTBOX_GROUP, idle_ms, consumer)
+            await prune_idle(redis, keys, keys.comments, settings.group, idle_ms, consumer, dead_ms)
+            await prune_idle(redis, keys, keys.outbox, OUTBOX_GROUP, idle_ms, consumer, dead_ms)
         except (RedisConnectionError, RedisTimeoutError) as exc:
             log.debug("idle consumers not pruned", extra={"error": str(exc)})
         if await sleep_or_stop(stop, interval_s):

@@ -22,11 +22,29 @@ async def test_idle_consumers_leave_the_group_but_never_one_with_pending_entries
     await asyncio.sleep(0.3)
     await redis_client.xreadgroup("modbot", "host-18", {keys.comments: ">"}, count=1)  # active just now
 
-    gone = await prune_idle(redis_client, keys.comments, "modbot", idle_max_ms=200, keep="me")
+    for n in range(19):  # all with a heartbeat: only the idle time counts here
+        await Heartbeat(redis_client, keys, f"host-{n}", ttl_s=30).beat()
+    gone = await prune_idle(redis_client, keys, keys.comments, "modbot", idle_max_ms=200, keep="me")
 
     assert sorted(gone) == sorted(f"host-{n}" for n in range(18))
     left = {c["name"].decode() for c in await redis_client.xinfo_consumers(keys.comments, "modbot")}
     assert left == {"holder", "me", "host-18"}
+
+
+async def test_dead_consumers_with_nothing_pending_leave_at_once(redis_client, prefix):
+    keys = Keys(prefix)
+    await redis_client.xgroup_create(keys.comments, "modbot", id="0", mkstream=True)
+    for name in ("dead-1", "dead-2", "live"):
+        await redis_client.xreadgroup("modbot", name, {keys.comments: ">"}, count=1)
+    await Heartbeat(redis_client, keys, "live", ttl_s=30).beat()
+    await asyncio.sleep(0.3)
+
+    gone = await prune_idle(redis_client, keys, keys.comments, "modbot", idle_max_ms=3_600_000, keep="me",
+                            dead_after_ms=200)
+
+    assert sorted(gone) == ["dead-1", "dead-2"]
+    left = {c["name"].decode() for c in await redis_client.xinfo_consumers(keys.comments, "modbot")}
+    assert left == {"live"}
 
 
 async def test_a_dead_consumers_batch_is_decided_at_once_a_live_ones_is_left(redis_client, prefix):
