@@ -71,11 +71,11 @@ async def test_a_dead_consumers_batch_is_decided_at_once_a_live_ones_is_left(red
 
 async def test_heartbeat_expires_unless_refreshed_and_is_cleared_on_a_clean_stop(redis_client, prefix):
     keys = Keys(prefix)
-    beat = Heartbeat(redis_client, keys, "c1", ttl_s=0.3)
+    beat = Heartbeat(redis_client, keys, "c1", ttl_s=1.5)
     stop = asyncio.Event()
     task = asyncio.create_task(beat.run(stop))
     await beat.beat()
-    await asyncio.sleep(0.7)
+    await asyncio.sleep(2.0)
     assert await redis_client.exists(keys.alive("c1"))  # refreshed within its TTL
     stop.set()
     await task
