@@ -43,6 +43,10 @@ class StreamSettings:
     max_text_chars: int = 20_000
     trim_acked: bool = True  # delete input messages once decided (false if other consumer groups read the stream)
     history_maxlen: int = 1_000_000  # decisions kept in the history stream (about); 0 = all
+    deadletter_maxlen: int = 10_000  # dead letters kept; older ones are trimmed (counted); 0 = all
+    deadletter_raw_bytes: int = 4096  # the rejected message kept in a dead letter is cut to this many bytes
+    heartbeat_ttl_s: float = 5.0  # a consumer whose heartbeat is this old is dead: its work is taken at once
+    consumer_idle_max_s: float = 3600.0  # idle this long, nothing pending: leaves the groups (no heartbeat: at once)
 
 
 @dataclass(frozen=True)
@@ -101,7 +105,7 @@ class SinkSettings:
     webhook: WebhookSettings = field(default_factory=WebhookSettings)
     wordpress: WordPressSettings = field(default_factory=WordPressSettings)
     backoff_base_s: float = 0.5
-    backoff_max_s: float = 60.0
+    backoff_max_s: float = 5.0  # the longest wait between tries: a recovered platform is tried this soon
     max_attempts: int = 0  # 0: retry for ever; else park the decision in outbox:failed after this many
     deliver: bool = True  # false: this process decides but leaves delivery to another (one deliverer keeps order)
 
@@ -308,6 +312,9 @@ def _check(s: Settings, data: Any, file: str, errors: list[ConfigError]) -> None
         positive(("stream", name), getattr(s.stream, name))
     positive(("stream", "batch_wait_ms"), s.stream.batch_wait_ms, allow_zero=True)
     positive(("stream", "history_maxlen"), s.stream.history_maxlen, allow_zero=True)
+    positive(("stream", "deadletter_maxlen"), s.stream.deadletter_maxlen, allow_zero=True)
+    for name in ("deadletter_raw_bytes", "heartbeat_ttl_s", "consumer_idle_max_s"):
+        positive(("stream", name), getattr(s.stream, name))
     if not s.redis.prefix:
         fail(("redis", "prefix"), "'redis.prefix' may not be empty", "keep the default 'modbot:'")
     if s.sink.type not in ("webhook", "wordpress", "log"):

@@ -24,7 +24,9 @@ from redis.exceptions import RedisError
 from modbot import health, metrics
 from modbot.config import Settings
 from modbot.connections import connect
+from modbot.consumers import Heartbeat, prune_loop
 from modbot.httpserve import serve_app
+from modbot.identity import IdentityWatch
 from modbot.keys import Keys
 from modbot.outbox import OutboxDeliverer
 from modbot.pipeline import build_scorers, close_scorers, pattern_categories
@@ -77,17 +79,25 @@ async def run_daemon(settings: Settings, stop: asyncio.Event | None = None,
         if stop.is_set():
             return _stopped_while_starting()
 
+        identity = IdentityWatch(conn.redis, keys, settings.stream.group)
+        await identity.start()
+        heartbeat = Heartbeat(conn.redis, keys, consumer, settings.stream.heartbeat_ttl_s)
+        await heartbeat.beat()  # before the first read, so no other daemon takes this one for dead
         worker = Worker(conn.redis, keys, settings.stream, consumer, scorers, lambda: rules.current,
                         settings.rules.budget_ms)
         outbox = OutboxDeliverer(conn.redis, keys, sink, settings.sink, consumer, settings.stream.reclaim_idle_ms)
-        tasks = [asyncio.create_task(worker.run(stop), name="worker")]
+        tasks = [asyncio.create_task(worker.run(stop), name="worker"),
+                 asyncio.create_task(identity.run(stop), name="identity"),
+                 asyncio.create_task(heartbeat.run(stop), name="heartbeat"),
+                 asyncio.create_task(prune_loop(conn.redis, keys, settings.stream, consumer, stop), name="prune")]
         if settings.sink.deliver:
             tasks.append(asyncio.create_task(outbox.run(stop), name="outbox"))
         if settings.rules.watch:
             tasks.append(asyncio.create_task(_until(stop, rules.watch(1.0)), name="rules-watch"))
         if settings.metrics.enabled:
             tasks.append(asyncio.create_task(
-                metrics.refresh_loop(conn.redis, keys, settings.stream.group, lambda: rules.current.version, stop),
+                metrics.refresh_loop(conn.redis, keys, settings.stream.group, lambda: rules.current.version, stop,
+                                     sink=settings.sink.type),
                 name="metrics"))
         if settings.sink.wordpress.poll:
             from modbot.ingest.wordpress import WordPressPoller
@@ -105,9 +115,11 @@ async def run_daemon(settings: Settings, stop: asyncio.Event | None = None,
         # One last delivery attempt, only once the deliverer itself has stopped (never two at once).
         if outbox_task is not None and outbox_task.done():
             try:
+                await heartbeat.beat()  # still alive while flushing: nobody takes these entries meanwhile
                 flushed = await outbox.flush(timeout_s=5.0)
             except RedisError as exc:
                 log.warning("final delivery attempt skipped: redis unavailable", extra={"error": str(exc)})
+        await heartbeat.clear()
         log.info("stopped", extra={"processed": worker.processed, "delivered": outbox.delivered,
                                    "flushed_at_exit": flushed})
         return status

@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 from redis.typing import EncodableT, FieldT
 
+from modbot.deadletter import DeadLetterLimits, DeadLetters
 from modbot.errors import ModbotError
 from modbot.ingest.schema import comment_to_dict, parse_comment
 from modbot.keys import Keys, review_score
@@ -117,10 +118,12 @@ class Ack:
 class DecisionStore:
     """Reads and writes decisions, comments, the review queue and the outbox."""
 
-    def __init__(self, redis: aioredis.Redis, keys: Keys, history_maxlen: int = 0) -> None:
+    def __init__(self, redis: aioredis.Redis, keys: Keys, history_maxlen: int = 0,
+                 deadletter: DeadLetterLimits | None = None) -> None:
         self.redis = redis
         self.keys = keys
         self.history_maxlen = history_maxlen  # about how many entries {p}decisions keeps; 0 = all
+        self.dead_letters = DeadLetters(redis, keys, deadletter or DeadLetterLimits())
         self._record = redis.register_script(_RECORD)
 
     async def get(self, comment_id: str) -> Decision | None:
@@ -211,12 +214,9 @@ class DecisionStore:
         return decision
 
     async def dead_letter(self, ack: Ack, raw: bytes, reason: str) -> None:
-        """Keep a rejected message with its reason, then acknowledge it: nothing is dropped silently."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(self.keys.deadletter, {"reason": reason, "raw": raw, "source_id": ack.message_id,
-                                             "at": datetime.now(UTC).isoformat()})
-            pipe.xack(ack.stream, ack.group, ack.message_id)
-            await pipe.execute()
+        """Keep a rejected message with its reason, then acknowledge it: nothing is dropped silently (the
+        dead-letter stream is capped, and what its cap trims off is counted)."""
+        await self.dead_letters.add(ack.stream, ack.group, ack.message_id, raw, reason)
 
     async def acknowledge(self, *acks: Ack) -> None:
         """Acknowledge messages that need no decision (one XACK for all of them)."""

@@ -3,7 +3,11 @@
 | key                         | type   | what                                                                  |
 |-----------------------------|--------|-----------------------------------------------------------------------|
 | {p}comments                 | stream | input: field `comment` = comment JSON (the stream name is configurable) |
-| {p}deadletter               | stream | rejected input: `reason`, `raw`, `source_id`, `at`                     |
+| {p}deadletter               | stream | rejected input: `reason`, `raw` (cut), `raw_length`, `source_id`, `at` |
+| {p}deadletter:trimmed       | string | how many dead letters were trimmed off (stream.deadletter_maxlen)     |
+| {p}identity                 | hash   | the data's identity: `id`, `created`; `lost_*`: the last data loss    |
+| {p}alive:{consumer}         | string | a running daemon's heartbeat (expires after stream.heartbeat_ttl_s)   |
+| {p}outbox:state:{sink}      | hash   | delivery state: failures in a row, last error, next attempt, last ok  |
 | {p}comment:{id}             | string | the comment JSON as received (schema of ingest/schema.py)              |
 | {p}decision:{id}            | string | the latest decision JSON for the comment (Decision.to_dict)            |
 | {p}from:{id}                | string | stream id of the message whose text was decided (stale versions lose) |
@@ -35,6 +39,8 @@ class Keys:
         self.prefix = prefix
         self.comments = prefix + stream
         self.deadletter = prefix + "deadletter"
+        self.deadletter_trimmed = prefix + "deadletter:trimmed"
+        self.identity = prefix + "identity"
         self.decisions = prefix + "decisions"
         self.review = prefix + "review"
         self.review_escalated = prefix + "review:escalated"
@@ -55,6 +61,12 @@ class Keys:
 
     def claim(self, comment_id: str) -> str:
         return f"{self.prefix}claim:{comment_id}"
+
+    def alive(self, consumer: str) -> str:
+        return f"{self.prefix}alive:{consumer}"
+
+    def outbox_state(self, sink: str) -> str:
+        return f"{self.prefix}outbox:state:{sink}"
 
     def session(self, token_hash: str) -> str:
         return f"{self.prefix}session:{token_hash}"

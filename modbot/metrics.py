@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
+from typing import Any
 
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -16,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from modbot.delivery_state import read_state
 from modbot.httpserve import serve_app
 from modbot.ingest.stream import group_backlog
 from modbot.keys import Keys
@@ -38,6 +41,14 @@ DELIVERIES = Counter("modbot_deliveries",
                      registry=REGISTRY)
 QUEUE = Gauge("modbot_queue_length", "Entries waiting: input, input_pending, outbox, outbox_failed, "
               "deadletter, review_held, review_escalated", ["queue"], registry=REGISTRY)
+DATA_LOSSES = Counter("modbot_redis_data_losses", "Times Redis lost modbot's data (the identity marker vanished)",
+                      registry=REGISTRY)
+DEADLETTER_TRIMMED = Counter("modbot_deadletter_trimmed", "Dead letters trimmed off (stream.deadletter_maxlen)",
+                             registry=REGISTRY)
+OUTBOX_OLDEST = Gauge("modbot_outbox_oldest_age_seconds", "How long the oldest undelivered decision has waited "
+                      "(0 when none)", registry=REGISTRY)
+DELIVERY_FAILURES = Gauge("modbot_delivery_failures_in_a_row", "Failed delivery tries since the last success",
+                          registry=REGISTRY)
 RULES_VERSION = Gauge("modbot_rules_info", "The rules version in force (value 1)", ["version"], registry=REGISTRY)
 
 
@@ -46,8 +57,8 @@ def set_rules_version(version: str) -> None:
     RULES_VERSION.labels(version=version).set(1)
 
 
-async def refresh_queues(redis: aioredis.Redis, keys: Keys, group: str) -> None:
-    """Read the queue lengths once into the gauges."""
+async def refresh_queues(redis: aioredis.Redis, keys: Keys, group: str, sink: str = "log") -> None:
+    """Read the queue lengths, the outbox's oldest age and the delivery failure streak once into the gauges."""
     waiting, pending = await group_backlog(redis, keys.comments, group)
     QUEUE.labels("input").set(waiting)
     QUEUE.labels("input_pending").set(pending)
@@ -56,15 +67,19 @@ async def refresh_queues(redis: aioredis.Redis, keys: Keys, group: str) -> None:
     QUEUE.labels("deadletter").set(await redis.xlen(keys.deadletter))
     QUEUE.labels("review_held").set(await redis.zcard(keys.review))
     QUEUE.labels("review_escalated").set(await redis.zcard(keys.review_escalated))
+    oldest: Any = await redis.xrange(keys.outbox, count=1)
+    # A stream id starts with the time it was added, in milliseconds.
+    OUTBOX_OLDEST.set(max(0.0, time.time() - int(oldest[0][0].split(b"-")[0]) / 1000) if oldest else 0)
+    DELIVERY_FAILURES.set((await read_state(redis, keys.outbox_state(sink), sink)).failures)
 
 
 async def refresh_loop(redis: aioredis.Redis, keys: Keys, group: str, rules_version: Callable[[], str],
-                       stop: asyncio.Event, interval_s: float = 5.0) -> None:
+                       stop: asyncio.Event, interval_s: float = 5.0, sink: str = "log") -> None:
     """Refresh the queue gauges and the rules version until `stop` is set."""
     while not stop.is_set():
         set_rules_version(rules_version())
         try:
-            await refresh_queues(redis, keys, group)
+            await refresh_queues(redis, keys, group, sink)
         except (RedisConnectionError, RedisTimeoutError) as exc:
             log.debug("queue gauges not refreshed", extra={"error": str(exc)})
         await sleep_or_stop(stop, interval_s)

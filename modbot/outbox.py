@@ -29,8 +29,9 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from modbot import metrics
+from modbot import delivery_state, metrics
 from modbot.config import SinkSettings
+from modbot.consumers import DeadConsumers
 from modbot.decisions import newer_decision
 from modbot.errors import DeliveryError
 from modbot.ingest.stream import as_str, ensure_group
@@ -54,6 +55,7 @@ class OutboxDeliverer:
         self.consumer = consumer
         self.reclaim_idle_ms = reclaim_idle_ms
         self.delivered = 0
+        self.dead = DeadConsumers(redis, keys, keys.outbox, OUTBOX_GROUP, consumer)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set; a delivery in progress finishes first."""
@@ -87,6 +89,9 @@ class OutboxDeliverer:
         entries = await self._live(mine[0][1] if mine else [])
         if entries:
             return entries
+        entries = await self._live(await self.dead.claim(50))  # a killed daemon's: at once, not after the idle time
+        if entries:
+            return entries
         claimed: Any = await self.redis.xautoclaim(self.keys.outbox, OUTBOX_GROUP, self.consumer,
                                                    min_idle_time=self.reclaim_idle_ms, start_id="0-0", count=50)
         entries = await self._live(claimed[1])
@@ -115,7 +120,7 @@ class OutboxDeliverer:
                 log.error("gave up; the decision is kept in outbox:failed",
                           extra={"comment_id": _comment_id(fields), "entry": entry_id, "attempts": attempt})
                 return True
-            if await sleep_or_stop(stop, backoff(attempt, self.settings.backoff_base_s, self.settings.backoff_max_s)):
+            if await sleep_or_stop(stop, await self._retry_wait(attempt)):
                 return False
         return True
 
@@ -151,6 +156,7 @@ class OutboxDeliverer:
         except DeliveryError as exc:
             metrics.DELIVERIES.labels("retry" if exc.retryable else "refused").inc()
             if exc.retryable:
+                await self._note_failure(str(exc))
                 log.warning("delivery failed, will retry", extra={"comment_id": decision.comment_id,
                                                                   "attempt": attempt + 1, "error": str(exc)})
                 return False
@@ -166,6 +172,7 @@ class OutboxDeliverer:
             return True
         await self._done(entry_id)
         self.delivered += 1
+        await self._note_success()
         metrics.DELIVERIES.labels("ok").inc()
         log.info("delivered", extra={"comment_id": decision.comment_id, "action": decision.action.value,
                                      "sink": self.sink.name})
@@ -176,6 +183,20 @@ class OutboxDeliverer:
             pipe.xack(self.keys.outbox, OUTBOX_GROUP, entry_id)
             pipe.xdel(self.keys.outbox, entry_id)
             await pipe.execute()
+
+    async def _retry_wait(self, attempt: int) -> float:
+        """How long to wait before try `attempt` + 1, recorded for `modbot status`. The cap
+        (`sink.backoff_max_s`, 5 s by default) is what makes the wait a probe: while the platform is down,
+        tries stay at most the cap apart, so once it is back the next try comes within that time."""
+        delay = backoff(attempt, self.settings.backoff_base_s, self.settings.backoff_max_s)
+        await delivery_state.note_next_attempt(self.redis, self.keys.outbox_state(self.sink.name), delay)
+        return delay
+
+    async def _note_failure(self, error: str) -> None:
+        await delivery_state.note_failure(self.redis, self.keys.outbox_state(self.sink.name), error)
+
+    async def _note_success(self) -> None:
+        await delivery_state.note_success(self.redis, self.keys.outbox_state(self.sink.name))
 
     async def _fail(self, entry_id: str, fields: dict[bytes, bytes], error: str) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:

@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 
 from modbot import metrics
 from modbot.config import StreamSettings
+from modbot.deadletter import DeadLetterLimits
 from modbot.decisions import Ack, DecisionStore, Outcome
 from modbot.errors import InvalidComment
 from modbot.ingest.schema import decode_message
@@ -39,7 +40,8 @@ class Worker:
         self.keys = keys
         self.settings = settings
         self.reader = StreamReader(redis, keys, settings, consumer)
-        self.store = DecisionStore(redis, keys, settings.history_maxlen)
+        self.store = DecisionStore(redis, keys, settings.history_maxlen,
+                                   DeadLetterLimits(settings.deadletter_maxlen, settings.deadletter_raw_bytes))
         self.scorers = list(scorers)
         self.rules = rules
         self.rules_budget_s = rules_budget_ms / 1000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import redis
 
@@ -27,7 +28,8 @@ def test_status_counts_and_retry_failed(tmp_path, redis_url, prefix, capsys):
 
     assert main(["status", "--config", str(config)]) == 0
     out = capsys.readouterr().out
-    assert "2 waiting, 1 being decided" in out  # the group's lag, not the stream's length
+    # the group's lag, not the stream's length, each with how long its oldest has waited
+    assert re.search(r"2 waiting \(the oldest for [\d.]+ s\), 1 being decided \(the oldest for [\d.]+ s\)", out)
     assert "2 rejected message(s)" in out and "(no id): malformed JSON: oops" in out
     assert "d-2: 'text' is required" in out
     assert "1 refused by the platform or given up" in out and "c1: HTTP 422" in out and "1 held" in out

@@ -1,7 +1,8 @@
-"""What is waiting where: input stream backlog and pending messages, dead letters (with the latest reasons),
-the outbox and what the platform refused, and the review queues. `--retry-failed` moves the decisions the
-platform refused back into the outbox (after the platform was fixed), except those the comment's current
-decision replaced since; `--json` prints one object."""
+"""What is waiting where, and for how long: input stream backlog and pending messages, dead letters (with the
+latest reasons and how many the cap trimmed), the outbox with its delivery state (failures in a row, last
+error, next try), what the platform refused, the review queues, and whether Redis lost modbot's data.
+`--retry-failed` moves the decisions the platform refused back into the outbox (after the platform was
+fixed), except those the comment's current decision replaced since; `--json` prints one object."""
 
 from __future__ import annotations
 
@@ -9,15 +10,20 @@ import argparse
 import asyncio
 import json
 import logging
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
 from modbot.commands.common import add_config_argument, settings_from_args
 from modbot.connections import connect
 from modbot.decisions import newer_decision
-from modbot.ingest.stream import group_backlog
+from modbot.delivery_state import read_state
+from modbot.identity import read_marker
+from modbot.ingest.stream import as_str, group_backlog
 from modbot.keys import OUTBOX_GROUP, Keys
 from modbot.models import Decision
 
@@ -42,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             retried = await retry_failed(conn.redis, keys) if args.retry_failed else None
             # A daemon may already be delivering what was moved: the figures below are a snapshot.
-            report = await status(conn.redis, keys, settings.stream.group, args.last)
+            report = await status(conn.redis, keys, settings.stream.group, args.last, settings.sink.type)
             if retried is not None:
                 report["retried_failed"] = retried.moved
                 report["skipped_superseded"] = retried.superseded
@@ -55,25 +61,77 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def status(redis: aioredis.Redis, keys: Keys, group: str, last: int) -> dict[str, Any]:
-    """Counts of every queue modbot keeps, and the latest dead letters with their reasons."""
+async def status(redis: aioredis.Redis, keys: Keys, group: str, last: int, sink: str = "log") -> dict[str, Any]:
+    """Every queue modbot keeps: how much waits, how long the oldest has waited, the delivery state, the
+    latest dead letters with their reasons, and the data's identity (with the last loss, if any)."""
     dead: Any = await redis.xrevrange(keys.deadletter, count=last)
     refused: Any = await redis.xrevrange(keys.outbox_failed, count=last)
     waiting, pending = await group_backlog(redis, keys.comments, group)
+    delivery = await read_state(redis, keys.outbox_state(sink), sink)
+    now = time.time()
     return {
-        "input": {"stream": keys.comments, "waiting": waiting, "pending": pending},
+        "redis": _identity(await read_marker(redis, keys), now),
+        "input": {"stream": keys.comments, "waiting": waiting, "pending": pending,
+                  **await _input_ages(redis, keys.comments, group, now)},
         "deadletter": {"length": await redis.xlen(keys.deadletter),
+                       "trimmed": int(await redis.get(keys.deadletter_trimmed) or 0),
+                       "oldest_age_s": _age(await _first_id(redis, keys.deadletter), now),
                        "latest": [{"at": _text(f, b"at"), "comment_id": _comment_id(f.get(b"raw", b"")),
                                    "reason": _text(f, b"reason")} for _, f in dead]},
         "decisions": await redis.xlen(keys.decisions),
         "outbox": {"waiting": await redis.xlen(keys.outbox),
                    "pending": (await group_backlog(redis, keys.outbox, OUTBOX_GROUP))[1],
+                   "oldest_age_s": _age(await _first_id(redis, keys.outbox), now),
+                   "sink": delivery.sink, "failures_in_a_row": delivery.failures,
+                   "last_error": delivery.last_error, "last_error_at": _iso(delivery.last_error_at),
+                   "next_attempt_in_s": (None if delivery.next_attempt_at is None or not delivery.failures
+                                         else round(max(0.0, delivery.next_attempt_at - now), 1)),
+                   "last_delivered_at": _iso(delivery.last_ok_at),
                    "failed": await redis.xlen(keys.outbox_failed),
                    "latest_failed": [{"at": _text(f, b"at"), "comment_id": _comment_id(f.get(b"decision", b""),
                                                                                      "comment_id"),
                                       "error": _text(f, b"error")} for _, f in refused]},
         "review": {"held": await redis.zcard(keys.review), "escalated": await redis.zcard(keys.review_escalated)},
     }
+
+
+def _identity(marker: dict[str, str], now: float) -> dict[str, Any]:
+    """The data's identity, its age, and the last loss the daemons noticed (None when none)."""
+    created = float(marker["created"]) if marker.get("created") else None
+    lost = {k.removeprefix("lost_"): v for k, v in marker.items() if k.startswith("lost_")}
+    return {"identity": marker.get("id", ""), "since": _iso(created),
+            "age_s": None if created is None else round(now - created, 1), "lost": lost or None}
+
+
+async def _input_ages(redis: aioredis.Redis, stream: str, group: str, now: float) -> dict[str, float | None]:
+    """How long the oldest unread comment and the oldest one being decided have waited (stream ids are times)."""
+    try:
+        groups: Any = await redis.xinfo_groups(stream)
+    except ResponseError:  # no stream yet
+        return {"oldest_waiting_age_s": None, "oldest_pending_age_s": None}
+    mine = next((g for g in groups if g["name"] in (group, group.encode())), None)
+    after = as_str(mine["last-delivered-id"]) if mine else "0-0"
+    unread: Any = await redis.xrange(stream, min=f"({after}", count=1) if after != "0-0" else \
+        await redis.xrange(stream, count=1)
+    summary: Any = await redis.xpending(stream, group) if mine else {"pending": 0}
+    return {"oldest_waiting_age_s": _age(as_str(unread[0][0]) if unread else None, now),
+            "oldest_pending_age_s": _age(as_str(summary["min"]) if summary["pending"] else None, now)}
+
+
+async def _first_id(redis: aioredis.Redis, stream: str) -> str | None:
+    first: Any = await redis.xrange(stream, count=1)
+    return as_str(first[0][0]) if first else None
+
+
+def _age(stream_id: str | None, now: float) -> float | None:
+    """Seconds since a stream entry was added (its id starts with the time in milliseconds)."""
+    if stream_id is None:
+        return None
+    return round(max(0.0, now - int(stream_id.split("-")[0]) / 1000), 1)
+
+
+def _iso(epoch: float | None) -> str | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
 
 
 def _text(fields: Any, key: bytes) -> str:
@@ -136,16 +194,49 @@ def render(r: dict[str, Any]) -> str:
         if r.get("skipped_superseded"):
             lines.append(f"removed {r['skipped_superseded']} older decision(s) the comment's current decision "
                          "replaced (kept in the decisions history)")
+    i, o, d = r["input"], r["outbox"], r["deadletter"]
+    lines += _render_identity(r["redis"])
     lines += [
-        f"input      {r['input']['stream']}: {r['input']['waiting']} waiting, {r['input']['pending']} being decided",
+        f"input      {i['stream']}: {i['waiting']} waiting{_waited(i['oldest_waiting_age_s'])}, "
+        f"{i['pending']} being decided{_waited(i['oldest_pending_age_s'])}",
         f"decisions  {r['decisions']} in the history stream",
-        f"outbox     {r['outbox']['waiting']} waiting for delivery ({r['outbox']['pending']} in progress), "
-        f"{r['outbox']['failed']} refused by the platform or given up",
-        f"review     {r['review']['held']} held, {r['review']['escalated']} escalated",
-        f"deadletter {r['deadletter']['length']} rejected message(s)",
+        f"outbox     {o['waiting']} waiting for delivery{_waited(o['oldest_age_s'])} ({o['pending']} in progress), "
+        f"{o['failed']} refused by the platform or given up",
     ]
-    lines += [f"  {d['at']}  {d['comment_id'] or '(no id)'}: {d['reason']}" for d in r["deadletter"]["latest"]]
-    if r["outbox"]["latest_failed"]:
+    if o["failures_in_a_row"]:
+        nxt = "" if o["next_attempt_in_s"] is None else f"; next try in {o['next_attempt_in_s']:g} s"
+        lines.append(f"  {o['sink']}: {o['failures_in_a_row']} failed tries in a row{nxt}; "
+                     f"last error at {o['last_error_at']}: {o['last_error']}")
+    elif o["last_delivered_at"]:
+        lines.append(f"  {o['sink']}: delivering; last delivery at {o['last_delivered_at']}")
+    lines += [
+        f"review     {r['review']['held']} held, {r['review']['escalated']} escalated",
+        f"deadletter {d['length']} rejected message(s)"
+        + ("" if d["oldest_age_s"] is None else f", the oldest {d['oldest_age_s']:g} s old")
+        + (f", {d['trimmed']} older one(s) trimmed (stream.deadletter_maxlen)" if d["trimmed"] else ""),
+    ]
+    lines += [f"  {x['at']}  {x['comment_id'] or '(no id)'}: {x['reason']}" for x in d["latest"]]
+    if o["latest_failed"]:
         lines.append("refused or given up (latest first; `--retry-failed` sends them again):")
-        lines += [f"  {d['at']}  {d['comment_id']}: {d['error']}" for d in r["outbox"]["latest_failed"]]
+        lines += [f"  {x['at']}  {x['comment_id']}: {x['error']}" for x in o["latest_failed"]]
     return "\n".join(lines)
+
+
+def _render_identity(ident: dict[str, Any]) -> list[str]:
+    if not ident["identity"]:
+        return ["redis      no identity marker: no daemon has run on this Redis yet, or Redis lost its data "
+                "since (a running daemon marks it within seconds)"]
+    lines = [f"redis      data since {ident['since']} (identity {ident['identity'][:8]})"]
+    lost = ident["lost"]
+    if lost:
+        lines.append(f"  DATA LOST at {lost.get('at')}: the data since {lost.get('previous_created')} is gone, with "
+                     f"{lost.get('undelivered', '?')} undelivered decision(s), {lost.get('input_waiting', '?')} "
+                     f"comment(s) waiting and {lost.get('input_pending', '?')} being decided, "
+                     f"{lost.get('review_held', '?')} held for review (last ids: comments "
+                     f"{lost.get('last_comment_id') or '-'}, outbox {lost.get('last_outbox_id') or '-'}); "
+                     "see docs/operations.md, persistence")
+    return lines
+
+
+def _waited(age_s: float | None) -> str:
+    return "" if age_s is None else f" (the oldest for {age_s:g} s)"

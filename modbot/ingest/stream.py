@@ -1,8 +1,9 @@
 """Reading the input stream through a consumer group, in batches, reclaiming what dead consumers left.
 
 At-least-once: a message is acknowledged only together with its stored decision (or its dead-letter entry),
-so a worker that dies mid-batch leaves its messages pending; after `reclaim_idle_ms` another worker claims
-them with XAUTOCLAIM and decides them.
+so a worker that dies mid-batch leaves its messages pending. Another worker claims them as soon as the dead
+one's heartbeat has expired (modbot/consumers.py), or, for a consumer without heartbeats, after
+`reclaim_idle_ms` with XAUTOCLAIM, and decides them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from modbot.config import StreamSettings
+from modbot.consumers import DeadConsumers
 from modbot.keys import Keys
 
 
@@ -36,6 +38,7 @@ class StreamReader:
         self.settings = settings
         self.consumer = consumer
         self._next_reclaim = 0.0
+        self.dead = DeadConsumers(redis, keys, self.stream, settings.group, consumer)
 
     async def ensure_group(self) -> None:
         """Create the group before the first read, so a fresh deployment (no stream yet) starts cleanly and
@@ -84,6 +87,10 @@ class StreamReader:
         return [StreamMessage(as_str(i), f) for i, f in reply[0][1]]
 
     async def _reclaim(self, count: int) -> list[StreamMessage]:
+        # A consumer known dead (no heartbeat) is relieved at once; others only after reclaim_idle_ms.
+        taken = await self.dead.claim(count)
+        if taken:
+            return [StreamMessage(i, f) for i, f in taken]
         # Checking every loop would cost a round trip per batch; a quarter of the idle time is soon enough.
         loop = asyncio.get_running_loop()
         if loop.time() < self._next_reclaim:
