@@ -192,6 +192,9 @@ def test_loader_reports_yaml_syntax_errors_as_suite_errors(tmp_path: Path) -> No
 SMALL = ('      asserted: ["Jews control the media.", "The j3ws own the press."]\n'
          '      refuted: ["The claim that Jews control the media is an antisemitic myth.",'
          ' "Jews control the media? No, that is a myth."]\n')
+# Holds every pattern match whatever its stance, so the table's figures do not depend on the stance reader.
+HOLD_ANY_RULES = ("version: 1\ndefaults: {action: approve}\nrules:\n"
+                  "  - {id: any-match, action: hold, when: {pattern: {category: any}}}\n")
 # Holds slurs only: none of SMALL's cases.
 SLURS_ONLY_RULES = ("version: 1\ndefaults: {action: approve}\nrules:\n"
                     "  - {id: slurs-only, action: hold, when: {pattern: {category: slurs, min_severity: 2}}}\n")
@@ -205,28 +208,35 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
     return capsys.readouterr().out
 
 
+def _hold_any(tmp_path: Path) -> str:
+    path = tmp_path / "hold-any.yaml"
+    path.write_text(HOLD_ANY_RULES, encoding="utf-8")
+    return str(path)
+
+
 def test_eval_patterns_prints_the_per_function_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    out = _run(capsys, str(_write(tmp_path, SMALL)), "--rules", str(RULES))
+    out = _run(capsys, str(_write(tmp_path, SMALL)), "--rules", _hold_any(tmp_path))
     lines = out.splitlines()
     assert "function" in lines[1] and "held %" in lines[1] and "target" in lines[1]
     asserted = next(line for line in lines if line.startswith("asserted "))
     assert asserted.split() == ["asserted", "yes", "2", "2", "100.0%", "≥", "90%", "pass"]
     refuted = next(line for line in lines if line.startswith("refuted "))
-    assert refuted.split() == ["refuted", "no", "2", "1", "50.0%", "≤", "5%", "FAIL"]
+    assert refuted.split() == ["refuted", "no", "2", "2", "100.0%", "≤", "5%", "FAIL"]
     assert any(line.startswith("control-media ") for line in lines)
-    assert "held (antisemitic-conspiracy)" in out and "control-media/refuted: 'Jews control the media? No" in out
+    assert "held (any-match)" in out and "control-media/refuted: 'Jews control the media? No" in out
 
 
 def test_eval_patterns_json_and_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    result = json.loads(_run(capsys, str(_write(tmp_path, SMALL)), "--json", "--show", "0"))
+    result = json.loads(_run(capsys, str(_write(tmp_path, SMALL)), "--json", "--show", "0",
+                             "--rules", _hold_any(tmp_path)))
     assert [(f["function"], f["cases"], f["held"], f["pass"]) for f in result["functions"]] == [
-        ("asserted", 2, 2, True), ("refuted", 2, 1, False)]
-    assert result["not_hateful_total"] == {"cases": 2, "held": 1, "held_share": 0.5,
+        ("asserted", 2, 2, True), ("refuted", 2, 2, False)]
+    assert result["not_hateful_total"] == {"cases": 2, "held": 2, "held_share": 1.0,
                                            "target": TOTAL_NOT_HATEFUL_MAX, "pass": False}
     assert result["tropes"] == [{"trope": "control-media", "category": "antisemitic_conspiracy",
                                  "hateful": {"cases": 2, "held": 2, "held_share": 1.0},
-                                 "not_hateful": {"cases": 2, "held": 1, "held_share": 0.5}}]
-    assert result["wrong_total"] == 1 and result["wrong"] == []
+                                 "not_hateful": {"cases": 2, "held": 2, "held_share": 1.0}}]
+    assert result["wrong_total"] == 2 and result["wrong"] == []
 
 
 def test_eval_patterns_uses_the_rules_given(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
