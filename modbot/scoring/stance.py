@@ -356,7 +356,7 @@ class StanceReader:
     def _asked(self, start: int, end: int, lo: int, last: int) -> Verdict | None:
         """A question about quoted words, or a plain yes/no question about the trope."""
         s = self.sentences
-        if s.is_question(last) and self._quote_mark(start, end) is not None:
+        if s.is_question(last) and (self._quote_mark(start, end) is not None or self._quote_inside(start, end)):
             return Verdict(Stance.QUESTIONED, *s.terminator_spans[last])  # asking about someone else's words
         if s.is_question(last) and self.cues.yes_no is not None:
             # A plain yes/no question about the trope: "Do Jews really control Hollywood?"
@@ -397,6 +397,13 @@ class StanceReader:
             if qa <= a and b <= qb:
                 return Verdict(Stance.QUOTED, qa, qa)
         return None
+
+    def _quote_inside(self, start: int, end: int) -> bool:
+        """Quotation marks around part of the match ("calling Jews 'rats'"): in a question, words held up to ask
+        about."""
+        a, b = self.mapped.span(start, end)
+        inner = self.text[a:b]
+        return any(q in inner for q in "\"“”«»") or bool(re.search(r"(?<!\w)'|'(?!\w)", inner))
 
     def _quoted(self, start: int, end: int, lo: int) -> Verdict | None:
         marked = self._quote_mark(start, end)
