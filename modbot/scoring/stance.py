@@ -49,6 +49,8 @@ _CLAUSE = re.compile(r"[,;:()\u2013\u2014]|\s-\s")
 _OPEN_QUOTES = "\"“„«‘'"
 _CLOSE_QUOTES = "\"”“»’'"
 _QUOTE_REACH = 160  # characters searched on each side for the quotation marks around a match
+_SENTENCE_REACH = 25  # words each side of a match that count as its sentence, at most
+_MENTION_REACH = 6  # words each side of a slur within which a report or explanation is about the word
 _NEGATION_REACH = 6  # words before the trope a negation may stand in and still govern it
 _FIRST_PERSON = frozenset({"i", "we", "me", "us", "im", "ive", "id", "iam"})
 _RELATIVE = frozenset({"who", "that", "which", "whose", "whom"})
@@ -216,7 +218,7 @@ class StanceReader:
             return self._mentioned(start, end, gaps)
         s = self.sentences
         first, last = s.index(start), s.index(max(start, end - 1))
-        lo, hi = s.span(first)[0], s.span(last)[1]
+        lo, hi = self._near(start, end, s.span(first)[0], s.span(last)[1], _SENTENCE_REACH)
         prev = s.span(first - 1) if first > 0 else (lo, lo)
         nxt = s.span(last + 1) if last + 1 < s.count() else (hi, hi)
         self._gaps = gaps
@@ -235,18 +237,24 @@ class StanceReader:
                 or self._quoted(start, end, lo)
                 or PLAIN)
 
+    def _near(self, start: int, end: int, lo: int, hi: int, words: int) -> tuple[int, int]:
+        """[lo, hi) narrowed to `words` words each side of the match: comments written without punctuation are one
+        long "sentence", and a cue forty words away is about something else."""
+        return max(lo, self._words_before(lo, start, words)), min(hi, self._words_after(end, hi, words))
+
     def _mentioned(self, start: int, end: int, gaps: Sequence[tuple[int, int]]) -> Verdict:
         """Used or mentioned: the word reported, explained, quoted, condemned as a word, or asked about; an
-        endorsement of the mention ("he called him a ... Can't say he's wrong") makes it used again."""
+        endorsement of the mention ("he called him a ... Can't say he's wrong") makes it used again. The cues
+        must stand close to the word: a slur is used in the middle of long rants that mention the news."""
         s = self.sentences
         first, last = s.index(start), s.index(max(start, end - 1))
-        lo, hi = s.span(first)[0], s.span(last)[1]
+        lo, hi = self._near(start, end, s.span(first)[0], s.span(last)[1], _MENTION_REACH)
         prev = s.span(first - 1) if first > 0 else (lo, lo)
         nxt = s.span(last + 1) if last + 1 < s.count() else (hi, hi)
         self._gaps = gaps
         # The word as the object of naming: "called my father a ...", "yelled ... at the referee".
         said = self._attribution(self.cues.naming, start, end, self._words_before(lo, start, 5), end)
-        found = (self._self(prev[0], hi)
+        found = (self._self(max(prev[0], self._words_before(prev[0], start, 20)), hi)
                  or self._explained(start, end, lo, hi)
                  or (self._verdict(Stance.REPORTED, said) if said else None)
                  or self._quote_mark(start, end)
