@@ -1,17 +1,17 @@
 """The pattern scorer: conspiracy and hate tropes from config/patterns.yaml, matched on the evasion-proof
-skeleton (modbot.scoring.normalize) and reported on the original text.
+skeleton (modbot.scoring.normalize) and reported on the original text, each with its stance.
 
-Per comment: one `str.translate` plus three regex passes build the skeleton; one Aho–Corasick pass finds
-the anchor words; only entries whose anchors all occurred run their own small regex; matches then pass
-the cheap co-occurrence (`requires`) and exception (`unless`, `unless_quoted`) checks. Offsets are
-computed only for comments that matched, so clean comments stay on the fast path.
+Per comment: HTML is decoded first when there is any (modbot.scoring.markup); one `str.translate` plus three
+regex passes build the skeleton; one Aho–Corasick pass finds the anchor words; only entries whose anchors all
+occurred run their own small regex; matches then pass the cheap co-occurrence (`requires`) and lexical
+exception (`unless`) checks, and each surviving match gets its stance from the words around it
+(modbot.scoring.stance). Offsets and stance are computed only for comments that matched, so clean comments
+stay on the fast path.
 
-An exception word ("myth", "racist", "police") frames a trope only in the trope's own sentence, and not
-when it is dismissed ("this is no myth", "call me racist if you want", "antisemitic trope my ass"): so a
-found exception is checked against the sentence boundaries of the original text (mapped onto the skeleton)
-and the lexicon's dismissal frames before it suppresses the match.
+An exception word ("food bank") frames a match only in the match's own sentence, and not when it is dismissed
+("this is no myth"): a found exception is checked against the sentence boundaries of the original text
+(mapped onto the skeleton) and the lexicon's dismissal frames before it suppresses the match.
 """
-
 from __future__ import annotations
 
 import asyncio
