@@ -48,7 +48,8 @@ async def seed(site: Site) -> None:
     matches = [find(TEXT, needle, cat, pattern=f"{cat}.entry_with_a_long_identifier")
                for needle, cat in zip(NEEDLES, CATEGORIES, strict=True)]
     matches[1] = _with_stance(matches[1], Stance.QUOTED)
-    matches[2] = _with_stance(matches[2], Stance.REFUTED)
+    matches[2] = replace(_with_stance(matches[2], Stance.REFUTED),
+                         cue="a-cue-quoted-from-the-comment-that-is-far-too-long-to-fit-on-one-line-of-a-phone")
     await hold(site.redis, site.keys, "c1", TEXT, matches, rule="antisemitic-conspiracy-with-a-long-rule-name",
                priority=5, scores={"toxicity": 0.91, "identity_attack": 0.77, "severe_toxicity": 0.31,
                                    "insult": 0.52, "threat": 0.04, "obscene": 0.12, "sexual_explicit": 0.01},
@@ -62,6 +63,7 @@ def _with_stance(match: Any, stance: Stance) -> Any:
 
 
 async def open_page(browser: Any, url: str, width: int, scheme: str, user: str = "alice") -> Any:
+    """A fresh context (own cookies) at `width` x 800 px in the given colour scheme, logged in as `user`."""
     context = await browser.new_context(viewport={"width": width, "height": 800}, color_scheme=scheme,
                                         device_scale_factor=1, has_touch=True)
     page = await context.new_page()
@@ -129,6 +131,13 @@ async def test_the_page_fits_a_phone_in_both_schemes(browser: Any, site: Site, w
     await page.evaluate("window.scrollTo(0, document.querySelector('article.item.current .facts').offsetTop)")
     box = await page.locator("article.item.current button.act-approve").bounding_box()
     assert box["y"] >= 0 and box["y"] + box["height"] <= 800, box
+
+    # The batch buttons wait until a comment is ticked, then fit too.
+    assert not await page.locator("#batch button.act-reject").is_visible()
+    await page.locator('article.item[data-id="c2"] input.select').check()
+    assert await page.locator("#batch button.act-reject").is_visible()
+    size = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert size[0] <= size[1], size
     await page.context.close()
 
 
