@@ -28,7 +28,7 @@ from modbot.rules.stats import review_outcome
 
 _RECORD = """
 -- KEYS: 1 decision, 2 comment, 3 decisions log, 4 review, 5 outbox, 6 rulestats, 7 input stream,
---       8 escalated review, 9 stream id of the decided version
+--       8 escalated review, 9 stream id of the decided version, 10 escalation record
 -- ARGV: 1 decision JSON, 2 comment JSON, 3 comment id, 4 review score ('' = not held), 5 group,
 --       6 message id ('' = none), 7 rule, 8 held '1'/'0', 9 text sha256, 10 history max length ('0' = all),
 --       11 stance of the matches the rule relied on ('' = none)
@@ -62,7 +62,7 @@ else
   redis.call('XADD', KEYS[3], '*', 'decision', ARGV[1])
 end
 -- Held: into the review queue, or stay in the escalated one if a moderator escalated it (an edit does not
--- undo an escalation). Not held: out of both.
+-- undo an escalation, nor its record of who escalated it). Not held: out of both, and the record goes too.
 if ARGV[4] ~= '' then
   if redis.call('ZSCORE', KEYS[8], ARGV[3]) then
     redis.call('ZADD', KEYS[8], ARGV[4], ARGV[3])
@@ -72,6 +72,7 @@ if ARGV[4] ~= '' then
 else
   redis.call('ZREM', KEYS[4], ARGV[3])
   redis.call('ZREM', KEYS[8], ARGV[3])
+  redis.call('DEL', KEYS[10])
 end
 redis.call('XADD', KEYS[5], '*', 'decision', ARGV[1])
 if ARGV[7] ~= '' then
@@ -162,7 +163,7 @@ class DecisionStore:
                 await self._record(
                     keys=[k.decision(comment.id), k.comment(comment.id), k.decisions, k.review, k.outbox,
                           k.rulestats, ack.stream if ack else k.comments, k.review_escalated,
-                          k.decided_from(comment.id)],
+                          k.decided_from(comment.id), k.escalation(comment.id)],
                     args=[json.dumps(decision.to_dict()), json.dumps(comment_to_dict(comment)), comment.id,
                           repr(review_score(decision.priority, created)) if held else "",
                           ack.group if ack else "", ack.message_id if ack else "", decision.rule or "",
@@ -199,6 +200,7 @@ class DecisionStore:
             pipe.xadd(k.decisions, {"decision": body}, maxlen=self.history_maxlen or None, approximate=True)
             pipe.zrem(k.review, comment_id)
             pipe.zrem(k.review_escalated, comment_id)
+            pipe.delete(k.escalation(comment_id))  # judged: who escalated it stays in the audit stream
             pipe.xadd(k.outbox, {"decision": body})
             outcome = review_outcome(action)
             if previous.action is Action.HOLD and previous.rule and outcome:
@@ -259,13 +261,13 @@ def _utc(moment: datetime) -> datetime:
 
 
 def audit_fields(comment_id: str, action: str, moderator: str, previous: Decision | None,
-                 note: str = "") -> dict[FieldT, EncodableT]:
-    """One audit stream entry: who did what to which comment, when, and what it was before."""
+                 note: str = "", at: datetime | None = None) -> dict[FieldT, EncodableT]:
+    """One audit stream entry: who did what to which comment, when (`at`, default now), and what it was before."""
     return {
         "comment_id": comment_id,
         "action": action,
         "moderator": moderator,
-        "at": datetime.fromtimestamp(time.time(), UTC).isoformat(),
+        "at": (at or datetime.fromtimestamp(time.time(), UTC)).isoformat(),
         "previous_action": previous.action.value if previous else "",
         "previous_rule": (previous.rule or "") if previous else "",
         "note": note,

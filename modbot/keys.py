@@ -14,6 +14,7 @@
 | {p}decisions                | stream | every decision ever made, in order: field `decision` = JSON            |
 | {p}review                   | zset   | held comment ids; score orders by priority (high first) then age      |
 | {p}review:escalated         | zset   | held comments a moderator escalated (same scores as {p}review)         |
+| {p}escalation:{id}          | string | JSON: who escalated the comment, when, and their note (review/escalation.py) |
 | {p}outbox                   | stream | decisions waiting for delivery: field `decision` = JSON; group `sink` |
 | {p}outbox:failed            | stream | decisions refused for good (4xx, 3xx) or unsendable, with `error`     |
 | {p}rulestats                | hash   | `{rule}|fired`, `{rule}|held`, `{rule}|upheld`, `{rule}|overturned`    |
@@ -58,6 +59,9 @@ class Keys:
 
     def decided_from(self, comment_id: str) -> str:
         return f"{self.prefix}from:{comment_id}"
+
+    def escalation(self, comment_id: str) -> str:
+        return f"{self.prefix}escalation:{comment_id}"
 
     def claim(self, comment_id: str) -> str:
         return f"{self.prefix}claim:{comment_id}"

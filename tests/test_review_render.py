@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import redis.asyncio as aioredis
+import yaml
 
 from modbot.keys import Keys
 from modbot.models import Author
@@ -36,3 +40,17 @@ async def test_the_review_page_shows_a_reversing_author_name_escaped(
         page = await (await login(http, served.url)).text()
     assert RLO not in page
     assert page.count("&lt;U+202E&gt;") == 3  # the name, the author id and the text
+
+
+def test_every_category_of_the_shipped_lexicon_has_a_colour_in_both_themes() -> None:
+    """review.css names each category by the class highlight() gives it; a rule matching a part of a class name
+    ('coded' for hate_symbols) coloured nothing. Checked here too, for machines without Chromium."""
+    root = Path(__file__).resolve().parents[1]
+    categories = yaml.safe_load((root / "config" / "patterns.yaml").read_text(encoding="utf-8"))["categories"]
+    css = (root / "modbot" / "review" / "static" / "review.css").read_text(encoding="utf-8")
+    assert len(categories) >= 5
+    for category in categories:
+        mark = highlight("x", [find("x", "x", category)])
+        cls = re.search(r'<mark class="([^"]+)"', mark)
+        assert cls and f".{cls.group(1)} {{ --cat: var(--{cls.group(1)}); }}" in css, category
+        assert css.count(f"--{cls.group(1)}:") == 2, f"{category}: one colour for light, one for dark"

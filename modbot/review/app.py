@@ -33,6 +33,7 @@ from modbot.decisions import DecisionStore, StaleVerdict
 from modbot.keys import Keys
 from modbot.models import Action
 from modbot.review.auth import Session, SessionStore, UserDirectory, csrf_ok
+from modbot.review.escalation import InvalidNote, clean_note
 from modbot.review.queue import QUEUES, ClaimConflict, Filters, ReviewQueue
 from modbot.review.render import render_login, render_queue
 from modbot.review.throttle import LoginThrottle
@@ -333,6 +334,14 @@ async def apply_verdicts(app: web.Application, ids: list[str], action: str, mode
     return results
 
 
+def _note(value: object) -> str:
+    """The moderator's note, or 400 for one that is not text or is too long (refused whole, never cut)."""
+    try:
+        return clean_note(value)
+    except InvalidNote as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from None
+
+
 async def verdict_json(request: web.Request) -> web.Response:
     try:
         data = await request.json()
@@ -345,7 +354,7 @@ async def verdict_json(request: web.Request) -> web.Response:
     if not isinstance(seen, dict) or not all(isinstance(v, str) for v in seen.values()):
         raise web.HTTPBadRequest(text="'seen' must map comment ids to the text_sha256 the page showed")
     results = await apply_verdicts(request.app, data["ids"], str(data.get("action", "")), _session(request).user,
-                                   seen, str(data.get("note", ""))[:500])
+                                   seen, _note(data.get("note")))
     counts = await request.app[QUEUE].counts()
     status = 200 if all(r["ok"] for r in results.values()) else 409
     return web.json_response({"results": results, "counts": counts}, status=status)
@@ -357,7 +366,11 @@ async def verdict_form(request: web.Request) -> web.StreamResponse:
     ids = [str(v) for v in form.getall("ids", [])]
     # Each item carries `seen-<id>`: the text_sha256 of the version shown next to its checkbox or buttons.
     seen = {cid: str(form.get(f"seen-{cid}", "")) for cid in ids}
-    results = await apply_verdicts(request.app, ids, str(form.get("action", "")), _session(request).user, seen)
+    action = str(form.get("action", ""))
+    # The item form's note field is labelled as the note for an escalation: a verdict's note goes into the
+    # decision's reason, which the platform receives, so a note written for colleagues is not sent with it.
+    note = _note(form.get("note")) if action == "escalate" else ""
+    results = await apply_verdicts(request.app, ids, action, _session(request).user, seen, note)
     queue = str(form.get("queue", "held"))
     query = [("queue", queue if queue in QUEUES else "held")]
     # The page names these with a fixed explanation (not free text from the URL, which anyone could link to),

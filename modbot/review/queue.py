@@ -1,8 +1,9 @@
 """The review queues as moderators see them: held and escalated items, their claims, filters and counts.
 
 Items are read from the {p}review / {p}review:escalated sorted sets (ascending score = higher priority
-first, then older first) together with the stored comment and decision. A claim ({p}claim:{id}, SET NX
-with a TTL) says which moderator is looking at an item, so two moderators never judge the same one.
+first, then older first) together with the stored comment and decision, and for escalated items the record
+of who escalated them ({p}escalation:{id}). A claim ({p}claim:{id}, SET NX with a TTL) says which moderator
+is looking at an item, so two moderators never judge the same one.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
 from redis.exceptions import WatchError
@@ -18,6 +20,7 @@ from modbot.decisions import StaleVerdict, audit_fields
 from modbot.ingest.schema import parse_comment
 from modbot.keys import Keys
 from modbot.models import Comment, Decision
+from modbot.review.escalation import Escalation, clean_note
 
 QUEUES = ("held", "escalated")
 SCAN_LIMIT = 2000  # filters look at this many items from the head of a queue
@@ -31,12 +34,14 @@ return 0
 
 @dataclass(frozen=True)
 class ReviewItem:
-    """One held comment with the decision that held it and who (if anyone) has claimed it."""
+    """One held comment with the decision that held it, who (if anyone) has claimed it and, in the escalated
+    queue, who escalated it (None there for items escalated before that was recorded)."""
 
     comment: Comment
     decision: Decision
     queue: str
     claimed_by: str | None
+    escalation: Escalation | None = None
 
     @property
     def version(self) -> str:
@@ -138,16 +143,19 @@ class ReviewQueue:
         comment_keys = [self.keys.comment(i) for i in ids]
         decision_keys = [self.keys.decision(i) for i in ids]
         claim_keys = [self.keys.claim(i) for i in ids]
-        raw = await self.redis.mget([*comment_keys, *decision_keys, *claim_keys])
+        escalation_keys = [self.keys.escalation(i) for i in ids] if queue == "escalated" else []
+        raw = await self.redis.mget([*comment_keys, *decision_keys, *claim_keys, *escalation_keys])
         n = len(ids)
         items = []
         for k in range(n):
             c_raw, d_raw, claim = raw[k], raw[n + k], raw[2 * n + k]
             if c_raw is None or d_raw is None:
                 continue  # decided and cleaned up between ZRANGE and MGET; nothing to review
+            e_raw = raw[3 * n + k] if escalation_keys else None
             items.append(ReviewItem(comment=parse_comment(json.loads(c_raw), max_text_chars=10**9, check_ids=False),
                                     decision=Decision.from_dict(json.loads(d_raw)), queue=queue,
-                                    claimed_by=claim.decode() if isinstance(claim, bytes) else claim))
+                                    claimed_by=claim.decode() if isinstance(claim, bytes) else claim,
+                                    escalation=Escalation.from_json(e_raw) if e_raw is not None else None))
         return items
 
     async def claim(self, comment_id: str, moderator: str) -> None:
@@ -170,7 +178,9 @@ class ReviewQueue:
         await self._release(keys=[self.keys.claim(comment_id)], args=[moderator])
 
     async def escalate(self, comment_id: str, moderator: str, note: str = "", text_sha256: str | None = None) -> bool:
-        """Move a held item to the escalated queue (keeping its order) and audit it. False if it is not held.
+        """Move a held item to the escalated queue (keeping its order), record who escalated it, when and
+        their `note` ({p}escalation:{id}), and audit the same. False if it is not held; InvalidNote for a note
+        that is not text or too long.
 
         With `text_sha256` (the version the moderator saw), raise StaleVerdict instead when the comment's
         current decision is for another text: the worker decided an edit meanwhile. The decision is watched (not
@@ -178,6 +188,7 @@ class ReviewQueue:
         makes the move fail rather than pass unseen.
         """
         k = self.keys
+        note = clean_note(note)
         async with self.redis.pipeline(transaction=True) as pipe:
             await pipe.watch(k.decision(comment_id))
             score = await pipe.zscore(k.review, comment_id)
@@ -187,10 +198,12 @@ class ReviewQueue:
             previous = Decision.from_dict(json.loads(decision_raw)) if decision_raw else None
             if text_sha256 is not None and (previous.text_sha256 if previous else None) != text_sha256:
                 raise StaleVerdict(f"comment {comment_id} was edited since it was shown; reload it")
+            record = Escalation(moderator=moderator, at=datetime.now(UTC), note=note)
             pipe.multi()  # type: ignore[no-untyped-call]
             pipe.zrem(k.review, comment_id)
             pipe.zadd(k.review_escalated, {comment_id: score})
-            pipe.xadd(k.audit, audit_fields(comment_id, "escalate", moderator, previous, note))
+            pipe.set(k.escalation(comment_id), record.to_json())
+            pipe.xadd(k.audit, audit_fields(comment_id, "escalate", moderator, previous, note, at=record.at))
             try:
                 await pipe.execute()
             except WatchError:

@@ -24,6 +24,7 @@ from string import Template
 from urllib.parse import urlencode, urlsplit
 
 from modbot.models import Match
+from modbot.review.escalation import MAX_NOTE_CHARS, Escalation
 from modbot.review.queue import Filters, QueueView, ReviewItem
 
 ACTIONS = (("approve", "Approve", "a"), ("reject", "Reject", "r"), ("spam", "Spam", "s"),
@@ -89,12 +90,17 @@ def highlight(text: str, matches: Sequence[Match]) -> str:
     for start, end, ms in spans:
         out.append(shown_text(text[pos:start]))
         cats = sorted({m.category for m in ms})
-        classes = " ".join(f"cat-{_CLASS_SAFE.sub('-', c.lower())}" for c in cats)
+        classes = " ".join(_category_class(c) for c in cats)
         title = "; ".join(f"{m.category}: {m.pattern}" for m in ms)
         out.append(f'<mark class="{esc(classes)}" title="{esc(title)}">{shown_text(text[start:end])}</mark>')
         pos = end
     out.append(shown_text(text[pos:]))
     return "".join(out)
+
+
+def _category_class(category: str) -> str:
+    """The CSS class of a pattern category (review.css colours each): hate_symbols -> cat-hate-symbols."""
+    return "cat-" + _CLASS_SAFE.sub("-", category.lower())
 
 
 def safe_link(url: str | None) -> str | None:
@@ -111,6 +117,25 @@ def _when(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def render_escalation(escalation: Escalation | None) -> str:
+    """Who passed the comment on, when, and their note (escaped, controls marked, line breaks kept)."""
+    if escalation is None:
+        return ('<p class="escalation">Escalated; who, when and why were not recorded '
+                '(escalated before modbot kept them, see the audit stream).</p>')
+    line = (f'<p class="escalation">Escalated by <strong class="escalator">{shown(escalation.moderator)}</strong> '
+            f'on <time datetime="{esc(escalation.at.isoformat())}">{esc(_when(escalation.at))}</time>'
+            f'{":" if escalation.note else " without a note"}</p>')
+    if escalation.note:
+        line += f'<blockquote class="escalation-note">{shown_text(escalation.note)}</blockquote>'
+    return line
+
+
+# A <textarea>, not a one-line input: Enter in a text input would submit the form with its first button (approve).
+NOTE_FIELD = ('<details class="note"><summary>Note for escalation</summary>'
+              f'<textarea name="note" rows="2" maxlength="{MAX_NOTE_CHARS}" aria-label="note for the escalation" '
+              'placeholder="optional: what a senior moderator should look at"></textarea></details>')
+
+
 def render_item(item: ReviewItem, csrf: str, me: str, index: int) -> str:
     c, d = item.comment, item.decision
     cid = esc(c.id)
@@ -121,7 +146,7 @@ def render_item(item: ReviewItem, csrf: str, me: str, index: int) -> str:
                      for label, value in sorted(d.scores.items(), key=lambda kv: -float(kv[1])))
     errors = "".join(f"<li>{esc(name)} failed: {esc(msg)}</li>" for name, msg in d.scorer_errors.items())
     matches = "".join(
-        f'<li><span class="cat">{esc(m.category)}</span> <code>{esc(m.pattern)}</code> '
+        f'<li><span class="cat {_category_class(m.category)}">{esc(m.category)}</span> <code>{esc(m.pattern)}</code> '
         f'&ldquo;{shown_text(m.text)}&rdquo; <span class="span">[{m.start}&ndash;{m.end}]</span> '
         f'<span class="stance stance-{m.stance.value}">{shown_text(m.describe_stance())}</span></li>'
         for m in d.matches)
@@ -152,6 +177,8 @@ def render_item(item: ReviewItem, csrf: str, me: str, index: int) -> str:
         errors=f'<ul class="errors">{errors}</ul>' if errors else "",
         matches=f'<ul class="matches">{matches}</ul>' if matches else '<p class="nomatch">no pattern matched</p>',
         thread=thread, csrf=esc(csrf), buttons=buttons, sha=esc(item.version),
+        escalation=render_escalation(item.escalation) if item.queue == "escalated" else "",
+        note=NOTE_FIELD if item.queue == "held" and not claimed_by_other else "",
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 
 from modbot.config import ReviewSettings, SinkSettings, WordPressSettings
 from modbot.keys import Keys
-from modbot.models import Author
+from modbot.models import Author, Stance
 from modbot.outbox import OutboxDeliverer
 from modbot.sinks.wordpress import WordPressSink
 from tests.review_helpers import PASSWORDS, find, hold, serve, write_users
@@ -160,30 +160,37 @@ async def test_xss_payloads_in_comments_stay_inert(browser: Any, stack: Stack) -
 
 
 async def test_screenshots_for_the_docs(browser: Any, stack: Stack) -> None:
-    """Writes docs/screenshots/*.png when MODBOT_SCREENSHOTS=1 (run by hand after changing the page)."""
+    """Writes docs/screenshots/*.png when MODBOT_SCREENSHOTS=1 (run by hand after changing the page): the login,
+    the queue and its key help on a desktop, the queue on a phone in the light and the dark scheme, and the
+    escalated tab with a moderator's note."""
     if os.environ.get("MODBOT_SCREENSHOTS") != "1":
         pytest.skip("set MODBOT_SCREENSHOTS=1 to refresh docs/screenshots")
+    vermin = "People like that are vermin and should be cleaned out of this town."
+    microchip = "The vaccine is a plot to microchip us all, do your own research!"
     samples = [
-        ("1042", TEXT, [find(TEXT, "globalist bankers", "antisemitic-conspiracy"),
-                        find(TEXT, "Zionist puppets", "antisemitic-conspiracy")], "antisemitic-conspiracy", 5,
+        ("1042", TEXT, [find(TEXT, "globalist bankers", "antisemitic_conspiracy"),
+                        find(TEXT, "Zionist puppets", "antisemitic_conspiracy")], "antisemitic-conspiracy", 5,
          {"toxicity": 0.62, "identity_attack": 0.41, "insult": 0.18}),
-        ("1043", "People like that are vermin and should be cleaned out of this town.",
-         [find("People like that are vermin and should be cleaned out of this town.", "vermin", "dehumanisation")],
-         "dehumanisation", 5, {"toxicity": 0.81, "identity_attack": 0.57, "insult": 0.44}),
-        ("1044", "The vaccine is a plot to microchip us all, do your own research!",
-         [find("The vaccine is a plot to microchip us all, do your own research!", "plot to microchip",
-               "other-conspiracy")], "conspiracy-watch", 1, {"toxicity": 0.09}),
+        ("1043", vermin, [find(vermin, "vermin", "dehumanisation")], "dehumanisation", 5,
+         {"toxicity": 0.81, "identity_attack": 0.57, "insult": 0.44}),
+        ("1044", microchip, [find(microchip, "plot to microchip", "conspiracy")], "conspiracy-watch", 1,
+         {"toxicity": 0.09}),
         ("1045", "Honestly this council is a bunch of clowns.", [], "toxicity-borderline", 0,
          {"toxicity": 0.55, "insult": 0.49}),
+        ("1046", "Nice to see the 88 crowd out in force again.",
+         [replace(find("Nice to see the 88 crowd out in force again.", "88 crowd", "hate_symbols"),
+                  stance=Stance.QUOTED, cue="see", cue_start=5, cue_end=8)],
+         "hate-symbols", 4, {"toxicity": 0.22}),
     ]
     reasons = ["antisemitic conspiracy trope: held for a moderator", "dehumanising language about a group",
-               "conspiracy narrative from a new account", "borderline toxicity (0.5-0.7)"]
+               "conspiracy narrative from a new account", "borderline toxicity (0.5-0.7)",
+               "coded hate symbol: held for a moderator"]
     for n, (cid, text, matches, rule, priority, scores) in enumerate(samples):
         await hold(stack.redis, stack.keys, cid, text, matches, rule=rule, priority=priority, scores=scores,
                    reason=reasons[n],
-                   age_min=50 - n, author=Author(id=f"u{cid}", name=["Ann K.", "dw1954", "truthseeker", "Mo"][n],
-                                                 account_age_days=[2, 410, 6, 1200][n],
-                                                 approved_count=[0, 37, 1, 220][n]))
+                   age_min=50 - n, author=Author(id=f"u{cid}", name=["Ann K.", "dw1954", "truthseeker", "Mo", "kb"][n],
+                                                 account_age_days=[2, 410, 6, 1200, 30][n],
+                                                 approved_count=[0, 37, 1, 220, 4][n]))
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page = await browser.new_page(viewport={"width": 1280, "height": 900})
     await page.goto(stack.url + "/login")
@@ -193,3 +200,28 @@ async def test_screenshots_for_the_docs(browser: Any, stack: Stack) -> None:
     await page.screenshot(path=str(SCREENSHOTS / "queue.png"))
     await page.keyboard.press("?")
     await page.screenshot(path=str(SCREENSHOTS / "help.png"))
+    await page.close()
+
+    for scheme in ("light", "dark"):
+        context = await browser.new_context(viewport={"width": 390, "height": 844}, color_scheme=scheme,
+                                            device_scale_factor=2, has_touch=True)
+        phone = await context.new_page()
+        await log_in(phone, stack.url, "bob")
+        await asyncio.sleep(0.3)
+        assert await phone.evaluate("document.documentElement.scrollWidth") <= 390
+        await phone.screenshot(path=str(SCREENSHOTS / f"phone-{scheme}.png"))
+        await context.close()
+
+    page = await browser.new_page(viewport={"width": 1280, "height": 700})
+    await log_in(page, stack.url)
+    await page.wait_for_selector('article.item.current[data-id="1046"], article.item.current')
+    item = page.locator('article.item[data-id="1046"]')
+    await item.locator("details.note summary").click()
+    await item.locator('textarea[name="note"]').fill("Is \"the 88 crowd\" a neo-Nazi code here, or the local football "
+                                                      "club (founded 1888)? Please check the thread.")
+    await item.locator("button.act-escalate").click()
+    await page.wait_for_selector('article.item[data-id="1046"]', state="detached")
+    await page.click('a.tab[href*="escalated"]')
+    await page.wait_for_selector('article.item[data-id="1046"]')
+    await asyncio.sleep(0.3)
+    await page.screenshot(path=str(SCREENSHOTS / "escalated.png"))

@@ -32,11 +32,13 @@
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
       body: JSON.stringify(body),
     });
+    const text = await resp.text();
     let data = {};
     try {
-      data = await resp.json();
+      data = JSON.parse(text);
     } catch (e) {
-      data = { error: resp.status + " " + resp.statusText };
+      // A plain-text refusal (400: a note that is too long, 403: an expired CSRF token) says why: show it.
+      data = { error: resp.status + " " + (text.trim().slice(0, 200) || resp.statusText) };
     }
     if (resp.status === 401) {
       window.location.assign("/login");
@@ -107,7 +109,13 @@
     const item = all[index];
     item.classList.add("current");
     item.focus({ preventScroll: true });
-    item.scrollIntoView({ block: "nearest" });
+    // A comment taller than the screen (on a phone, most) is shown from its top, not scrolled to its end;
+    // one whose top is already in the upper half stays put (its buttons are held at the bottom of the screen).
+    const box = item.getBoundingClientRect();
+    const tall = box.height > window.innerHeight;
+    if (!(tall && box.top >= 0 && box.top < window.innerHeight / 2)) {
+      item.scrollIntoView({ block: tall ? "start" : "nearest" });
+    }
     if (previous && previous !== item) {
       release(previous);
     }
@@ -227,7 +235,13 @@
     return true;
   }
 
-  async function act(ids, action) {
+  // The note typed into an item's "Note for escalation" field ("" when it has none, e.g. in a batch).
+  function noteOf(item) {
+    const field = item && item.querySelector('textarea[name="note"]');
+    return field ? field.value : "";
+  }
+
+  async function act(ids, action, note) {
     if (ids.length === 0) {
       say("no comment selected");
       return;
@@ -241,7 +255,11 @@
         seen[id] = item.dataset.sha256;
       }
     });
-    const res = await post("/api/verdict", { ids: ids, action: action, seen: seen });
+    const body = { ids: ids, action: action, seen: seen };
+    if (note) {
+      body.note = note; // only ever an escalation's note: the item's field is labelled for that
+    }
+    const res = await post("/api/verdict", body);
     const results = (res.data && res.data.results) || {};
     let failed = 0;
     let removed = 0;
@@ -304,7 +322,7 @@
     } else if (item.classList.contains("claimed")) {
       say(action + ": not possible, this comment is held by " + holderOf(item) + "; press j or k to move on");
     } else {
-      act([item.dataset.id], action);
+      act([item.dataset.id], action, action === "escalate" ? noteOf(item) : "");
     }
   }
 
@@ -374,7 +392,8 @@
     ev.preventDefault();
     const all = items();
     current = all.indexOf(item);
-    act([item.dataset.id], ev.submitter.value);
+    const action = ev.submitter.value;
+    act([item.dataset.id], action, action === "escalate" ? noteOf(item) : "");
   });
 
   const batch = document.getElementById("batch");
