@@ -216,12 +216,7 @@ class StanceReader:
         their own sentence restate them, so only a negation or the next sentence refutes them."""
         if profile == "mention":
             return self._mentioned(start, end, gaps)
-        s = self.sentences
-        first, last = s.index(start), s.index(max(start, end - 1))
-        lo, hi = self._near(start, end, s.span(first)[0], s.span(last)[1], _SENTENCE_REACH)
-        prev = s.span(first - 1) if first > 0 else (lo, lo)
-        nxt = s.span(last + 1) if last + 1 < s.count() else (hi, hi)
-        self._gaps = gaps
+        last, (lo, hi), prev, nxt = self._around(start, end, gaps, _SENTENCE_REACH)
         refuted = self._refuted(start, end, (lo, hi), nxt, gaps, falsity=profile != "denial")
         endorsed = self._endorsed(start, end, lo, hi, prev, nxt)
         if refuted and endorsed and (endorsed.cue_end or 0) >= (refuted.cue_end or 0):
@@ -237,6 +232,19 @@ class StanceReader:
                 or self._quoted(start, end, lo)
                 or PLAIN)
 
+    def _around(self, start: int, end: int, gaps: Sequence[tuple[int, int]],
+                reach: int) -> tuple[int, tuple[int, int], tuple[int, int], tuple[int, int]]:
+        """The match's last sentence number, its sentence (at most `reach` words each side), and the previous and
+        next sentences; remembers the match's gaps for `_outside`."""
+        s = self.sentences
+        first, last = s.index(start), s.index(max(start, end - 1))
+        lo, hi = self._near(start, end, s.span(first)[0], s.span(last)[1], reach)
+        begin = s.span(first)[0]
+        prev = s.span(first - 1) if first > 0 else (begin, begin)
+        nxt = s.span(last + 1) if last + 1 < s.count() else (hi, hi)
+        self._gaps = gaps
+        return last, (lo, hi), prev, nxt
+
     def _near(self, start: int, end: int, lo: int, hi: int, words: int) -> tuple[int, int]:
         """[lo, hi) narrowed to `words` words each side of the match: comments written without punctuation are one
         long "sentence", and a cue forty words away is about something else."""
@@ -246,12 +254,7 @@ class StanceReader:
         """Used or mentioned: the word reported, explained, quoted, condemned as a word, or asked about; an
         endorsement of the mention ("he called him a ... Can't say he's wrong") makes it used again. The cues
         must stand close to the word: a slur is used in the middle of long rants that mention the news."""
-        s = self.sentences
-        first, last = s.index(start), s.index(max(start, end - 1))
-        lo, hi = self._near(start, end, s.span(first)[0], s.span(last)[1], _MENTION_REACH)
-        prev = s.span(first - 1) if first > 0 else (lo, lo)
-        nxt = s.span(last + 1) if last + 1 < s.count() else (hi, hi)
-        self._gaps = gaps
+        last, (lo, hi), prev, nxt = self._around(start, end, gaps, _MENTION_REACH)
         # The word as the object of naming: "called my father a ...", "yelled ... at the referee".
         said = self._attribution(self.cues.naming, start, end, self._words_before(lo, start, 5), end)
         found = (self._self(max(prev[0], self._words_before(prev[0], start, 20)), hi)
