@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
+
+from modbot.config import ReviewSettings
+from modbot.keys import Keys
+from tests.review_helpers import serve, write_users
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -23,3 +29,18 @@ async def browser() -> AsyncIterator[object]:
             yield chromium
         finally:
             await chromium.close()
+
+
+@dataclass
+class Site:
+    url: str
+    keys: Keys
+    redis: aioredis.Redis
+
+
+@pytest.fixture
+async def site(redis_client: aioredis.Redis, prefix: str, tmp_path: Path) -> AsyncIterator[Site]:
+    keys = Keys(prefix)
+    settings = ReviewSettings(users_file=write_users(tmp_path / "moderators.yaml"), claim_ttl_s=120)
+    async with serve(redis_client, keys, settings) as served:
+        yield Site(served.url, keys, redis_client)

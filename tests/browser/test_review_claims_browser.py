@@ -4,34 +4,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 
-from modbot.config import ReviewSettings
-from modbot.keys import Keys
-from tests.review_helpers import PASSWORDS, hold, serve, write_users
+from tests.browser.conftest import Site
+from tests.review_helpers import PASSWORDS, hold
 
 pytestmark = pytest.mark.browser
-
-
-@dataclass
-class Site:
-    url: str
-    keys: Keys
-    redis: aioredis.Redis
-
-
-@pytest.fixture
-async def site(redis_client: aioredis.Redis, prefix: str, tmp_path: Path) -> AsyncIterator[Site]:
-    keys = Keys(prefix)
-    settings = ReviewSettings(users_file=write_users(tmp_path / "moderators.yaml"), claim_ttl_s=120)
-    async with serve(redis_client, keys, settings) as served:
-        yield Site(served.url, keys, redis_client)
 
 
 async def log_in(browser: Any, url: str, user: str) -> Any:

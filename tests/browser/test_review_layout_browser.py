@@ -7,18 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 
-from modbot.config import ReviewSettings
-from modbot.keys import Keys
 from modbot.models import Author, Stance
-from tests.review_helpers import PASSWORDS, find, hold, serve, write_users
+from tests.browser.conftest import Site
+from tests.review_helpers import PASSWORDS, find, hold
 
 pytestmark = pytest.mark.browser
 
@@ -26,21 +22,6 @@ CATEGORIES = ("antisemitic_conspiracy", "dehumanisation", "hate_symbols", "consp
 TEXT = ("The globalist bankers own the press, these people are vermin, 1488 forever, chemtrails are a plot and "
         "the slur goes here. https://example.com/a/very/long/link/that/does/not/break/anywhere/on/its/own/at/all")
 NEEDLES = ("globalist bankers", "vermin", "1488", "chemtrails are a plot", "the slur")
-
-
-@dataclass
-class Site:
-    url: str
-    keys: Keys
-    redis: aioredis.Redis
-
-
-@pytest.fixture
-async def site(redis_client: aioredis.Redis, prefix: str, tmp_path: Path) -> AsyncIterator[Site]:
-    keys = Keys(prefix)
-    settings = ReviewSettings(users_file=write_users(tmp_path / "moderators.yaml"), claim_ttl_s=120)
-    async with serve(redis_client, keys, settings) as served:
-        yield Site(served.url, keys, redis_client)
 
 
 async def seed(site: Site) -> None:

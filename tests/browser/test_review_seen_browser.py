@@ -4,29 +4,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 
-from modbot.config import ReviewSettings
-from modbot.keys import Keys
 from modbot.models import Action
-from tests.browser.test_review_claims_browser import Site, holder, log_in, wait_for
-from tests.review_helpers import hold, serve, write_users
+from tests.browser.conftest import Site
+from tests.browser.test_review_claims_browser import holder, log_in, wait_for
+from tests.review_helpers import hold
 from tests.test_review_seen import AFTER, BEFORE, decision_of, edit, entries
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-async def site(redis_client: aioredis.Redis, prefix: str, tmp_path: Path) -> AsyncIterator[Site]:
-    keys = Keys(prefix)
-    settings = ReviewSettings(users_file=write_users(tmp_path / "moderators.yaml"), claim_ttl_s=120)
-    async with serve(redis_client, keys, settings) as served:
-        yield Site(served.url, keys, redis_client)
 
 
 async def test_approve_after_the_author_edited_is_refused_and_shows_the_new_text(browser: Any, site: Site) -> None:
