@@ -12,20 +12,25 @@ this module holds the order in which they are weighed:
 
 1. `self`: an in-group marker ("as a Jew", "we Muslims", "they call us ...") in the sentence or the one
    before: the writer is the target.
-2. `refuted`: a refutation ("myth", "lie", "smear", "baseless", "not true") in the sentence, or opening the
-   next one ("That is a myth."), or a negation governing the trope ("Jews don't control the media", "there
-   is no Jewish plot"). Not when the refutation is dismissed ("this is no myth", "call it a conspiracy theory
-   if you want") or taken back ("people call it a myth, but look who owns the banks"), and never a word
-   inside the trope itself ("the Holocaust is a myth" is the trope).
-3. `asserted` by endorsement: "... and he is right", "finally someone says it", "it's no secret that".
-4. `questioned`: a challenge ("where is your evidence?") or a plain yes/no question about the trope.
-   A rhetorical or presupposing question ("isn't it obvious ...?", "why do they control ...?") stays
-   asserted.
-5. `reported`: news or history register ("arrested", "was jailed", "historians"), a past-tense attribution
-   to someone else ("a senator said ..."), or a symbol explained ("6MWE means ...", "a neo-Nazi slogan").
-6. `quoted`: inside quotation marks (or a <blockquote>), or attributed in the present tense ("my uncle
+2. `refuted`: a refutation or condemnation ("myth", "lie", "baseless", "not true", "is vile") in the sentence,
+   or opening the next one ("That is a myth."), or a negation governing the trope ("Jews don't control the
+   media", "there is no Jewish plot"). Not when the refutation is dismissed ("this is no myth", "call it a
+   conspiracy theory if you want") or taken back ("people call it a myth, but ..."), not when an endorsement
+   follows it ("... but stereotypes exist for a reason"), and never a word inside the trope itself ("the
+   Holocaust is a myth" is the trope).
+3. `questioned` by a challenge: doubt ("prove it") or a question asking for evidence ("where is your
+   evidence?").
+4. `asserted` by endorsement: "... and he is right", "finally someone says it", "it's no secret that".
+5. `questioned` as a plain yes/no question about the trope, or a question about quoted words. A rhetorical or
+   presupposing question ("isn't it obvious ...?", "why do they control ...?") stays asserted.
+6. `reported`: a symbol explained ("6MWE means ...", "a neo-Nazi slogan"), news or history register
+   ("arrested", "was jailed", "historians"), or a past-tense attribution to someone else ("a senator said").
+7. `quoted`: inside quotation marks (or a <blockquote>), or attributed in the present tense ("my uncle
    says ...") with no sign of the writer's own view.
-7. otherwise `asserted`.
+8. otherwise `asserted`.
+
+Slurs are read with the `mention` profile and Holocaust denial with `denial` (see `StanceReader.classify`). A
+"sentence" is at most 25 words each side of the match: comments written without punctuation are one long one.
 
 Everything is matched on the evasion-proof skeleton (modbot.scoring.normalize) within sentence bounds taken
 from the original text, and only for comments that matched an entry, so the cost is paid by few comments.
@@ -95,8 +100,6 @@ class Sentences:
     """Sentence and clause bounds of one comment, in skeleton coordinates."""
 
     def __init__(self, text: str, mapped: Normalized) -> None:
-        self.text = text
-        self.mapped = mapped
         starts = mapped.starts
         n = len(mapped.text)
         found = list(SENTENCE_END.finditer(text))
@@ -105,7 +108,6 @@ class Sentences:
         self.terminator_spans = [m.span() for m in found]
         # Skeleton index where each sentence starts: the first skeleton char from at/after the original end.
         self.bounds = [0] + [bisect_left(starts, e) for e in ends] + [n]
-        self.sorted_starts = starts
         self.clauses = [bisect_left(starts, m.start()) for m in _CLAUSE.finditer(text)]
 
     def index(self, k: int) -> int:
