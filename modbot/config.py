@@ -61,7 +61,7 @@ class ToxicitySettings:
     config_dir: Path | None = None  # local folder with config.json + tokenizer files for the checkpoint
     device: str = "cpu"
     threads: int = 0  # torch intra-op threads; 0 = torch's default
-    batch_size: int = 16  # windows per forward pass, at most
+    batch_size: int = 32  # windows per forward pass, at most (max_batch_tokens usually decides first)
     max_length: int = 256  # tokens per window (special tokens included); longer texts are read in windows
     max_windows: int = 32  # windows per comment, at most; past it they are spread over the text, gaps unread
     max_batch_tokens: int = 4096  # padded tokens per forward pass (rows x longest row); a longer window goes alone

@@ -31,7 +31,7 @@ from modbot.scoring.detoxify_loading import (
     quantize,
     rename_labels,
 )
-from modbot.scoring.token_windows import plan_passes, split_windows
+from modbot.scoring.token_windows import TextWindows, plan_passes, split_windows
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class ToxicityScorer:
 
     name = "toxicity"
 
-    def __init__(self, model: DetoxifyModel, *, batch_size: int = 16, max_length: int = 256, max_windows: int = 32,
+    def __init__(self, model: DetoxifyModel, *, batch_size: int = 32, max_length: int = 256, max_windows: int = 32,
                  max_batch_tokens: int = 4096, device: str = "cpu", executor: ThreadPoolExecutor | None = None) -> None:
         if batch_size <= 0 or max_windows <= 0 or max_batch_tokens <= 0:
             raise ValueError("batch_size, max_windows and max_batch_tokens must be positive")
@@ -134,13 +134,7 @@ class ToxicityScorer:
 
         if not texts:
             return []
-        # No truncation: the windows decide what the model reads. verbose=False: a text longer than the model
-        # is expected here, transformers' warning about it is not.
-        encoded = self._model.tokenizer(list(texts), add_special_tokens=False, truncation=False, padding=False,
-                                        verbose=False)
-        content_size = self._max_length - len(self._prefix) - len(self._suffix)
-        split = [split_windows(ids, size=content_size, max_windows=self._max_windows, prefix=self._prefix,
-                               suffix=self._suffix) for ids in encoded["input_ids"]]
+        split = self._split(texts)
         owners = [n for n, text_windows in enumerate(split) for _ in text_windows.rows]
         rows = [row for text_windows in split for row in text_windows.rows]
         best: list[list[float] | None] = [None] * len(texts)
@@ -157,6 +151,19 @@ class ToxicityScorer:
         return [WindowedPrediction(labels=dict(zip(self._model.labels, (float(p) for p in probs), strict=True)),
                                    tokens=w.tokens, windows=len(w.rows), needed=w.needed, unread=w.unread)
                 for probs, w in zip(_all_scored(best), split, strict=True)]
+
+    def windows_of(self, text: str) -> TextWindows:
+        """The windows the scorer cuts `text` into (for benchmarks and checks; scoring does this by itself)."""
+        return self._split([text])[0]
+
+    def _split(self, texts: Sequence[str]) -> list[TextWindows]:
+        # No truncation: the windows decide what the model reads. verbose=False: a text longer than the model
+        # is expected here, transformers' warning about it is not.
+        encoded = self._model.tokenizer(list(texts), add_special_tokens=False, truncation=False, padding=False,
+                                        verbose=False)
+        content_size = self._max_length - len(self._prefix) - len(self._suffix)
+        return [split_windows(ids, size=content_size, max_windows=self._max_windows, prefix=self._prefix,
+                              suffix=self._suffix) for ids in encoded["input_ids"]]
 
     async def close(self) -> None:
         """Stop the worker thread once the batch in hand (if any) is done."""
