@@ -104,6 +104,7 @@ def test_passes_stay_within_the_token_budget_and_take_every_row_once(
         longest = max(lengths[i] for i in p)
         assert len(p) <= max_rows
         assert len(p) * longest <= max_tokens or len(p) == 1  # a row over the budget goes alone
+        assert len(p) * longest <= 2 * sum(lengths[i] for i in p)  # padding is at most half of a pass
     # sorted by length: no pass holds a row shorter than one in an earlier pass
     for a, b in zip(passes, passes[1:], strict=False):
         assert max(lengths[i] for i in a) <= min(lengths[i] for i in b)
@@ -115,5 +116,7 @@ def test_one_long_row_does_not_pad_the_short_ones() -> None:
     # The old fixed chunks of 16 sorted rows put 14 short rows with the two long ones: 16 x 256 padded tokens.
     passes = plan_passes(lengths, max_tokens=4096, max_rows=32)
     assert passes == [[i for i in range(32) if lengths[i] == 20], [5, 31]]
+    # a few short rows are not padded to a long one either, though together they would fit the budget
+    assert plan_passes([20] * 10 + [256], max_tokens=4096, max_rows=32) == [list(range(10)), [10]]
     # a row longer than the budget is not refused: it goes through alone
     assert plan_passes([5000, 10, 10], max_tokens=4096, max_rows=16) == [[1, 2], [0]]

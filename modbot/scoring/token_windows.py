@@ -82,19 +82,24 @@ def plan_passes(lengths: Sequence[int], *, max_tokens: int, max_rows: int) -> li
     """Group rows (given by their token lengths) into forward passes; returns the row indices of each pass.
 
     Rows are sorted by length, so a pass holds rows of similar length and little compute goes to padding.
-    A pass is padded to its longest row; it takes rows while (rows x longest) stays within `max_tokens` and
-    the rows number at most `max_rows`. A single row longer than `max_tokens` goes through alone.
+    A pass is padded to its longest row; it takes rows while (rows x longest) stays within `max_tokens`, the
+    rows number at most `max_rows`, and padding stays at most half of the pass (so a few short rows and one
+    long one make two passes, not one padded to the long one). A single row longer than `max_tokens` goes
+    through alone.
     """
     if max_tokens <= 0 or max_rows <= 0:
         raise ValueError(f"max_tokens and max_rows must be positive, not {max_tokens} and {max_rows}")
     passes: list[list[int]] = []
     current: list[int] = []
+    real = 0  # tokens of the rows in `current`, padding excluded
     for i in sorted(range(len(lengths)), key=lambda k: lengths[k]):
         # sorted ascending: row i is the longest of the pass it joins, so the pass would be padded to it
-        if current and ((len(current) + 1) * lengths[i] > max_tokens or len(current) >= max_rows):
+        padded = (len(current) + 1) * lengths[i]
+        if current and (padded > max_tokens or len(current) >= max_rows or padded > 2 * (real + lengths[i])):
             passes.append(current)
-            current = []
+            current, real = [], 0
         current.append(i)
+        real += lengths[i]
     if current:
         passes.append(current)
     return passes
