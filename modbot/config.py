@@ -61,8 +61,10 @@ class ToxicitySettings:
     config_dir: Path | None = None  # local folder with config.json + tokenizer files for the checkpoint
     device: str = "cpu"
     threads: int = 0  # torch intra-op threads; 0 = torch's default
-    batch_size: int = 16  # texts per forward pass
-    max_length: int = 256  # tokens per text; longer texts are truncated
+    batch_size: int = 32  # windows per forward pass, at most (max_batch_tokens usually decides first)
+    max_length: int = 256  # tokens per window (special tokens included); longer texts are read in windows
+    max_windows: int = 32  # windows per comment, at most; past it they are spread over the text, gaps unread
+    max_batch_tokens: int = 4096  # padded tokens per forward pass (rows x longest row); a longer window goes alone
     quantize: bool = False  # int8 dynamic quantization on CPU: about 2x faster, scores within about 0.01
 
 
@@ -307,6 +309,8 @@ def _check(s: Settings, data: Any, file: str, errors: list[ConfigError]) -> None
         fail(("scorers", "toxicity", "device"), f"unknown torch device '{tox.device}'", "cpu, cuda, cuda:N or mps")
     positive(("scorers", "toxicity", "batch_size"), tox.batch_size)
     positive(("scorers", "toxicity", "max_length"), tox.max_length)
+    positive(("scorers", "toxicity", "max_windows"), tox.max_windows)
+    positive(("scorers", "toxicity", "max_batch_tokens"), tox.max_batch_tokens)
     positive(("scorers", "toxicity", "threads"), tox.threads, allow_zero=True)
     for name in ("batch_size", "max_text_chars", "reclaim_idle_ms"):
         positive(("stream", name), getattr(s.stream, name))

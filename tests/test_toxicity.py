@@ -163,11 +163,18 @@ def test_batching_and_length_sorting_give_the_scores_of_one_text_at_a_time(
         assert max(abs(got[k] - want[k]) for k in got) < 1e-5
 
 
-def test_long_texts_are_truncated_to_max_length(tiny: dict[str, tuple[Path, Path]]) -> None:
+def test_max_length_is_the_window_the_model_reads_at_once(tiny: dict[str, tuple[Path, Path]]) -> None:
     model = load_local_checkpoint(*tiny["bert"])
-    long_text = "the council approved the budget " * 400  # far past the tiny model's 128 positions
+    long_text = "the council approved the budget " * 50  # 600 tokens, far past the tiny model's 128 positions
     short = ToxicityScorer(model, max_length=32)
-    assert short.predict([long_text]) == short.predict([" ".join(long_text.split()[:200])])
+    widths: list[int] = []
+    handle = model.model.register_forward_pre_hook(
+        lambda _m, _a, kw: widths.append(kw["input_ids"].shape[1]), with_kwargs=True)
+    prediction = short.predict_windows([long_text])[0]
+    handle.remove()
+    # 30 tokens between [CLS] and [SEP] per window, neighbours sharing 7: the whole text is read
+    assert max(widths) == 32 and prediction.unread == 0
+    assert prediction.windows == len(range(0, prediction.tokens - 30, 23)) + 1
     # asked for more than the model's 128 positions, the scorer caps at 128 instead of failing
     capped = ToxicityScorer(model, max_length=100_000)
     assert capped.predict([long_text]) == ToxicityScorer(model, max_length=128).predict([long_text])
