@@ -95,7 +95,11 @@ class ToxicityScorer:
 
     @property
     def version(self) -> str:
-        return self._model.version
+        """The model's version, plus how text is read: a long comment read in windows scores differently from
+        the same comment truncated (`max_windows: 1`), so cached scores of one must not stand for the other."""
+        if self._max_windows == 1:
+            return self._model.version
+        return f"{self._model.version}@windows{self._max_length}"
 
     @property
     def labels(self) -> tuple[str, ...]:
