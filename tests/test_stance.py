@@ -69,7 +69,7 @@ def test_dismissed_or_taken_back_refutation_is_asserted(scorer: PatternScorer) -
 
 
 def test_words_of_the_trope_itself_never_refute_it(scorer: PatternScorer) -> None:
-    # "myth" and "never" are the denial here, not a refutation of it (negatable: false, cue inside the match).
+    # "myth" and "never" are the denial here, not a refutation of it: they are the trope's own words.
     assert _stance(scorer, "the holocaust is a myth")[0] is Stance.ASSERTED
     assert _stance(scorer, "the gas chambers never happened")[0] is Stance.ASSERTED
 
