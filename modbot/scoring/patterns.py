@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import lru_cache
@@ -26,9 +25,7 @@ from modbot.models import Comment, Match, ScorerOutput
 from modbot.scoring.lexicon import Entry, Lexicon, load_lexicon
 from modbot.scoring.markup import decode, has_markup
 from modbot.scoring.normalize import Normalized, normalize_variants, normalize_with_offsets, spelled
-from modbot.scoring.stance import SENTENCE_END, StanceReader
-
-# Sentences (for exception words): see modbot.scoring.stance.SENTENCE_END.
+from modbot.scoring.stance import StanceReader
 
 
 def _window(text: str, start: int, end: int, words: int | None) -> tuple[int, int]:
@@ -52,14 +49,6 @@ def _window(text: str, start: int, end: int, words: int | None) -> tuple[int, in
 def _gaps(m: re.Match[str]) -> list[tuple[int, int]]:
     """The non-empty ~N gaps of a `pattern:` entry's match (its regex captures each gap as a group)."""
     return [m.span(g) for g in range(1, (m.lastindex or 0) + 1) if m.end(g) > m.start(g)]
-
-
-def _sentence_ids(text: str, mapped: Normalized) -> Callable[[int], int]:
-    """Function: skeleton index -> number of the original sentence that character came from."""
-    ends = [m.end() for m in SENTENCE_END.finditer(text)]
-    starts = mapped.starts
-    last = len(starts) - 1
-    return lambda k: bisect_right(ends, starts[min(k, last)]) if starts else 0
 
 
 @lru_cache(maxsize=256)
@@ -132,7 +121,6 @@ class PatternScorer:
         for variant, skeleton in enumerate(normalize_variants(text)):
             entries = self.candidates(skeleton)
             mapped: Normalized | None = None
-            sentence: Callable[[int], int] | None = None
             reader: StanceReader | None = None
             for entry in entries:
                 for m in entry.regex.finditer(skeleton):
@@ -141,16 +129,14 @@ class PatternScorer:
                         continue
                     if mapped is None:
                         mapped = normalize_with_offsets(text, join_all=variant == 1)
-                    if hits:
-                        sentence = sentence or _sentence_ids(text, mapped)
-                        if self._framed(entry, skeleton, m.start(), m.end(), hits, sentence):
-                            continue
+                    reader = reader or StanceReader(self._lexicon.stance, text, mapped, quoted_ranges)
+                    if hits and self._framed(entry, skeleton, m.start(), m.end(), hits, reader.sentences.index):
+                        continue
                     start, end = mapped.span(m.start(), m.end())
                     if (entry.id, start, end) in found:
                         continue
                     if entry.unless_spelled and spelled(text[start:end]) in entry.unless_spelled:
                         continue
-                    reader = reader or StanceReader(self._lexicon.stance, text, mapped, quoted_ranges)
                     gaps = _gaps(m) if entry.gapped and isinstance(m, re.Match) else []
                     verdict = reader.classify(m.start(), m.end(), gaps, entry.stance)
                     cue = None if verdict.cue_start is None else text[verdict.cue_start:verdict.cue_end]
