@@ -3,7 +3,7 @@ per entry, both over the normalised skeleton (see modbot.scoring.normalize).
 
 Schema (documented for operators at the top of config/patterns.yaml):
 
-    categories: {NAME: {means: str, unless: [token...], window: int, stance: claim | mention}}
+    categories: {NAME: {means: str, unless: [token...], window: int, stance: claim | mention | denial}}
     lists:      {NAME: [word or phrase, "prefix*", <OTHER>, ...]}  # referenced as <NAME>; <OTHER> = a list above
     dismissals: ["not ~2 <exception>", "<exception> my ass", ...]  # frames that cancel an exception word
     entries:
@@ -22,6 +22,8 @@ Schema (documented for operators at the top of config/patterns.yaml):
                                      # a dismissal frame ("this is no myth", "racist my ass")
         window: int                  # words each side for requires/unless; absent: the whole comment
         inherit_unless: bool         # false: ignore the category's `unless` list for this entry
+        stance: claim|mention|denial # how the stance reader weighs the words around a match (default: the
+                                     # category's, else claim); see modbot.scoring.stance
         unless_spelled: [word...]    # a match spelled exactly so (doubled letters kept) is not flagged:
                                      # the skeleton folds "nigger" and the country "Niger" alike
 """
