@@ -5,7 +5,9 @@ Schema (documented for operators at the top of config/patterns.yaml):
 
     categories: {NAME: {means: str, unless: [token...], window: int, stance: claim | mention | denial}}
     lists:      {NAME: [word or phrase, "prefix*", <OTHER>, ...]}  # referenced as <NAME>; <OTHER> = a list above
-    dismissals: ["not ~2 <exception>", "<exception> my ass", ...]  # frames that cancel an exception word
+    dismissals: ["not ~1 <exception>", "<exception> my ass", ...]  # frames that cancel an exception word
+    stance:     {KIND: [cue pattern, ...]}   # the stance reader's cues (self, refute, condemn, endorse, ...),
+                                             # compiled into one regex per kind (modbot.scoring.stance.StanceCues)
     entries:
       - id: str                      # unique; reported as Match.pattern
         category: NAME               # declared under categories
