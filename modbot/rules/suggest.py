@@ -84,7 +84,9 @@ class RuleChange:
         """The YAML to paste over the rule, or what to delete."""
         if self.new_rule is None:
             return f"# delete the rule '{self.rule_id}' from the rules file"
-        return yaml.safe_dump([self.new_rule], sort_keys=False, allow_unicode=True, width=100).rstrip()
+        # Flow style for lists and mappings of plain values: reads like the shipped rules.yaml.
+        return yaml.safe_dump([self.new_rule], sort_keys=False, allow_unicode=True, width=100,
+                              default_flow_style=None).rstrip()
 
 
 def rule_change(rules_text: str, candidate: Candidate) -> RuleChange:
