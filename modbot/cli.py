@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "backtest": ("backtest", "replay comments through the rules; compare rule sets; precision and recall"),
     "status": ("status", "what waits where: backlog, dead letters, outbox, review queues"),
     "stats": ("stats", "per-rule statistics: fired, held, upheld, overturned, precision"),
+    "suggest": ("suggest", "rules and lexicon entries whose holds are mostly overturned: a change and its backtest"),
     "review": ("review", "serve the moderators' review page on its own"),
     "moderators": ("moderators", "add, remove or list review page moderators"),
     "eval-patterns": ("eval_patterns", "measure the pattern lexicon on a labelled CSV/JSONL file"),

@@ -24,14 +24,16 @@ from modbot.errors import ModbotError
 from modbot.ingest.schema import comment_to_dict, parse_comment
 from modbot.keys import Keys, review_score
 from modbot.models import Action, Comment, Decision
+from modbot.rules.patternstats import match_fields
 from modbot.rules.stats import review_outcome
 
 _RECORD = """
 -- KEYS: 1 decision, 2 comment, 3 decisions log, 4 review, 5 outbox, 6 rulestats, 7 input stream,
---       8 escalated review, 9 stream id of the decided version, 10 escalation record
+--       8 escalated review, 9 stream id of the decided version, 10 escalation record, 11 patternstats
 -- ARGV: 1 decision JSON, 2 comment JSON, 3 comment id, 4 review score ('' = not held), 5 group,
 --       6 message id ('' = none), 7 rule, 8 held '1'/'0', 9 text sha256, 10 history max length ('0' = all),
---       11 stance of the matches the rule relied on ('' = none)
+--       11 stance of the matches the rule relied on ('' = none),
+--       12.. 'entry|stance' of each distinct pattern match (rules/patternstats.py)
 local function ack()
   if ARGV[6] ~= '' then redis.call('XACK', KEYS[7], ARGV[5], ARGV[6]) end
 end
@@ -81,6 +83,10 @@ if ARGV[7] ~= '' then
     redis.call('HINCRBY', KEYS[6], ARGV[7] .. '|held', 1)
     if ARGV[11] ~= '' then redis.call('HINCRBY', KEYS[6], ARGV[7] .. '|held@' .. ARGV[11], 1) end
   end
+end
+for i = 12, #ARGV do
+  redis.call('HINCRBY', KEYS[11], ARGV[i] .. '|fired', 1)
+  if ARGV[8] == '1' then redis.call('HINCRBY', KEYS[11], ARGV[i] .. '|held', 1) end
 end
 ack()
 return result
@@ -163,12 +169,12 @@ class DecisionStore:
                 await self._record(
                     keys=[k.decision(comment.id), k.comment(comment.id), k.decisions, k.review, k.outbox,
                           k.rulestats, ack.stream if ack else k.comments, k.review_escalated,
-                          k.decided_from(comment.id), k.escalation(comment.id)],
+                          k.decided_from(comment.id), k.escalation(comment.id), k.patternstats],
                     args=[json.dumps(decision.to_dict()), json.dumps(comment_to_dict(comment)), comment.id,
                           repr(review_score(decision.priority, created)) if held else "",
                           ack.group if ack else "", ack.message_id if ack else "", decision.rule or "",
                           "1" if held else "0", comment.text_sha256, str(self.history_maxlen),
-                          decision.stance.value if decision.stance else ""],
+                          decision.stance.value if decision.stance else "", *match_fields(decision)],
                     client=pipe,
                 )
             results = await pipe.execute()
@@ -207,6 +213,9 @@ class DecisionStore:
                 pipe.hincrby(k.rulestats, f"{previous.rule}|{outcome}", 1)
                 if previous.stance:
                     pipe.hincrby(k.rulestats, f"{previous.rule}|{outcome}@{previous.stance.value}", 1)
+            if previous.action is Action.HOLD and outcome:
+                for entry in match_fields(previous):
+                    pipe.hincrby(k.patternstats, f"{entry}|{outcome}", 1)
             pipe.xadd(k.audit, audit_fields(comment_id, action.value, moderator, previous, note))
             try:
                 await pipe.execute()

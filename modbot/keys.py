@@ -18,6 +18,7 @@
 | {p}outbox                   | stream | decisions waiting for delivery: field `decision` = JSON; group `sink` |
 | {p}outbox:failed            | stream | decisions refused for good (4xx, 3xx) or unsendable, with `error`     |
 | {p}rulestats                | hash   | `{rule}|fired`, `{rule}|held`, `{rule}|upheld`, `{rule}|overturned`    |
+| {p}patternstats             | hash   | `{entry}|{stance}|fired`, ...|held, |upheld, |overturned (patternstats.py) |
 | {p}audit                    | stream | moderator actions: who, when, what, previous state                    |
 | {p}claim:{id}               | string | moderator holding a review item (expires)                             |
 | {p}wp:cursor                | string | WordPress poller position                                             |
@@ -48,6 +49,7 @@ class Keys:
         self.outbox = prefix + "outbox"
         self.outbox_failed = prefix + "outbox:failed"
         self.rulestats = prefix + "rulestats"
+        self.patternstats = prefix + "patternstats"
         self.audit = prefix + "audit"
         self.wp_cursor = prefix + "wp:cursor"
 

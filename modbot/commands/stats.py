@@ -1,6 +1,7 @@
 """Per-rule statistics from Redis: how often each rule fired and held, and how moderators judged its holds.
 
-precision = upheld / (upheld + overturned): the share of reviewed holds that moderators removed.
+precision = upheld / (upheld + overturned): the share of reviewed holds that moderators removed. With --patterns:
+the same per lexicon entry and stance of its matches, with the Wilson 95 % interval of precision.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from modbot.connections import connect
 from modbot.errors import RuleError
 from modbot.keys import Keys
 from modbot.rules import load_rules
+from modbot.rules.patternstats import PatternStats, read_pattern_stats
 from modbot.rules.stats import RuleStats, read_rule_stats
 
 from .validate import add_config_arguments, rules_path, settings_from
@@ -25,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Redis URL (default: redis.url / MODBOT_REDIS_URL, else the running daemon's embedded "
                              "server)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--patterns", action="store_true",
+                        help="per lexicon entry and stance instead of per rule, with a 95 %% interval of precision")
 
 
 def format_table(stats: dict[str, RuleStats]) -> list[str]:
@@ -43,15 +47,41 @@ def format_table(stats: dict[str, RuleStats]) -> list[str]:
     return lines
 
 
+def format_pattern_table(stats: list[PatternStats]) -> list[str]:
+    """One line per lexicon entry and stance; the interval is the Wilson 95 % interval of precision."""
+    width = max([len("entry"), *(len(s.entry) for s in stats)])
+    lines = [f"{'entry':<{width}}  {'stance':<10}  {'fired':>7}  {'held':>7}  {'upheld':>7}  {'overturned':>10}  "
+             f"{'precision':>9}  95% interval"]
+    for s in stats:
+        p = "-" if s.precision is None else f"{s.precision:.2f}"
+        iv = s.interval
+        span = "-" if iv is None else f"{iv[0]:.2f}-{iv[1]:.2f}"
+        lines.append(f"{s.entry:<{width}}  {s.stance:<10}  {s.fired:>7}  {s.held:>7}  {s.upheld:>7}  "
+                     f"{s.overturned:>10}  {p:>9}  {span}")
+    return lines
+
+
 async def run_async(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     redis_settings = dataclasses.replace(settings.redis, url=args.redis_url) if args.redis_url else settings.redis
     # Like `enqueue` and `review`: the configured server, else the embedded one a running daemon started.
     conn = await connect(redis_settings, start_embedded=False)
+    keys = Keys(settings.redis.prefix, settings.stream.name)
     try:
-        stats = await read_rule_stats(conn.redis, Keys(settings.redis.prefix, settings.stream.name))
+        if args.patterns:
+            patterns = await read_pattern_stats(conn.redis, keys)
+        else:
+            stats = await read_rule_stats(conn.redis, keys)
     finally:
         await conn.close()
+    if args.patterns:
+        if args.json:
+            print(json.dumps([s.to_dict() for s in patterns]))
+        elif not patterns:
+            print("no lexicon entry has matched in a decision yet")
+        else:
+            print("\n".join(format_pattern_table(patterns)))
+        return 0
     # Rules that never fired still belong in the table: a rule that never fires is worth knowing about.
     try:
         for rule in load_rules(rules_path(args, settings)).rules:
