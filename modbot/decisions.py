@@ -1,7 +1,8 @@
 """Storing decisions: one atomic step per comment (decision, history, review queue, outbox, ack).
 
-Every write for a decision happens in one Lua script, so a crash leaves either nothing (the message stays
-pending and is reclaimed) or everything (decision stored, queued for delivery, message acknowledged).
+Every write for a decision (the author's index of recent decisions included) happens in one Lua script, so a
+crash leaves either nothing (the message stays pending and is reclaimed) or everything (decision stored, queued
+for delivery, message acknowledged).
 A comment that already has a decision for the same text is acknowledged and not decided again; an edited
 comment (same id, new text) is decided again and its new decision replaces the old one.
 """
@@ -26,12 +27,17 @@ from modbot.keys import Keys, review_score
 from modbot.models import Action, Comment, Decision
 from modbot.rules.stats import review_outcome
 
+# How many of an author's latest decided comments {p}author:... keeps for the review page's author panel: enough
+# to tell a first-time poster from a regular offender, few enough that reading them stays cheap.
+AUTHOR_HISTORY = 50
+
 _RECORD = """
 -- KEYS: 1 decision, 2 comment, 3 decisions log, 4 review, 5 outbox, 6 rulestats, 7 input stream,
---       8 escalated review, 9 stream id of the decided version, 10 escalation record
+--       8 escalated review, 9 stream id of the decided version, 10 escalation record, 11 author's index
 -- ARGV: 1 decision JSON, 2 comment JSON, 3 comment id, 4 review score ('' = not held), 5 group,
 --       6 message id ('' = none), 7 rule, 8 held '1'/'0', 9 text sha256, 10 history max length ('0' = all),
---       11 stance of the matches the rule relied on ('' = none)
+--       11 stance of the matches the rule relied on ('' = none), 12 decision time (unix seconds),
+--       13 how many of the author's comments their index keeps
 local function ack()
   if ARGV[6] ~= '' then redis.call('XACK', KEYS[7], ARGV[5], ARGV[6]) end
 end
@@ -56,6 +62,9 @@ end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('SET', KEYS[2], ARGV[2])
 if ARGV[6] ~= '' then redis.call('SET', KEYS[9], ARGV[6]) end
+-- The author's index moves with the decision, so the review page's history of them can never disagree with it.
+redis.call('ZADD', KEYS[11], ARGV[12], ARGV[3])
+redis.call('ZREMRANGEBYRANK', KEYS[11], 0, -(tonumber(ARGV[13]) + 1))
 if ARGV[10] ~= '0' then
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[10], '*', 'decision', ARGV[1])
 else
@@ -163,12 +172,14 @@ class DecisionStore:
                 await self._record(
                     keys=[k.decision(comment.id), k.comment(comment.id), k.decisions, k.review, k.outbox,
                           k.rulestats, ack.stream if ack else k.comments, k.review_escalated,
-                          k.decided_from(comment.id), k.escalation(comment.id)],
+                          k.decided_from(comment.id), k.escalation(comment.id),
+                          k.author(comment.site, comment.author.id)],
                     args=[json.dumps(decision.to_dict()), json.dumps(comment_to_dict(comment)), comment.id,
                           repr(review_score(decision.priority, created)) if held else "",
                           ack.group if ack else "", ack.message_id if ack else "", decision.rule or "",
                           "1" if held else "0", comment.text_sha256, str(self.history_maxlen),
-                          decision.stance.value if decision.stance else ""],
+                          decision.stance.value if decision.stance else "",
+                          repr(decision.decided_at.timestamp()), str(AUTHOR_HISTORY)],
                     client=pipe,
                 )
             results = await pipe.execute()
