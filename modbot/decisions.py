@@ -25,15 +25,17 @@ from modbot.errors import ModbotError
 from modbot.ingest.schema import comment_to_dict, parse_comment
 from modbot.keys import Keys, review_score
 from modbot.models import Action, Comment, Decision
+from modbot.review.counts import LUA as COUNTS_LUA
 from modbot.rules.stats import review_outcome
 
 # How many of an author's latest decided comments {p}author:... keeps for the review page's author panel: enough
 # to tell a first-time poster from a regular offender, few enough that reading them stays cheap.
 AUTHOR_HISTORY = 50
 
-_RECORD = """
+_RECORD = COUNTS_LUA + """
 -- KEYS: 1 decision, 2 comment, 3 decisions log, 4 review, 5 outbox, 6 rulestats, 7 input stream,
---       8 escalated review, 9 stream id of the decided version, 10 escalation record, 11 author's index
+--       8 escalated review, 9 stream id of the decided version, 10 escalation record, 11 author's index,
+--       12 held queue's filter counts, 13 escalated queue's filter counts
 -- ARGV: 1 decision JSON, 2 comment JSON, 3 comment id, 4 review score ('' = not held), 5 group,
 --       6 message id ('' = none), 7 rule, 8 held '1'/'0', 9 text sha256, 10 history max length ('0' = all),
 --       11 stance of the matches the rule relied on ('' = none), 12 decision time (unix seconds),
@@ -72,11 +74,19 @@ else
 end
 -- Held: into the review queue, or stay in the escalated one if a moderator escalated it (an edit does not
 -- undo an escalation, nor its record of who escalated it). Not held: out of both, and the record goes too.
+-- The filter counts follow: the previous decision's rule and categories leave the queue it was in, the new
+-- decision's enter the queue it is in now.
+local was_held = redis.call('ZSCORE', KEYS[4], ARGV[3])
+local was_escalated = redis.call('ZSCORE', KEYS[8], ARGV[3])
+if was_held then count(KEYS[12], previous, -1) end
+if was_escalated then count(KEYS[13], previous, -1) end
 if ARGV[4] ~= '' then
-  if redis.call('ZSCORE', KEYS[8], ARGV[3]) then
+  if was_escalated then
     redis.call('ZADD', KEYS[8], ARGV[4], ARGV[3])
+    count(KEYS[13], ARGV[1], 1)
   else
     redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3])
+    count(KEYS[12], ARGV[1], 1)
   end
 else
   redis.call('ZREM', KEYS[4], ARGV[3])
@@ -93,6 +103,15 @@ if ARGV[7] ~= '' then
 end
 ack()
 return result
+"""
+
+
+# A verdict takes the item out of whichever review queue holds it, and its decision's rule and categories out of
+# that queue's filter counts. KEYS: 1 review, 2 escalated review, 3 and 4 their counts. ARGV: 1 comment id,
+# 2 the decision being replaced (read under WATCH, so still current when this runs).
+_LEAVE = COUNTS_LUA + """
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then count(KEYS[3], ARGV[2], -1) end
+if redis.call('ZREM', KEYS[2], ARGV[1]) == 1 then count(KEYS[4], ARGV[2], -1) end
 """
 
 
@@ -135,6 +154,7 @@ class DecisionStore:
         self.history_maxlen = history_maxlen  # about how many entries {p}decisions keeps; 0 = all
         self.dead_letters = DeadLetters(redis, keys, deadletter or DeadLetterLimits())
         self._record = redis.register_script(_RECORD)
+        self._leave = redis.register_script(_LEAVE)
 
     async def get(self, comment_id: str) -> Decision | None:
         raw = await self.redis.get(self.keys.decision(comment_id))
@@ -173,7 +193,8 @@ class DecisionStore:
                     keys=[k.decision(comment.id), k.comment(comment.id), k.decisions, k.review, k.outbox,
                           k.rulestats, ack.stream if ack else k.comments, k.review_escalated,
                           k.decided_from(comment.id), k.escalation(comment.id),
-                          k.author(comment.site, comment.author.id)],
+                          k.author(comment.site, comment.author.id), k.review_counts_held,
+                          k.review_counts_escalated],
                     args=[json.dumps(decision.to_dict()), json.dumps(comment_to_dict(comment)), comment.id,
                           repr(review_score(decision.priority, created)) if held else "",
                           ack.group if ack else "", ack.message_id if ack else "", decision.rule or "",
@@ -209,8 +230,8 @@ class DecisionStore:
             pipe.multi()  # type: ignore[no-untyped-call]
             pipe.set(k.decision(comment_id), body)
             pipe.xadd(k.decisions, {"decision": body}, maxlen=self.history_maxlen or None, approximate=True)
-            pipe.zrem(k.review, comment_id)
-            pipe.zrem(k.review_escalated, comment_id)
+            await self._leave(keys=[k.review, k.review_escalated, k.review_counts_held, k.review_counts_escalated],
+                              args=[comment_id, raw], client=pipe)
             pipe.delete(k.escalation(comment_id))  # judged: who escalated it stays in the audit stream
             pipe.xadd(k.outbox, {"decision": body})
             outcome = review_outcome(action)

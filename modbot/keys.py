@@ -14,6 +14,7 @@
 | {p}decisions                | stream | every decision ever made, in order: field `decision` = JSON            |
 | {p}review                   | zset   | held comment ids; score orders by priority (high first) then age      |
 | {p}review:escalated         | zset   | held comments a moderator escalated (same scores as {p}review)         |
+| {p}review:counts:{queue}    | hash   | filter counts of held/escalated: `rule|{rule}`, `cat|{category}`, `built` |
 | {p}author:{n}:{site}:{id}   | zset   | author's last 50 decided comment ids by decision time; n = len(site) |
 | {p}escalation:{id}          | string | JSON: who escalated the comment, when, and their note (review/escalation.py) |
 | {p}outbox                   | stream | decisions waiting for delivery: field `decision` = JSON; group `sink` |
@@ -46,6 +47,8 @@ class Keys:
         self.decisions = prefix + "decisions"
         self.review = prefix + "review"
         self.review_escalated = prefix + "review:escalated"
+        self.review_counts_held = prefix + "review:counts:held"
+        self.review_counts_escalated = prefix + "review:counts:escalated"
         self.outbox = prefix + "outbox"
         self.outbox_failed = prefix + "outbox:failed"
         self.rulestats = prefix + "rulestats"
