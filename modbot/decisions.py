@@ -1,7 +1,8 @@
 """Storing decisions: one atomic step per comment (decision, history, review queue, outbox, ack).
 
-Every write for a decision happens in one Lua script, so a crash leaves either nothing (the message stays
-pending and is reclaimed) or everything (decision stored, queued for delivery, message acknowledged).
+Every write for a decision (the author's index of recent decisions included) happens in one Lua script, so a
+crash leaves either nothing (the message stays pending and is reclaimed) or everything (decision stored, queued
+for delivery, message acknowledged).
 A comment that already has a decision for the same text is acknowledged and not decided again; an edited
 comment (same id, new text) is decided again and its new decision replaces the old one.
 """
@@ -24,16 +25,23 @@ from modbot.errors import ModbotError
 from modbot.ingest.schema import comment_to_dict, parse_comment
 from modbot.keys import Keys, review_score
 from modbot.models import Action, Comment, Decision
+from modbot.review.counts import LUA as COUNTS_LUA
 from modbot.rules.patternstats import match_fields
 from modbot.rules.stats import review_outcome
 
-_RECORD = """
+# How many of an author's latest decided comments {p}author:... keeps for the review page's author panel: enough
+# to tell a first-time poster from a regular offender, few enough that reading them stays cheap.
+AUTHOR_HISTORY = 50
+
+_RECORD = COUNTS_LUA + """
 -- KEYS: 1 decision, 2 comment, 3 decisions log, 4 review, 5 outbox, 6 rulestats, 7 input stream,
---       8 escalated review, 9 stream id of the decided version, 10 escalation record, 11 patternstats
+--       8 escalated review, 9 stream id of the decided version, 10 escalation record, 11 author's index,
+--       12 held queue's filter counts, 13 escalated queue's filter counts, 14 patternstats
 -- ARGV: 1 decision JSON, 2 comment JSON, 3 comment id, 4 review score ('' = not held), 5 group,
 --       6 message id ('' = none), 7 rule, 8 held '1'/'0', 9 text sha256, 10 history max length ('0' = all),
---       11 stance of the matches the rule relied on ('' = none),
---       12.. 'entry|stance' of each distinct pattern match (rules/patternstats.py)
+--       11 stance of the matches the rule relied on ('' = none), 12 decision time (unix seconds),
+--       13 how many of the author's comments their index keeps,
+--       14.. 'entry|stance' of each distinct pattern match (rules/patternstats.py)
 local function ack()
   if ARGV[6] ~= '' then redis.call('XACK', KEYS[7], ARGV[5], ARGV[6]) end
 end
@@ -58,6 +66,9 @@ end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('SET', KEYS[2], ARGV[2])
 if ARGV[6] ~= '' then redis.call('SET', KEYS[9], ARGV[6]) end
+-- The author's index moves with the decision, so the review page's history of them can never disagree with it.
+redis.call('ZADD', KEYS[11], ARGV[12], ARGV[3])
+redis.call('ZREMRANGEBYRANK', KEYS[11], 0, -(tonumber(ARGV[13]) + 1))
 if ARGV[10] ~= '0' then
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[10], '*', 'decision', ARGV[1])
 else
@@ -65,11 +76,19 @@ else
 end
 -- Held: into the review queue, or stay in the escalated one if a moderator escalated it (an edit does not
 -- undo an escalation, nor its record of who escalated it). Not held: out of both, and the record goes too.
+-- The filter counts follow: the previous decision's rule and categories leave the queue it was in, the new
+-- decision's enter the queue it is in now.
+local was_held = redis.call('ZSCORE', KEYS[4], ARGV[3])
+local was_escalated = redis.call('ZSCORE', KEYS[8], ARGV[3])
+if was_held then count(KEYS[12], previous, -1) end
+if was_escalated then count(KEYS[13], previous, -1) end
 if ARGV[4] ~= '' then
-  if redis.call('ZSCORE', KEYS[8], ARGV[3]) then
+  if was_escalated then
     redis.call('ZADD', KEYS[8], ARGV[4], ARGV[3])
+    count(KEYS[13], ARGV[1], 1)
   else
     redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3])
+    count(KEYS[12], ARGV[1], 1)
   end
 else
   redis.call('ZREM', KEYS[4], ARGV[3])
@@ -84,12 +103,21 @@ if ARGV[7] ~= '' then
     if ARGV[11] ~= '' then redis.call('HINCRBY', KEYS[6], ARGV[7] .. '|held@' .. ARGV[11], 1) end
   end
 end
-for i = 12, #ARGV do
-  redis.call('HINCRBY', KEYS[11], ARGV[i] .. '|fired', 1)
-  if ARGV[8] == '1' then redis.call('HINCRBY', KEYS[11], ARGV[i] .. '|held', 1) end
+for i = 14, #ARGV do
+  redis.call('HINCRBY', KEYS[14], ARGV[i] .. '|fired', 1)
+  if ARGV[8] == '1' then redis.call('HINCRBY', KEYS[14], ARGV[i] .. '|held', 1) end
 end
 ack()
 return result
+"""
+
+
+# A verdict takes the item out of whichever review queue holds it, and its decision's rule and categories out of
+# that queue's filter counts. KEYS: 1 review, 2 escalated review, 3 and 4 their counts. ARGV: 1 comment id,
+# 2 the decision being replaced (read under WATCH, so still current when this runs).
+_LEAVE = COUNTS_LUA + """
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then count(KEYS[3], ARGV[2], -1) end
+if redis.call('ZREM', KEYS[2], ARGV[1]) == 1 then count(KEYS[4], ARGV[2], -1) end
 """
 
 
@@ -132,6 +160,7 @@ class DecisionStore:
         self.history_maxlen = history_maxlen  # about how many entries {p}decisions keeps; 0 = all
         self.dead_letters = DeadLetters(redis, keys, deadletter or DeadLetterLimits())
         self._record = redis.register_script(_RECORD)
+        self._leave = redis.register_script(_LEAVE)
 
     async def get(self, comment_id: str) -> Decision | None:
         raw = await self.redis.get(self.keys.decision(comment_id))
@@ -169,12 +198,15 @@ class DecisionStore:
                 await self._record(
                     keys=[k.decision(comment.id), k.comment(comment.id), k.decisions, k.review, k.outbox,
                           k.rulestats, ack.stream if ack else k.comments, k.review_escalated,
-                          k.decided_from(comment.id), k.escalation(comment.id), k.patternstats],
+                          k.decided_from(comment.id), k.escalation(comment.id),
+                          k.author(comment.site, comment.author.id), k.review_counts_held,
+                          k.review_counts_escalated, k.patternstats],
                     args=[json.dumps(decision.to_dict()), json.dumps(comment_to_dict(comment)), comment.id,
                           repr(review_score(decision.priority, created)) if held else "",
                           ack.group if ack else "", ack.message_id if ack else "", decision.rule or "",
                           "1" if held else "0", comment.text_sha256, str(self.history_maxlen),
-                          decision.stance.value if decision.stance else "", *match_fields(decision)],
+                          decision.stance.value if decision.stance else "",
+                          repr(decision.decided_at.timestamp()), str(AUTHOR_HISTORY), *match_fields(decision)],
                     client=pipe,
                 )
             results = await pipe.execute()
@@ -204,8 +236,8 @@ class DecisionStore:
             pipe.multi()  # type: ignore[no-untyped-call]
             pipe.set(k.decision(comment_id), body)
             pipe.xadd(k.decisions, {"decision": body}, maxlen=self.history_maxlen or None, approximate=True)
-            pipe.zrem(k.review, comment_id)
-            pipe.zrem(k.review_escalated, comment_id)
+            await self._leave(keys=[k.review, k.review_escalated, k.review_counts_held, k.review_counts_escalated],
+                              args=[comment_id, raw], client=pipe)
             pipe.delete(k.escalation(comment_id))  # judged: who escalated it stays in the audit stream
             pipe.xadd(k.outbox, {"decision": body})
             outcome = review_outcome(action)

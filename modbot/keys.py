@@ -14,6 +14,8 @@
 | {p}decisions                | stream | every decision ever made, in order: field `decision` = JSON            |
 | {p}review                   | zset   | held comment ids; score orders by priority (high first) then age      |
 | {p}review:escalated         | zset   | held comments a moderator escalated (same scores as {p}review)         |
+| {p}review:counts:{queue}    | hash   | filter counts of held/escalated: `rule|{rule}`, `cat|{category}`, `built` |
+| {p}author:{n}:{site}:{id}   | zset   | author's last 50 decided comment ids by decision time; n = len(site) |
 | {p}escalation:{id}          | string | JSON: who escalated the comment, when, and their note (review/escalation.py) |
 | {p}outbox                   | stream | decisions waiting for delivery: field `decision` = JSON; group `sink` |
 | {p}outbox:failed            | stream | decisions refused for good (4xx, 3xx) or unsendable, with `error`     |
@@ -46,6 +48,8 @@ class Keys:
         self.decisions = prefix + "decisions"
         self.review = prefix + "review"
         self.review_escalated = prefix + "review:escalated"
+        self.review_counts_held = prefix + "review:counts:held"
+        self.review_counts_escalated = prefix + "review:counts:escalated"
         self.outbox = prefix + "outbox"
         self.outbox_failed = prefix + "outbox:failed"
         self.rulestats = prefix + "rulestats"
@@ -64,6 +68,12 @@ class Keys:
 
     def escalation(self, comment_id: str) -> str:
         return f"{self.prefix}escalation:{comment_id}"
+
+    def author(self, site: str | None, author_id: str) -> str:
+        """An author's recent decisions on one site. Ids may hold ':', so the site's length comes first: site
+        "a:b" with author "c" and site "a" with author "b:c" never share a key."""
+        site = site or ""
+        return f"{self.prefix}author:{len(site)}:{site}:{author_id}"
 
     def claim(self, comment_id: str) -> str:
         return f"{self.prefix}claim:{comment_id}"

@@ -34,6 +34,7 @@ from modbot.keys import Keys
 from modbot.models import Action
 from modbot.review.auth import Session, SessionStore, UserDirectory, csrf_ok
 from modbot.review.escalation import InvalidNote, clean_note
+from modbot.review.history import author_histories
 from modbot.review.queue import QUEUES, ClaimConflict, Filters, ReviewQueue
 from modbot.review.render import render_login, render_queue
 from modbot.review.throttle import LoginThrottle
@@ -235,8 +236,9 @@ async def queue_page(request: web.Request) -> web.Response:
     session = _session(request)
     queue, filters = _query(request)
     view = await request.app[QUEUE].view(queue, filters, PAGE_SIZE)
+    histories = await author_histories(request.app[QUEUE].redis, request.app[QUEUE].keys, view.items)
     refused = [cid[:200] for cid in request.query.getall("refused", [])][:MAX_BATCH]
-    return web.Response(text=render_queue(view, queue, filters, session.csrf, session.user, refused),
+    return web.Response(text=render_queue(view, queue, filters, session.csrf, session.user, refused, histories),
                         content_type="text/html")
 
 

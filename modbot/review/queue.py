@@ -20,15 +20,29 @@ from modbot.decisions import StaleVerdict, audit_fields
 from modbot.ingest.schema import parse_comment
 from modbot.keys import Keys
 from modbot.models import Comment, Decision
+from modbot.review.counts import LUA as COUNTS_LUA
+from modbot.review.counts import QueueCounts
 from modbot.review.escalation import Escalation, clean_note
 
 QUEUES = ("held", "escalated")
-SCAN_LIMIT = 2000  # filters look at this many items from the head of a queue
+SCAN_LIMIT = 2000  # a filtered list looks at this many items from the head of a queue (the counts are exact)
 
 # Deletes a claim only if the given moderator holds it, so a late release never frees someone else's claim.
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
+"""
+
+# Escalating moves the item, and its decision's rule and categories in the filter counts, in one step.
+# KEYS: 1 review, 2 escalated review, 3 and 4 their counts. ARGV: 1 comment id, 2 its decision JSON ('' = none).
+_MOVE = COUNTS_LUA + """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], score, ARGV[1])
+count(KEYS[3], ARGV[2], -1)
+count(KEYS[4], ARGV[2], 1)
+return 1
 """
 
 
@@ -96,6 +110,8 @@ class ReviewQueue:
         self.keys = keys
         self.claim_ttl_s = claim_ttl_s
         self._release = redis.register_script(_RELEASE)
+        self._move = redis.register_script(_MOVE)
+        self._counts = QueueCounts(redis, keys)
 
     def zset(self, queue: str) -> str:
         if queue not in QUEUES:
@@ -109,24 +125,32 @@ class ReviewQueue:
             sizes = await pipe.execute()
         return dict(zip(QUEUES, (int(n) for n in sizes), strict=True))
 
+    def counts_key(self, queue: str) -> str:
+        return self.keys.review_counts_held if queue == "held" else self.keys.review_counts_escalated
+
     async def view(self, queue: str = "held", filters: Filters | None = None, limit: int = 50) -> QueueView:
-        """The first `limit` items of `queue` that pass `filters`, in review order."""
+        """The first `limit` items of `queue` that pass `filters`, in review order.
+
+        The filter counts come from the counts hash (one HGETALL), never from the items; without a filter only
+        `limit` items are read, with one the first SCAN_LIMIT are.
+        """
         filters = filters or Filters()
+        facets = await self._counts.read(self.zset(queue), self.counts_key(queue))
+        unfiltered = filters == Filters()
         ids = [i.decode() if isinstance(i, bytes) else str(i)
-               for i in await self.redis.zrange(self.zset(queue), 0, SCAN_LIMIT - 1)]
-        items = await self._load(ids, queue)
-        rules: dict[str, int] = {}
-        categories: dict[str, int] = {}
-        for item in items:
-            rule = item.decision.rule or "(default)"
-            rules[rule] = rules.get(rule, 0) + 1
-            for cat in item.categories:
-                categories[cat] = categories.get(cat, 0) + 1
-        matching = [i for i in items if filters.accepts(i)]
+               for i in await self.redis.zrange(self.zset(queue), 0, (limit if unfiltered else SCAN_LIMIT) - 1)]
+        matching = [i for i in await self._load(ids, queue) if filters.accepts(i)]
         counts = await self.counts()
-        # Filters only see the first SCAN_LIMIT items; without a filter the queue's own size is exact.
-        total = counts[queue] if filters == Filters() else len(matching)
-        return QueueView(items=matching[:limit], counts=counts, rules=rules, categories=categories,
+        # The counts are exact for one filter; both together are counted among the first SCAN_LIMIT items.
+        if unfiltered:
+            total = counts[queue]
+        elif filters.rule and not filters.category:
+            total = facets.rules.get(filters.rule, 0)
+        elif filters.category and not filters.rule:
+            total = facets.categories.get(filters.category, 0)
+        else:
+            total = len(matching)
+        return QueueView(items=matching[:limit], counts=counts, rules=facets.rules, categories=facets.categories,
                          total_matching=total)
 
     async def item(self, comment_id: str) -> ReviewItem | None:
@@ -200,8 +224,8 @@ class ReviewQueue:
                 raise StaleVerdict(f"comment {comment_id} was edited since it was shown; reload it")
             record = Escalation(moderator=moderator, at=datetime.now(UTC), note=note)
             pipe.multi()  # type: ignore[no-untyped-call]
-            pipe.zrem(k.review, comment_id)
-            pipe.zadd(k.review_escalated, {comment_id: score})
+            await self._move(keys=[k.review, k.review_escalated, k.review_counts_held, k.review_counts_escalated],
+                             args=[comment_id, decision_raw or ""], client=pipe)
             pipe.set(k.escalation(comment_id), record.to_json())
             pipe.xadd(k.audit, audit_fields(comment_id, "escalate", moderator, previous, note, at=record.at))
             try:

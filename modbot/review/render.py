@@ -23,8 +23,10 @@ from importlib import resources
 from string import Template
 from urllib.parse import urlencode, urlsplit
 
-from modbot.models import Match
+from modbot.decisions import AUTHOR_HISTORY
+from modbot.models import Decision, Match
 from modbot.review.escalation import MAX_NOTE_CHARS, Escalation
+from modbot.review.history import AuthorHistory
 from modbot.review.queue import Filters, QueueView, ReviewItem
 
 ACTIONS = (("approve", "Approve", "a"), ("reject", "Reject", "r"), ("spam", "Spam", "s"),
@@ -130,13 +132,44 @@ def render_escalation(escalation: Escalation | None) -> str:
     return line
 
 
+def _decided_by(decision: Decision) -> str:
+    if decision.source == "moderator":
+        return f'moderator <span class="history-who">{shown(decision.moderator or "(unknown)")}</span>'
+    return f'rule <span class="history-rule">{shown(decision.rule or "(default)")}</span>'
+
+
+def render_history(history: AuthorHistory | None) -> str:
+    """The author panel: counts by action over their other recent decisions on this site, moderators' verdicts,
+    and the latest few with rule, action and date (every value escaped, controls marked)."""
+    if history is None:
+        return ""
+    if not history.decisions:
+        return ('<section class="history" aria-label="author history"><h3>Author history</h3>'
+                '<p class="history-none">No other decisions recorded for this author on this site '
+                '(modbot records them from the version that added this panel on).</p></section>')
+    n = len(history.decisions)
+    counts = ", ".join(f'<span class="history-{esc(action)}">{esc(action)} {count}</span>'
+                       for action, count in sorted(history.by_action.items(), key=lambda kv: (-kv[1], kv[0])))
+    verdicts = history.verdicts
+    recent = "".join(
+        f'<li><span class="history-action">{esc(d.action.value)}</span> by {_decided_by(d)}'
+        f' <time datetime="{esc(d.decided_at.isoformat())}">{esc(_when(d.decided_at))}</time></li>'
+        for d in history.recent)
+    return (f'<section class="history" aria-label="author history"><h3>Author history</h3>'
+            f'<p class="history-counts">Last {n} other comment{"s" if n != 1 else ""}'
+            f'{f" (at most {AUTHOR_HISTORY} kept)" if n >= AUTHOR_HISTORY else ""}: {counts}</p>'
+            f'<p class="history-verdicts">Moderators upheld {verdicts["upheld"]} hold'
+            f'{"s" if verdicts["upheld"] != 1 else ""}, overturned {verdicts["overturned"]}</p>'
+            f'<ol class="history-recent">{recent}</ol></section>')
+
+
 # A <textarea>, not a one-line input: Enter in a text input would submit the form with its first button (approve).
 NOTE_FIELD = ('<details class="note"><summary>Note for escalation</summary>'
               f'<textarea name="note" rows="2" maxlength="{MAX_NOTE_CHARS}" aria-label="note for the escalation" '
               'placeholder="optional: what a senior moderator should look at"></textarea></details>')
 
 
-def render_item(item: ReviewItem, csrf: str, me: str, index: int) -> str:
+def render_item(item: ReviewItem, csrf: str, me: str, index: int, history: AuthorHistory | None = None) -> str:
     c, d = item.comment, item.decision
     cid = esc(c.id)
     claimed_by_other = item.claimed_by is not None and item.claimed_by != me
@@ -173,6 +206,7 @@ def render_item(item: ReviewItem, csrf: str, me: str, index: int) -> str:
         text=highlight(c.text, d.matches), reason=shown_text(d.reason),
         author_name=shown(a.name or "(no name)"), author_id=shown(a.id), author_age=esc(age),
         author_approved=a.approved_count, author_flags=shown(flags), site=shown(c.site or ""),
+        history=render_history(history),
         scores=scores or '<tr><td colspan="2">no scores</td></tr>',
         errors=f'<ul class="errors">{errors}</ul>' if errors else "",
         matches=f'<ul class="matches">{matches}</ul>' if matches else '<p class="nomatch">no pattern matched</p>',
@@ -195,12 +229,14 @@ REFUSED_HELP = ("the comment changed (edited) while you judged it, another moder
 
 
 def render_queue(view: QueueView, queue: str, filters: Filters, csrf: str, me: str,
-                 refused: Sequence[str] = ()) -> str:
-    """The whole review page; `refused` names the ids of a form post's verdicts that were not applied."""
+                 refused: Sequence[str] = (), histories: Mapping[str, AuthorHistory] | None = None) -> str:
+    """The whole review page; `refused` names the ids of a form post's verdicts that were not applied;
+    `histories` holds each item's author history by comment id (no panel for an item without one)."""
     tabs = "".join(
         f'<a class="tab{" current" if q == queue else ""}" href="/?{esc(urlencode({"queue": q}))}">'
         f'{q} <span class="count" id="count-{q}">{view.counts.get(q, 0)}</span></a>' for q in ("held", "escalated"))
-    items = "".join(render_item(item, csrf, me, i) for i, item in enumerate(view.items))
+    items = "".join(render_item(item, csrf, me, i, (histories or {}).get(item.comment.id))
+                    for i, item in enumerate(view.items))
     if not items:
         items = '<p class="empty">Nothing to review here.</p>'
     n_shown = len(view.items)
