@@ -23,6 +23,7 @@ OUTAGE_S = float(os.environ.get("MODBOT_TEST_OUTAGE_S", "60"))
 
 
 @pytest.mark.slow
+@pytest.mark.fault
 async def test_platform_back_after_an_outage_gets_its_decisions_within_seconds(redis_client, prefix, platform,
                                                                               monkeypatch):
     monkeypatch.setenv("MODBOT_TEST_SECRET", SECRET)
