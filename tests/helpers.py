@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -31,3 +32,11 @@ def write_config(tmp: Path, redis_url: str | None, prefix: str, sink_url: str | 
     path = tmp / "modbot.yaml"
     path.write_text(text)
     return path
+
+
+def scrape_metrics(port: int) -> str:
+    """The daemon's /metrics page on `port`, or "" while it does not answer yet."""
+    try:
+        return str(urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode())
+    except OSError:
+        return ""

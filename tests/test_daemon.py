@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from modbot.sinks.webhook import SIGNATURE_HEADER, verify
-from tests.helpers import DATA, ROOT, write_config
+from tests.helpers import DATA, ROOT, scrape_metrics, write_config
 
 pytestmark = pytest.mark.slow
 SECRET = "daemon-test-secret"
@@ -236,17 +236,13 @@ async def test_restart_after_kill_9_stops_the_orphaned_valkey(tmp_path, prefix):
 
 
 async def test_prometheus_metrics(tmp_path, redis_url, prefix):
-    import urllib.request
 
     port = _free_port()
     config = write_config(tmp_path, redis_url, prefix, extra=f"metrics:\n  enabled: true\n  port: {port}\n")
     proc = _start(config)
 
     def scrape() -> str:
-        try:
-            return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
-        except OSError:
-            return ""
+        return scrape_metrics(port)
 
     try:
         await _wait(lambda: "modbot_queue_length" in scrape())

