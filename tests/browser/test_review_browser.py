@@ -42,7 +42,8 @@ class Stack:
 async def stack(redis_client: aioredis.Redis, prefix: str, tmp_path: Path,
                 monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Stack]:
     keys = Keys(prefix)
-    settings = ReviewSettings(users_file=write_users(tmp_path / "moderators.yaml"), claim_ttl_s=120)
+    settings = ReviewSettings(users_file=write_users(tmp_path / "moderators.yaml"), claim_ttl_s=120,
+                              undo_seconds=1)
     async with running(FakeWordPress()) as wp, serve(redis_client, keys, settings) as site:
         monkeypatch.setenv("TEST_WP_PASSWORD", wp.password)
         import aiohttp
