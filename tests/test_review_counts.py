@@ -1,6 +1,6 @@
 """The review page's filter counts against a real Valkey: kept exact by every step that changes a queue (holds,
-edits, verdicts, escalations, pending verdicts, undos and commits, in any order), read without loading the queue's items, and counted once from the
-queue for data written before the counts existed."""
+edits, verdicts, escalations, pending verdicts, undos and commits, in any order), read without loading the queue's
+items, and counted once from the queue for data written before the counts existed."""
 
 from __future__ import annotations
 
