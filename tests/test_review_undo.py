@@ -80,6 +80,8 @@ async def test_a_verdict_waits_out_its_window_then_is_recorded_and_sent(
         assert await redis_client.xlen(keys.outbox) == 2  # the two holds
         assert await redis_client.hget(keys.rulestats, "conspiracy-hold|upheld") is None
         assert await audit(redis_client, keys) == [("c1", "pending", "reject")]
+        async with http.get(served.url + "/") as resp:  # without JavaScript: an Undo button for her own verdict
+            assert 'action="/undo"' in await resp.text()
         # Other moderators see it as pending, not as a comment to review.
         async with client() as bob:
             await login(bob, served.url, "bob")
