@@ -22,6 +22,7 @@ from modbot.yamlsrc import LDict, error_at, load_yaml
 
 SCORER_NAMES = ("patterns", "toxicity")
 DETOXIFY_MODELS = ("original", "unbiased", "multilingual", "original-small", "unbiased-small")
+MAX_UNDO_SECONDS = 300  # review.undo_seconds: long enough to catch a slip, short enough that verdicts flow
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,7 @@ class ReviewSettings:
     secure_cookies: bool = False  # set true behind HTTPS
     claim_ttl_s: int = 300
     trusted_proxies: tuple[str, ...] = ()  # addresses/networks whose X-Forwarded-For names the login's client
+    undo_seconds: float = 8.0  # a verdict waits this long (undoable) before it is recorded and sent; 0 = at once
 
 
 @dataclass(frozen=True)
@@ -343,6 +345,10 @@ def _check(s: Settings, data: Any, file: str, errors: list[ConfigError]) -> None
     if not 1 <= s.review.port <= 65535:
         fail(("review", "port"), f"'review.port' must be a port number (1-65535), not {s.review.port}")
     positive(("review", "claim_ttl_s"), s.review.claim_ttl_s)
+    positive(("review", "undo_seconds"), s.review.undo_seconds, allow_zero=True)
+    if s.review.undo_seconds > MAX_UNDO_SECONDS:
+        fail(("review", "undo_seconds"), f"'review.undo_seconds' must be at most {MAX_UNDO_SECONDS}, "
+             f"not {s.review.undo_seconds:g}", "a few seconds is enough to catch a slip")
     for proxy in s.review.trusted_proxies:
         try:
             ipaddress.ip_network(proxy, strict=False)

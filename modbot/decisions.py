@@ -141,6 +141,10 @@ class StaleVerdict(ModbotError):
     """A moderator's verdict refers to a version of the comment that is no longer the current one."""
 
 
+class PendingGone(ModbotError):
+    """The pending verdict being committed was undone, or committed by another review server, meanwhile."""
+
+
 @dataclass(frozen=True)
 class Ack:
     """Which stream message to acknowledge together with the decision."""
@@ -213,16 +217,22 @@ class DecisionStore:
         return [Outcome(int(r)) for r in results]
 
     async def record_verdict(self, comment_id: str, action: Action, moderator: str, note: str = "",
-                             text_sha256: str | None = None) -> Decision:
+                             text_sha256: str | None = None, pending: bytes | None = None) -> Decision:
         """A moderator's verdict: a new decision delivered like any other, audited, and counted per rule.
 
         The decision it replaces is watched: if the worker decided the comment again meanwhile (the author
         edited it), or `text_sha256` (the text the moderator saw) is not the current text, nothing is written
         and StaleVerdict is raised, so a verdict never lands on text the moderator did not read.
+
+        `pending` commits a verdict that waited out its undo window (review/pending.py): the pending record as
+        read. It is watched and deleted in the same transaction, so an undo or another server's commit at the same
+        moment makes this one raise PendingGone (or StaleVerdict) and write nothing: a verdict is committed once.
         """
         k = self.keys
         async with self.redis.pipeline(transaction=True) as pipe:
-            await pipe.watch(k.decision(comment_id))
+            await pipe.watch(k.decision(comment_id), *([k.pending(comment_id)] if pending is not None else []))
+            if pending is not None and await pipe.get(k.pending(comment_id)) != pending:
+                raise PendingGone(f"the pending verdict on comment {comment_id} was undone or committed meanwhile")
             raw = await pipe.get(k.decision(comment_id))
             if raw is None:
                 raise KeyError(comment_id)
@@ -249,6 +259,9 @@ class DecisionStore:
                 for entry in match_fields(previous):
                     pipe.hincrby(k.patternstats, f"{entry}|{outcome}", 1)
             pipe.xadd(k.audit, audit_fields(comment_id, action.value, moderator, previous, note))
+            if pending is not None:
+                pipe.delete(k.pending(comment_id))
+                pipe.zrem(k.review_pending, comment_id)
             try:
                 await pipe.execute()
             except WatchError:
@@ -302,9 +315,12 @@ def _utc(moment: datetime) -> datetime:
 
 
 def audit_fields(comment_id: str, action: str, moderator: str, previous: Decision | None,
-                 note: str = "", at: datetime | None = None) -> dict[FieldT, EncodableT]:
-    """One audit stream entry: who did what to which comment, when (`at`, default now), and what it was before."""
-    return {
+                 note: str = "", at: datetime | None = None, verdict: str = "") -> dict[FieldT, EncodableT]:
+    """One audit stream entry: who did what to which comment, when (`at`, default now), and what it was before.
+
+    Entries about a verdict in its undo window (`action` pending, undo or dropped) name the verdict in `verdict`;
+    the committed verdict is an entry like any other (`action` approve, reject or spam)."""
+    fields: dict[FieldT, EncodableT] = {
         "comment_id": comment_id,
         "action": action,
         "moderator": moderator,
@@ -314,3 +330,6 @@ def audit_fields(comment_id: str, action: str, moderator: str, previous: Decisio
         "note": note,
         "previous_source": previous.source if previous else "",
     }
+    if verdict:
+        fields["verdict"] = verdict
+    return fields

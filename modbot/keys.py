@@ -23,6 +23,8 @@
 | {p}patternstats             | hash   | `{entry}|{stance}|fired`, ...|held, |upheld, |overturned (patternstats.py) |
 | {p}audit                    | stream | moderator actions: who, when, what, previous state                    |
 | {p}claim:{id}               | string | moderator holding a review item (expires)                             |
+| {p}review:pending           | zset   | comment ids with a verdict inside its undo window; score = due time   |
+| {p}pending:{id}             | string | JSON: the pending verdict, who, note, when, due, queue and score it left |
 | {p}wp:cursor                | string | WordPress poller position                                             |
 | {p}session:{sha256(token)}  | string | review page login session JSON (user, csrf token); expires            |
 """
@@ -50,6 +52,7 @@ class Keys:
         self.review_escalated = prefix + "review:escalated"
         self.review_counts_held = prefix + "review:counts:held"
         self.review_counts_escalated = prefix + "review:counts:escalated"
+        self.review_pending = prefix + "review:pending"
         self.outbox = prefix + "outbox"
         self.outbox_failed = prefix + "outbox:failed"
         self.rulestats = prefix + "rulestats"
@@ -74,6 +77,9 @@ class Keys:
         "a:b" with author "c" and site "a" with author "b:c" never share a key."""
         site = site or ""
         return f"{self.prefix}author:{len(site)}:{site}:{author_id}"
+
+    def pending(self, comment_id: str) -> str:
+        return f"{self.prefix}pending:{comment_id}"
 
     def claim(self, comment_id: str) -> str:
         return f"{self.prefix}claim:{comment_id}"

@@ -137,3 +137,15 @@ def test_older_variable_names_still_work_and_relative_paths_start_at_the_current
     assert s.review.port == 8181 and s.log_level == "debug" and s.redis.data_dir == tmp_path / "state"
     monkeypatch.setenv("MODBOT_REVIEW__PORT", "8282")  # the new name wins over the old one
     assert load_settings(ROOT / "config" / "modbot.yaml").review.port == 8282
+
+
+def test_the_undo_window_is_checked_and_can_come_from_the_environment(tmp_path, monkeypatch):
+    assert load_settings(None).review.undo_seconds == 8.0
+    assert load_settings(_write(tmp_path, "sink:\n  type: log\nreview:\n  undo_seconds: 0\n")).review.undo_seconds == 0
+    for value, what in (("-1", "'review.undo_seconds' must be zero or more"),
+                        ("301", "'review.undo_seconds' must be at most 300"),
+                        ("soon", "'review.undo_seconds' must be a number")):
+        with pytest.raises(ConfigError, match=what):
+            load_settings(_write(tmp_path, f"sink:\n  type: log\nreview:\n  undo_seconds: {value}\n"))
+    monkeypatch.setenv("MODBOT_REVIEW__UNDO_SECONDS", "2.5")
+    assert load_settings(_write(tmp_path, "sink:\n  type: log\n")).review.undo_seconds == 2.5

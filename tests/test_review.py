@@ -23,7 +23,7 @@ TEXT = "They say the globalist bankers control the media, wake up."
 
 @pytest.fixture
 def settings(tmp_path: Path) -> ReviewSettings:
-    return ReviewSettings(users_file=write_users(tmp_path / "moderators.yaml"), claim_ttl_s=60)
+    return ReviewSettings(users_file=write_users(tmp_path / "moderators.yaml"), claim_ttl_s=60, undo_seconds=0)
 
 
 @pytest.fixture

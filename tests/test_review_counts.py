@@ -1,10 +1,11 @@
 """The review page's filter counts against a real Valkey: kept exact by every step that changes a queue (holds,
-edits, verdicts, escalations, in any order), read without loading the queue's items, and counted once from the
-queue for data written before the counts existed."""
+edits, verdicts, escalations, pending verdicts, undos and commits, in any order), read without loading the queue's
+items, and counted once from the queue for data written before the counts existed."""
 
 from __future__ import annotations
 
 import random
+import time
 from datetime import UTC, datetime, timedelta
 
 import redis.asyncio as aioredis
@@ -12,6 +13,7 @@ import redis.asyncio as aioredis
 from modbot.decisions import DecisionStore
 from modbot.keys import Keys
 from modbot.models import Action, Author, Comment, Decision, Match
+from modbot.review.pending import PendingVerdicts
 from modbot.review.queue import QUEUES, Filters, ReviewQueue
 
 RULES = ("conspiracy-hold", "slur-hold", "")  # "" = the default rule, counted as "(default)"
@@ -57,15 +59,19 @@ async def test_counts_stay_exact_through_random_holds_edits_verdicts_and_escalat
     rng = random.Random(1010)
     store = DecisionStore(redis_client, keys)
     queue = ReviewQueue(redis_client, keys, claim_ttl_s=60)
+    pending = PendingVerdicts(redis_client, keys, store)
     await assert_exact(queue)  # counts an empty queue: marks it counted
     ids: list[str] = []
-    for step in range(150):
-        op = rng.choice(("hold", "hold", "edit", "verdict", "escalate", "repeat"))
+    for step in range(200):
+        op = rng.choice(("hold", "hold", "edit", "verdict", "escalate", "repeat", "pending", "pending", "undo",
+                         "commit"))
         if op == "hold" or not ids:
             ids.append(f"c{step}")
             await decide(redis_client, keys, ids[-1], f"text {step}", rng)
         elif op == "edit":  # a new text: held again (possibly by another rule) or approved, leaving review
-            await decide(redis_client, keys, rng.choice(ids), f"edited {step}", rng, held=rng.random() < 0.7)
+            waiting = [i.decode() for i in await redis_client.zrange(keys.review_pending, 0, -1)]
+            cid = rng.choice(waiting if waiting and rng.random() < 0.5 else ids)  # also inside an undo window
+            await decide(redis_client, keys, cid, f"edited {step}", rng, held=rng.random() < 0.7)
         elif op == "repeat":  # the same text again (a platform retry): changes nothing
             cid = rng.choice(ids)
             current = await store.get_comment(cid)
@@ -75,6 +81,14 @@ async def test_counts_stay_exact_through_random_holds_edits_verdicts_and_escalat
             cid = rng.choice(ids)
             if await queue.item(cid):
                 await store.record_verdict(cid, rng.choice((Action.APPROVE, Action.REJECT, Action.SPAM)), "alice")
+        elif op == "pending":  # a verdict in its undo window: out of its queue (held or escalated) until undone
+            item = await queue.item(rng.choice(ids))
+            if item:
+                await pending.give(item.decision, rng.choice((Action.APPROVE, Action.REJECT)), "alice", "", 0.0)
+        elif op == "undo":  # back in its queue, or (edited meanwhile) left where the worker put it
+            await pending.undo(rng.choice(ids), "alice")
+        elif op == "commit":  # every due verdict, the edited ones dropped
+            await pending.commit_due(now=time.time() + 1)
         else:
             await queue.escalate(rng.choice(ids), "alice")
         if step % 10 == 0:
@@ -82,6 +96,8 @@ async def test_counts_stay_exact_through_random_holds_edits_verdicts_and_escalat
     await assert_exact(queue)
     sizes = await queue.counts()
     assert sizes["held"] > 5 and sizes["escalated"] > 2  # the sequence exercised both queues
+    audited = {f[b"action"] for _, f in await redis_client.xrange(keys.audit)}
+    assert {b"pending", b"undo", b"dropped"} <= audited  # ... and every way out of the undo window
 
 
 async def test_a_queue_written_before_the_counts_is_counted_once(redis_client: aioredis.Redis, keys: Keys) -> None:

@@ -30,7 +30,7 @@ NOTE = 'Check the thread first <script>alert(1)</script> & "quotes"\nsecond line
 
 @pytest.fixture
 async def served(redis_client: aioredis.Redis, keys: Keys, tmp_path: Path) -> AsyncIterator[Served]:
-    settings = ReviewSettings(users_file=write_users(tmp_path / "moderators.yaml"), claim_ttl_s=60)
+    settings = ReviewSettings(users_file=write_users(tmp_path / "moderators.yaml"), claim_ttl_s=60, undo_seconds=0)
     async with serve(redis_client, keys, settings) as s:
         yield s
 

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def settings(tmp_path: Path) -> ReviewSettings:
-    return ReviewSettings(users_file=write_users(tmp_path / "moderators.yaml"), claim_ttl_s=60)
+    return ReviewSettings(users_file=write_users(tmp_path / "moderators.yaml"), claim_ttl_s=60, undo_seconds=0)
 
 
 async def _form_token(http: aiohttp.ClientSession, url: str) -> str:

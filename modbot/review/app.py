@@ -13,14 +13,17 @@ Security, in the order a request meets it:
   client address is the TCP peer; X-Forwarded-For counts only when the peer is one of `trusted_proxies`.
 Verdicts go through DecisionStore.record_verdict: the same outbox and retries as automatic decisions. Each
 verdict names the text_sha256 of the version the page showed; a comment edited since is refused, never judged.
+With `undo_seconds` above 0 a verdict first waits that long as a pending verdict that its moderator can undo
+(review/pending.py); the app's Committer task records it when the window has passed, page open or not.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -35,9 +38,11 @@ from modbot.models import Action
 from modbot.review.auth import Session, SessionStore, UserDirectory, csrf_ok
 from modbot.review.escalation import InvalidNote, clean_note
 from modbot.review.history import author_histories
+from modbot.review.pending import Committer, PendingVerdicts
 from modbot.review.queue import QUEUES, ClaimConflict, Filters, ReviewQueue
 from modbot.review.render import render_login, render_queue
 from modbot.review.throttle import LoginThrottle
+from modbot.rules.patternstats import entry_figures
 
 log = logging.getLogger("modbot.review")
 
@@ -56,6 +61,7 @@ STORE: web.AppKey[DecisionStore] = web.AppKey("store", DecisionStore)
 SESSIONS: web.AppKey[SessionStore] = web.AppKey("sessions", SessionStore)
 USERS: web.AppKey[UserDirectory] = web.AppKey("users", UserDirectory)
 THROTTLE: web.AppKey[LoginThrottle] = web.AppKey("throttle", LoginThrottle)
+PENDING: web.AppKey[PendingVerdicts] = web.AppKey("pending", PendingVerdicts)
 SESSION: web.RequestKey[Session] = web.RequestKey("session", Session)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -75,6 +81,8 @@ def create_app(redis: aioredis.Redis, keys: Keys, settings: ReviewSettings,
     app[SESSIONS] = SessionStore(redis, keys)
     app[USERS] = UserDirectory(settings.users_file)
     app[THROTTLE] = throttle if throttle is not None else LoginThrottle()
+    app[PENDING] = PendingVerdicts(redis, keys, app[STORE])
+    app.cleanup_ctx.append(commit_pending_verdicts)
     app.router.add_get("/login", login_page)
     app.router.add_post("/login", login)
     app.router.add_post("/logout", logout)
@@ -84,9 +92,21 @@ def create_app(redis: aioredis.Redis, keys: Keys, settings: ReviewSettings,
     app.router.add_post("/api/claim", claim)
     app.router.add_post("/api/release", release)
     app.router.add_post("/api/verdict", verdict_json)
+    app.router.add_post("/api/undo", undo_json)
+    app.router.add_post("/undo", undo_form)
     app.router.add_static("/static", STATIC_DIR, follow_symlinks=False)
     app.router.add_get("/favicon.ico", no_icon)  # browsers ask on every page; answer instead of a 404 in logs
     return app
+
+
+async def commit_pending_verdicts(app: web.Application) -> AsyncIterator[None]:
+    """Every review server commits due pending verdicts (also those left by a restart, or given with another
+    server's page), so a verdict takes effect when its window passes whether or not its page is still open."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(Committer(app[PENDING]).run(stop))
+    yield
+    stop.set()
+    await task
 
 
 # --- middlewares -------------------------------------------------------------------------------------------
@@ -236,9 +256,16 @@ async def queue_page(request: web.Request) -> web.Response:
     session = _session(request)
     queue, filters = _query(request)
     view = await request.app[QUEUE].view(queue, filters, PAGE_SIZE)
-    histories = await author_histories(request.app[QUEUE].redis, request.app[QUEUE].keys, view.items)
+    redis, keys = request.app[QUEUE].redis, request.app[QUEUE].keys
+    histories = await author_histories(redis, keys, view.items)
+    figures = await entry_figures(redis, keys, ((m.pattern, m.stance.value)
+                                                for i in view.items for m in i.decision.matches))
+    pending = await request.app[PENDING].listed()
     refused = [cid[:200] for cid in request.query.getall("refused", [])][:MAX_BATCH]
-    return web.Response(text=render_queue(view, queue, filters, session.csrf, session.user, refused, histories),
+    late = [cid[:200] for cid in request.query.getall("late", [])][:MAX_BATCH]
+    return web.Response(text=render_queue(view, queue, filters, session.csrf, session.user, refused, histories,
+                                          figures=figures, pending=pending, late=late,
+                                          undo_s=request.app[SETTINGS].undo_seconds),
                         content_type="text/html")
 
 
@@ -252,6 +279,9 @@ async def queue_json(request: web.Request) -> web.Response:
                    "matches": [m.to_dict() for m in i.decision.matches], "claimed_by": i.claimed_by,
                    "text_sha256": i.version}
                   for i in view.items],
+        "pending": [{"id": p.comment_id, "action": p.action.value, "moderator": p.moderator, "due": p.due}
+                    for p in await request.app[PENDING].listed()],
+        "undo_s": request.app[SETTINGS].undo_seconds,
     })
 
 
@@ -292,6 +322,9 @@ async def apply_verdicts(app: web.Application, ids: list[str], action: str, mode
                          seen: Mapping[str, str], note: str = "") -> dict[str, dict[str, Any]]:
     """Apply one action to each item: claim it, check it still waits for review, record, release.
 
+    With an undo window, approve, reject and spam are recorded as pending (review/pending.py): the item leaves
+    the queue at once and the verdict is committed when the window has passed, unless its moderator undoes it.
+
     `seen` maps each id to the text_sha256 of the version the page showed; a verdict applies only to that
     version, so an item whose author edited it meanwhile (or with no hash given) is refused, not judged.
     """
@@ -300,6 +333,7 @@ async def apply_verdicts(app: web.Application, ids: list[str], action: str, mode
     if not ids or len(ids) > MAX_BATCH:
         raise web.HTTPBadRequest(text=f"send between 1 and {MAX_BATCH} ids")
     queue, store = app[QUEUE], app[STORE]
+    window = app[SETTINGS].undo_seconds  # approve, reject and spam wait this long; escalate sends nothing out
     results: dict[str, dict[str, Any]] = {}
     for cid in dict.fromkeys(ids):
         shown = seen.get(cid)
@@ -323,6 +357,12 @@ async def apply_verdicts(app: web.Application, ids: list[str], action: str, mode
                 # The decision's own hash ("" for one stored before decisions had it) is checked again under WATCH.
                 ok = await queue.escalate(cid, moderator, note, text_sha256=item.decision.text_sha256)
                 results[cid] = {"ok": ok} if ok else {"ok": False, "error": "already escalated"}
+            elif window > 0:
+                given = await app[PENDING].give(item.decision, VERDICTS[action], moderator, note, window)
+                if given < 0:
+                    raise StaleVerdict(f"comment {cid} was edited since it was shown")
+                results[cid] = ({"ok": True, "pending": True, "undo_s": window} if given
+                                else {"ok": False, "error": "no longer waiting for review", "gone": True})
             else:
                 await store.record_verdict(cid, VERDICTS[action], moderator, note,
                                            text_sha256=item.decision.text_sha256)
@@ -334,6 +374,53 @@ async def apply_verdicts(app: web.Application, ids: list[str], action: str, mode
         log.info("verdict", extra={"comment_id": cid, "moderator": moderator, "action": action,
                                    "ok": results[cid]["ok"]})
     return results
+
+
+TOO_LATE = "too late: already sent"
+
+
+async def undo_verdicts(app: web.Application, ids: list[str], moderator: str) -> dict[str, dict[str, Any]]:
+    """Undo `moderator`'s pending verdicts on these comments; each result says whether the item is back."""
+    if not ids or len(ids) > MAX_BATCH:
+        raise web.HTTPBadRequest(text=f"send between 1 and {MAX_BATCH} ids")
+    results: dict[str, dict[str, Any]] = {}
+    for cid in dict.fromkeys(ids):
+        undone = await app[PENDING].undo(cid, moderator)
+        if undone.status == "back":
+            results[cid] = {"ok": True, "queue": undone.queue}
+        elif undone.status == "edited":
+            results[cid] = {"ok": True, "edited": True,
+                            "error": "undone; the comment was edited meanwhile, reload to see its new text"}
+        elif undone.status == "not-yours":
+            results[cid] = {"ok": False, "error": f"only {undone.holder}, who gave this verdict, can undo it"}
+        else:
+            results[cid] = {"ok": False, "error": TOO_LATE}
+        log.info("undo", extra={"comment_id": cid, "moderator": moderator, "ok": results[cid]["ok"]})
+    return results
+
+
+async def undo_json(request: web.Request) -> web.Response:
+    try:
+        data = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text="send JSON") from None
+    if not isinstance(data, dict) or not isinstance(data.get("ids"), list) \
+            or not all(isinstance(i, str) for i in data["ids"]):
+        raise web.HTTPBadRequest(text="'ids' must be a list of comment ids")
+    results = await undo_verdicts(request.app, data["ids"], _session(request).user)
+    counts = await request.app[QUEUE].counts()
+    status = 200 if all(r["ok"] for r in results.values()) else 409
+    return web.json_response({"results": results, "counts": counts}, status=status)
+
+
+async def undo_form(request: web.Request) -> web.StreamResponse:
+    """Undo without JavaScript: the page's list of pending verdicts has an Undo button for one's own."""
+    form = await request.post()
+    results = await undo_verdicts(request.app, [str(v) for v in form.getall("ids", [])], _session(request).user)
+    queue = str(form.get("queue", "held"))
+    query = [("queue", queue if queue in QUEUES else "held")]
+    query += [("late", cid) for cid, r in results.items() if not r["ok"]][:MAX_BATCH]
+    raise web.HTTPSeeOther("/?" + urlencode(query))
 
 
 def _note(value: object) -> str:

@@ -27,7 +27,11 @@ from modbot.decisions import AUTHOR_HISTORY
 from modbot.models import Decision, Match
 from modbot.review.escalation import MAX_NOTE_CHARS, Escalation
 from modbot.review.history import AuthorHistory
+from modbot.review.pending import PendingVerdict
 from modbot.review.queue import Filters, QueueView, ReviewItem
+from modbot.rules.patternstats import PatternStats
+
+Figures = Mapping[tuple[str, str], PatternStats]  # (entry, stance) -> its counters
 
 ACTIONS = (("approve", "Approve", "a"), ("reject", "Reject", "r"), ("spam", "Spam", "s"),
            ("escalate", "Escalate", "e"))
@@ -169,7 +173,24 @@ NOTE_FIELD = ('<details class="note"><summary>Note for escalation</summary>'
               'placeholder="optional: what a senior moderator should look at"></textarea></details>')
 
 
-def render_item(item: ReviewItem, csrf: str, me: str, index: int, history: AuthorHistory | None = None) -> str:
+def render_figures(stats: PatternStats | None) -> str:
+    """How moderators judged holds with this entry matched with this stance: "this entry: 12 upheld, 30
+    overturned", and the precision with its 95 % Wilson interval."""
+    if stats is None:
+        return ""
+    title = (f"moderators' verdicts on held comments where {stats.entry!r} matched as {stats.stance}; "
+             f"precision = upheld / (upheld + overturned), with its 95 % Wilson interval; "
+             f"fired {stats.fired}, held {stats.held}")
+    if not stats.reviewed:
+        return f'<span class="figures" title="{esc(title)}">this entry: no verdicts yet</span>'
+    low, high = stats.interval or (0.0, 1.0)
+    return (f'<span class="figures" title="{esc(title)}">this entry: {stats.upheld} upheld, '
+            f'{stats.overturned} overturned &middot; precision {stats.precision or 0:.0%} '
+            f'({low:.0%}&ndash;{high:.0%})</span>')
+
+
+def render_item(item: ReviewItem, csrf: str, me: str, index: int, history: AuthorHistory | None = None,
+                figures: Figures | None = None) -> str:
     c, d = item.comment, item.decision
     cid = esc(c.id)
     claimed_by_other = item.claimed_by is not None and item.claimed_by != me
@@ -181,7 +202,8 @@ def render_item(item: ReviewItem, csrf: str, me: str, index: int, history: Autho
     matches = "".join(
         f'<li><span class="cat {_category_class(m.category)}">{esc(m.category)}</span> <code>{esc(m.pattern)}</code> '
         f'&ldquo;{shown_text(m.text)}&rdquo; <span class="span">[{m.start}&ndash;{m.end}]</span> '
-        f'<span class="stance stance-{m.stance.value}">{shown_text(m.describe_stance())}</span></li>'
+        f'<span class="stance stance-{m.stance.value}">{shown_text(m.describe_stance())}</span>'
+        f'{render_figures((figures or {}).get((m.pattern, m.stance.value)))}</li>'
         for m in d.matches)
     a = c.author
     age = "unknown" if a.account_age_days is None else f"{a.account_age_days:.0f} days"
@@ -224,18 +246,43 @@ def _options(plural: str, values: Mapping[str, int], selected: str | None) -> st
     return "".join(opts)
 
 
+LATE_HELP = "too late: already sent (or the verdict was another moderator's)."
 REFUSED_HELP = ("the comment changed (edited) while you judged it, another moderator holds it, or it was already "
                 "judged. Check the comments below again.")
 
 
+def render_pending(pending: Sequence[PendingVerdict], me: str, csrf: str, queue: str) -> str:
+    """The verdicts waiting out their undo window (no longer in any queue): what, by whom, when they are sent;
+    one's own with an Undo button that works without JavaScript."""
+    if not pending:
+        return ""
+    rows = []
+    for p in pending:
+        undo = (f'<form method="post" action="/undo"><input type="hidden" name="csrf" value="{esc(csrf)}">'
+                f'<input type="hidden" name="ids" value="{esc(p.comment_id)}">'
+                f'<input type="hidden" name="queue" value="{esc(queue)}"><button type="submit">Undo</button></form>'
+                if p.moderator == me else "")
+        due = datetime.fromtimestamp(p.due, UTC)
+        rows.append(f'<li data-id="{esc(p.comment_id)}" data-due="{int(p.due * 1000)}">'
+                    f'<span class="pending-action">{esc(p.action.value)}</span> comment '
+                    f'<span class="pending-id">{shown(p.comment_id)}</span> by {shown(p.moderator)}, sent at '
+                    f'<time datetime="{esc(due.isoformat())}">{esc(due.strftime("%H:%M:%S UTC"))}</time>{undo}</li>')
+    return (f'<section class="pending" id="pending" aria-label="verdicts waiting to be sent"><h2>Waiting to be sent '
+            f'(undo possible)</h2><ul>{"".join(rows)}</ul></section>')
+
+
 def render_queue(view: QueueView, queue: str, filters: Filters, csrf: str, me: str,
-                 refused: Sequence[str] = (), histories: Mapping[str, AuthorHistory] | None = None) -> str:
-    """The whole review page; `refused` names the ids of a form post's verdicts that were not applied;
-    `histories` holds each item's author history by comment id (no panel for an item without one)."""
+                 refused: Sequence[str] = (), histories: Mapping[str, AuthorHistory] | None = None, *,
+                 figures: Figures | None = None, pending: Sequence[PendingVerdict] = (), late: Sequence[str] = (),
+                 undo_s: float = 0) -> str:
+    """The whole review page; `refused` names the ids of a form post's verdicts that were not applied, `late`
+    those of undos that came too late; `histories` holds each item's author history by comment id (no panel for
+    an item without one), `figures` the per-entry counters of the matches shown, `pending` the verdicts waiting
+    out their undo window of `undo_s` seconds."""
     tabs = "".join(
         f'<a class="tab{" current" if q == queue else ""}" href="/?{esc(urlencode({"queue": q}))}">'
         f'{q} <span class="count" id="count-{q}">{view.counts.get(q, 0)}</span></a>' for q in ("held", "escalated"))
-    items = "".join(render_item(item, csrf, me, i, (histories or {}).get(item.comment.id))
+    items = "".join(render_item(item, csrf, me, i, (histories or {}).get(item.comment.id), figures)
                     for i, item in enumerate(view.items))
     if not items:
         items = '<p class="empty">Nothing to review here.</p>'
@@ -248,7 +295,10 @@ def render_queue(view: QueueView, queue: str, filters: Filters, csrf: str, me: s
         category_options=_options("categories", view.categories, filters.category),
         items=items, shown=n_shown, total=view.total_matching, batch=batch,
         notice=(f'<p class="notice error" role="alert">Not applied to {shown(", ".join(refused))}: '
-                f'{esc(REFUSED_HELP)}</p>' if refused else ""),
+                f'{esc(REFUSED_HELP)}</p>' if refused else "")
+        + (f'<p class="notice error" role="alert">Not undone: {shown(", ".join(late))}: {esc(LATE_HELP)}</p>'
+           if late else ""),
+        pending=render_pending(pending, me, csrf, queue), undo_s=esc(f"{undo_s:g}"),
     )
     return page("Review queue", body, csrf)
 

@@ -15,6 +15,7 @@ entry were judged right, not that the entry alone caused the hold.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,3 +90,18 @@ async def read_pattern_stats(redis: Any, keys: Keys) -> list[PatternStats]:
             continue
         counts.setdefault((parts[0], parts[1]), {})[parts[2]] = int(value)
     return [PatternStats(entry, stance, **c) for (entry, stance), c in sorted(counts.items())]
+
+
+async def entry_figures(redis: Any, keys: Keys,
+                        pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], PatternStats]:
+    """The counters of these (entry, stance) pairs, read with one HMGET whatever their number: the review page shows
+    them beside each match. A pair never counted has all zeros."""
+    wanted = list(dict.fromkeys(pairs))
+    if not wanted:
+        return {}
+    values = await redis.hmget(keys.patternstats, [f"{e}|{s}|{c}" for e, s in wanted for c in COUNTERS])
+    out = {}
+    for n, (entry, stance) in enumerate(wanted):
+        counts = values[n * len(COUNTERS):(n + 1) * len(COUNTERS)]
+        out[(entry, stance)] = PatternStats(entry, stance, *(int(v) if v is not None else 0 for v in counts))
+    return out

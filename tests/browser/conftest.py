@@ -41,6 +41,8 @@ class Site:
 @pytest.fixture
 async def site(redis_client: aioredis.Redis, prefix: str, tmp_path: Path) -> AsyncIterator[Site]:
     keys = Keys(prefix)
-    settings = ReviewSettings(users_file=write_users(tmp_path / "moderators.yaml"), claim_ttl_s=120)
+    # Verdicts act at once here; test_review_undo_browser.py serves the page with an undo window.
+    settings = ReviewSettings(users_file=write_users(tmp_path / "moderators.yaml"), claim_ttl_s=120,
+                              undo_seconds=0)
     async with serve(redis_client, keys, settings) as served:
         yield Site(served.url, keys, redis_client)

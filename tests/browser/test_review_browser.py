@@ -42,7 +42,8 @@ class Stack:
 async def stack(redis_client: aioredis.Redis, prefix: str, tmp_path: Path,
                 monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Stack]:
     keys = Keys(prefix)
-    settings = ReviewSettings(users_file=write_users(tmp_path / "moderators.yaml"), claim_ttl_s=120)
+    settings = ReviewSettings(users_file=write_users(tmp_path / "moderators.yaml"), claim_ttl_s=120,
+                              undo_seconds=2)  # the approve below reaches WordPress once its undo window passed
     async with running(FakeWordPress()) as wp, serve(redis_client, keys, settings) as site:
         monkeypatch.setenv("TEST_WP_PASSWORD", wp.password)
         import aiohttp
@@ -161,8 +162,8 @@ async def test_xss_payloads_in_comments_stay_inert(browser: Any, stack: Stack) -
 
 async def test_screenshots_for_the_docs(browser: Any, stack: Stack) -> None:
     """Writes docs/screenshots/*.png when MODBOT_SCREENSHOTS=1 (run by hand after changing the page): the login,
-    the queue and its key help on a desktop, the queue on a phone in the light and the dark scheme, and the
-    escalated tab with a moderator's note."""
+    the queue (with the figures beside each match), its key help and the undo toast on a desktop, the queue on a
+    phone in the light and the dark scheme, and the escalated tab with a moderator's note."""
     if os.environ.get("MODBOT_SCREENSHOTS") != "1":
         pytest.skip("set MODBOT_SCREENSHOTS=1 to refresh docs/screenshots")
     vermin = "People like that are vermin and should be cleaned out of this town."
@@ -191,6 +192,12 @@ async def test_screenshots_for_the_docs(browser: Any, stack: Stack) -> None:
                    age_min=50 - n, author=Author(id=f"u{cid}", name=["Ann K.", "dw1954", "truthseeker", "Mo", "kb"][n],
                                                  account_age_days=[2, 410, 6, 1200, 30][n],
                                                  approved_count=[0, 37, 1, 220, 4][n]))
+    # Earlier verdicts on these entries, for the figures beside each match.
+    figures = {"globalist bankers|asserted": (14, 2), "zionist puppets|asserted": (11, 1), "vermin|asserted": (23, 4),
+               "plot to microchip|asserted": (3, 9), "88 crowd|quoted": (1, 6)}
+    for entry, (upheld, overturned) in figures.items():
+        await stack.redis.hset(stack.keys.patternstats, mapping={f"{entry}|upheld": upheld,
+                                                                 f"{entry}|overturned": overturned})
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page = await browser.new_page(viewport={"width": 1280, "height": 900})
     await page.goto(stack.url + "/login")
@@ -200,6 +207,12 @@ async def test_screenshots_for_the_docs(browser: Any, stack: Stack) -> None:
     await page.screenshot(path=str(SCREENSHOTS / "queue.png"))
     await page.keyboard.press("?")
     await page.screenshot(path=str(SCREENSHOTS / "help.png"))
+    await page.keyboard.press("Escape")
+    await page.keyboard.press("r")  # the undo toast, then undone so the other pictures show every comment
+    await page.wait_for_selector("#toast:not([hidden])")
+    await page.screenshot(path=str(SCREENSHOTS / "undo.png"))
+    await page.keyboard.press("u")
+    await page.wait_for_selector('article.item[data-id="1042"]')
     await page.close()
 
     for scheme in ("light", "dark"):

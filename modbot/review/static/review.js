@@ -1,4 +1,4 @@
-// modbot review page: keyboard navigation, claims and verdicts.
+// modbot review page: keyboard navigation, claims, verdicts and their undo.
 // Comment text is rendered by the server, escaped; this script never builds HTML from data (no innerHTML),
 // it only moves focus, toggles classes, sets textContent and swaps in an article from the server's own page.
 "use strict";
@@ -259,15 +259,23 @@
     if (note) {
       body.note = note; // only ever an escalation's note: the item's field is labelled for that
     }
+    const started = performance.now();
     const res = await post("/api/verdict", body);
     const results = (res.data && res.data.results) || {};
     let failed = 0;
     let removed = 0;
     const stale = [];
-    items().forEach(function (item) {
+    const waiting = { action: action, due: 0, places: [] }; // verdicts in their undo window, for the toast
+    items().forEach(function (item, index) {
       const r = results[item.dataset.id];
       if (r && r.ok) {
         delete item.dataset.mine;
+        if (r.pending) {
+          // Kept, with where it stood, so that an undo puts it back in its place.
+          waiting.due = Date.now() + r.undo_s * 1000;
+          waiting.places.push({ node: item, next: item.nextElementSibling, index: index });
+          item.classList.remove("current");
+        }
         item.remove();
         removed += 1;
       } else if (r && r.stale) {
@@ -293,8 +301,13 @@
     updateCounts(res.data.counts, removed);
     const summary = res.data.results ? (failed ? failed + " not changed: " + Object.values(results)
       .filter(function (r) { return !r.ok; }).map(function (r) { return r.error; }).join("; ")
-      : action + ": done") : action + " failed: " + (res.data.error || res.status);
+      : action + (waiting.places.length ? ": sent in a few seconds, u to undo" : ": done"))
+      : action + " failed: " + (res.data.error || res.status);
     say(summary);
+    if (waiting.places.length) {
+      undoable.push(waiting);
+      showToast();
+    }
     const all = items();
     if (all.length === 0) {
       if (!list.querySelector(".empty")) {
@@ -308,6 +321,110 @@
       // select() skips comments other moderators hold (and says so), keeping the summary in the status.
       select(Math.min(Math.max(current, 0), all.length - 1), 1, summary);
     }
+    list.dataset.lastVerdictMs = String(Math.round(performance.now() - started));
+  }
+
+  // --- undo: the latest verdicts still inside their window, newest last; the toast shows the newest ---------
+  const undoable = [];
+  const toast = document.getElementById("toast");
+  const toastText = document.getElementById("toast-text");
+  const toastUndo = document.getElementById("toast-undo");
+  let toastTimer = 0;
+  let sent = 0; // verdicts of this page whose window has passed
+
+  function live() {
+    while (undoable.length && undoable[undoable.length - 1].due <= Date.now()) {
+      sent += undoable.length; // the newest has passed, so have all older ones
+      undoable.length = 0;
+    }
+    return undoable.length ? undoable[undoable.length - 1] : null;
+  }
+
+  function showToast() {
+    if (!toast) {
+      return;
+    }
+    window.clearTimeout(toastTimer);
+    const entry = live();
+    if (!entry) {
+      toastUndo.hidden = true;
+      toastText.textContent = "sent";
+      toastTimer = window.setTimeout(function () { toast.hidden = true; }, 1500);
+      return;
+    }
+    const n = entry.places.length;
+    const left = Math.max(1, Math.ceil((entry.due - Date.now()) / 1000));
+    toastText.textContent = entry.action + (n > 1 ? " · " + n + " comments" : "") + " · sent in " + left + " s";
+    toastUndo.hidden = false;
+    toast.hidden = false;
+    toastTimer = window.setTimeout(showToast, 250);
+  }
+
+  // Put an undone item back where it stood: before the item that followed it, or at its old position.
+  function restore(place) {
+    const empty = list.querySelector(".empty");
+    if (empty) {
+      empty.remove();
+    }
+    if (place.next && place.next.parentNode === list) {
+      list.insertBefore(place.node, place.next);
+    } else {
+      const all = items();
+      list.insertBefore(place.node, all[place.index] || null);
+    }
+  }
+
+  async function undo() {
+    const entry = live();
+    if (!entry) {
+      say(sent ? "too late: already sent" : "nothing to undo");
+      return;
+    }
+    undoable.pop();
+    const started = performance.now();
+    const res = await post("/api/undo", { ids: entry.places.map(function (p) { return p.node.dataset.id; }) });
+    const results = (res.data && res.data.results) || {};
+    let back = 0;
+    const problems = [];
+    let first = null;
+    entry.places.forEach(function (place) {
+      const r = results[place.node.dataset.id] || { ok: false, error: res.data.error || String(res.status) };
+      if (r.ok && !r.edited) {
+        restore(place);
+        back += 1;
+        first = first || place.node;
+      } else if (!r.ok || r.edited) {
+        problems.push(r.error);
+      }
+    });
+    updateCounts(res.data.counts, -back);
+    const summary = problems.length ? "undo: " + problems.join("; ") : entry.action + " undone";
+    say(summary);
+    showToast();
+    if (first) {
+      await select(items().indexOf(first), 1, summary);
+    }
+    list.dataset.lastUndoMs = String(Math.round(performance.now() - started));
+  }
+
+  if (toastUndo) {
+    toastUndo.addEventListener("click", function () { undo(); });
+  }
+
+  // The page's list of pending verdicts (as the server had them when it sent the page): each leaves when sent.
+  const pendingList = document.getElementById("pending");
+  if (pendingList) {
+    const tick = window.setInterval(function () {
+      pendingList.querySelectorAll("li[data-due]").forEach(function (li) {
+        if (Number(li.dataset.due) <= Date.now()) {
+          li.remove();
+        }
+      });
+      if (!pendingList.querySelector("li")) {
+        pendingList.remove();
+        window.clearInterval(tick);
+      }
+    }, 500);
   }
 
   function currentItem() {
@@ -363,6 +480,7 @@
         say(item ? "this comment has no thread link" : "no comment selected");
       }
     },
+    u: function () { undo(); },
     "?": function () { toggleHelp(); },
     Escape: function () { toggleHelp(false); },
   };
