@@ -20,6 +20,7 @@ from typing import Any
 
 from modbot.keys import Keys
 from modbot.models import Decision
+from modbot.slots import summed_hashes
 
 COUNTERS = ("fired", "held", "upheld", "overturned")
 Z_95 = 1.959963984540054  # the normal quantile for a two-sided 95 % interval
@@ -79,8 +80,8 @@ class PatternStats:
 
 
 async def read_pattern_stats(redis: Any, keys: Keys) -> list[PatternStats]:
-    """All counters, sorted by entry then stance."""
-    raw = await redis.hgetall(keys.patternstats)
+    """All counters, sorted by entry then stance (summed over the partitions)."""
+    raw = await summed_hashes(redis, [p.patternstats for p in keys.parts])
     counts: dict[tuple[str, str], dict[str, int]] = {}
     for key, value in raw.items():
         name = key.decode() if isinstance(key, bytes) else str(key)

@@ -1,0 +1,117 @@
+"""Two daemons on one Valkey with partitioned outboxes: both deliver, each comment's decisions arrive in order,
+and a killed daemon's partitions move to the other."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from modbot.keys import Keys
+from tests.helpers import write_config
+from tests.test_daemon import _start, _stop, _wait, modbot
+
+pytestmark = pytest.mark.slow
+PARTITIONS = 8
+
+
+def partitioned_config(tmp: Path, redis_url: str, prefix: str, sink_url: str, extra_redis: str = "") -> Path:
+    path = write_config(tmp, redis_url, prefix, sink_url=sink_url)
+    text = path.read_text().replace("redis:\n", f"redis:\n  partitions: {PARTITIONS}\n{extra_redis}", 1)
+    text = text.replace("sink:\n", "sink:\n  lease_ttl_s: 1.5\n", 1)
+    text = text.replace("stream:\n", "stream:\n  heartbeat_ttl_s: 1.0\n", 1)
+    path.write_text(text)
+    return path
+
+
+def enqueue(config: Path, comments: list[dict[str, object]]) -> None:
+    path = config.parent / f"in-{comments[0]['id']}.jsonl"
+    path.write_text("".join(json.dumps(c) + "\n" for c in comments))
+    out = modbot("enqueue", "--config", str(config), str(path), cwd=config.parent)
+    assert f"added {len(comments)} comment(s)" in out.stdout, out.stderr
+
+
+def batch(tag: str, n: int) -> list[dict[str, object]]:
+    """n comments, and a second, edited version of every fifth one (same id, new text), sent after all."""
+    first = [{"id": f"{tag}{i}", "text": f"Comment {i} about the council budget.", "author": {"id": f"u{i % 7}"}}
+             for i in range(n)]
+    edits = [{"id": f"{tag}{i}", "text": f"Comment {i}, edited: the budget vote is on Monday.",
+              "author": {"id": f"u{i % 7}"}} for i in range(0, n, 5)]
+    return first + edits
+
+
+def check_order(received: list[dict[str, object]], decided: dict[str, dict[str, object]]) -> None:
+    """Each comment's decisions arrived oldest first, and the last one that arrived is its current decision."""
+    by_comment: dict[str, list[dict[str, object]]] = {}
+    for d in received:
+        by_comment.setdefault(str(d["comment_id"]), []).append(d)
+    for cid, got in by_comment.items():
+        times = [datetime.fromisoformat(str(d["decided_at"])) for d in got]
+        assert times == sorted(times) and len(set(times)) == len(times), (cid, got)
+        assert got[-1]["decided_at"] == decided[cid]["decided_at"], cid
+
+
+async def current(redis: aioredis.Redis, keys: Keys, ids: set[str]) -> dict[str, dict[str, object]]:
+    """Each comment's current decision ({} while it has none yet)."""
+    raw = {cid: await redis.get(keys.decision(cid)) for cid in ids}
+    return {cid: json.loads(r) if r is not None else {} for cid, r in raw.items()}
+
+
+async def test_two_daemons_both_deliver_in_order_and_take_over_a_killed_one(tmp_path, redis_url, prefix, platform):
+    config = partitioned_config(tmp_path, redis_url, prefix, platform.url)
+    keys = Keys(prefix, partitions=PARTITIONS)
+    redis = aioredis.from_url(redis_url)
+    procs = [_start(config), _start(config)]
+    try:
+        first = batch("a", 60)
+        enqueue(config, first)
+        ids = {str(c["id"]) for c in first}
+        decided: dict[str, dict[str, object]] = {}
+
+        def received() -> list[dict[str, object]]:
+            return [json.loads(body) for _, body in platform.received]
+
+        async def all_current() -> None:
+            """Wait until every comment's current decision reached the platform."""
+            nonlocal decided
+            async with asyncio.timeout(90):
+                while True:
+                    decided = await current(redis, keys, ids)
+                    got = {(d["comment_id"], d["decided_at"]) for d in received()}
+                    if all(d and (c, d["decided_at"]) in got for c, d in decided.items()):
+                        return
+                    await asyncio.sleep(0.1)
+
+        await all_current()
+        check_order(received(), decided)
+        holders = {(await redis.get(keys.lease(n)) or b"").decode() for n in range(PARTITIONS)}
+        assert len(holders) == 2 and "" not in holders  # both daemons hold partitions: both deliver
+
+        # Kill one without a chance to give anything back: its partitions move to the other within ~the TTL.
+        procs[0].send_signal(signal.SIGKILL)
+        procs[0].wait(timeout=30)
+        second = batch("b", 40)
+        enqueue(config, second)
+        ids = {str(c["id"]) for c in first + second}
+        await all_current()
+        check_order(received(), decided)
+        holders = {(await redis.get(keys.lease(n)) or b"").decode() for n in range(PARTITIONS)}
+        assert len(holders) == 1 and "" not in holders
+
+        out = modbot("status", "--config", str(config), "--json", cwd=tmp_path)
+        report = json.loads(out.stdout)
+        assert report["outbox"]["waiting"] == 0 and len(report["outbox"]["partitions"]) == PARTITIONS
+        assert {p["deliverer"] for p in report["outbox"]["partitions"]} == holders
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                code, logs = _stop(proc)
+                assert code == 0, logs[-5:]
+            else:
+                proc.communicate(timeout=10)
+        await redis.aclose()
