@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 
 from modbot.keys import Keys
 from tests.helpers import write_config
-from tests.test_daemon import _start, _stop, _wait, modbot
+from tests.test_daemon import _start, _stop, modbot
 
 pytestmark = pytest.mark.slow
 PARTITIONS = 8
