@@ -33,6 +33,7 @@ letters and their trimmed count change together: tagged, they are `{p}{deadlette
 | {p}wp:cursor                | string | WordPress poller position                                             |
 | {p}session:{sha256(token)}  | string | review page login session JSON (user, csrf token); expires            |
 | {p}lease:outbox:{n}         | string | which daemon delivers partition n's outbox (expires; outbox_lease.py) |
+| {p}deliverers               | zset   | daemons that deliver, scored by when their registration runs out       |
 """
 
 from __future__ import annotations
@@ -108,6 +109,7 @@ class Keys:
         self.deadletter_trimmed = self.deadletter + ":trimmed"
         self.identity = prefix + "identity"
         self.wp_cursor = prefix + "wp:cursor"
+        self.deliverers = prefix + "deliverers"
 
     def partition_of(self, comment_id: str) -> int:
         """The comment's partition: stable across processes and versions (crc32, not Python's hash)."""

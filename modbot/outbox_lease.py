@@ -74,7 +74,7 @@ class DeliveryPool:
         self._delivered_before = 0  # by deliverers of partitions given up since
         self._renew = redis.register_script(_RENEW)
         self._release = redis.register_script(_RELEASE)
-        self._members = keys.prefix + "deliverers"
+        self._members = keys.deliverers
 
     @property
     def delivered(self) -> int:

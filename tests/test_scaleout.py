@@ -115,3 +115,32 @@ async def test_two_daemons_both_deliver_in_order_and_take_over_a_killed_one(tmp_
             else:
                 proc.communicate(timeout=10)
         await redis.aclose()
+
+
+async def test_pools_share_the_partitions_and_take_over_when_one_stops_renewing(redis_client, prefix) -> None:
+    from modbot.config import SinkSettings
+    from modbot.outbox_lease import DeliveryPool
+    from modbot.sinks.webhook import LogSink
+
+    keys = Keys(prefix, partitions=6)
+    settings = SinkSettings(lease_ttl_s=3.0)  # well above a slow machine's pauses between the steps
+    a = DeliveryPool(redis_client, keys, LogSink(), settings, "a")
+    b = DeliveryPool(redis_client, keys, LogSink(), settings, "b")
+    try:
+        await a.rebalance()
+        assert len(a.held) == 6  # alone: every partition
+        await b.rebalance()  # b registers; a is still over its share, so nothing is free for b yet
+        await a.rebalance()  # a gives back what is over 6 / 2
+        await b.rebalance()
+        assert len(a.held) == 3 and len(b.held) == 3 and not set(a.held) & set(b.held)
+        assert {(await redis_client.get(keys.lease(n))).decode() for n in b.held} == {"b"}
+        # a stops renewing (frozen or killed): its leases and its registration run out, b takes all.
+        await asyncio.sleep(3.2)
+        assert not any(a._valid(n) for n in a.held)  # a would not send any more
+        await b.rebalance()
+        assert len(b.held) == 6
+    finally:
+        for pool in (a, b):
+            for held in pool.held.values():
+                held.stop.set()
+            await asyncio.gather(*pool._tasks, return_exceptions=True)
