@@ -34,7 +34,7 @@ from modbot.keys import Keys
 from modbot.outbox import LeaseLost, OutboxDeliverer
 from modbot.retry import sleep_or_stop
 from modbot.sinks.base import Sink
-from modbot.slots import mget
+from modbot.slots import mget, queue_script
 
 log = logging.getLogger("modbot.outbox")
 
@@ -97,18 +97,23 @@ class DeliveryPool:
         """Renew what is held, give back what is over the fair share, take free partitions up to it."""
         await self._renew_all()
         target = await self._fair_share()
-        for n in sorted(self.held, reverse=True)[:max(0, len(self.held) - target)]:
-            await self._give_back(n)
-        if len(self.held) >= target:
+        active = sorted(n for n, h in self.held.items() if not h.stop.is_set())
+        for n in active[target:]:
+            # Leaving: its deliverer stops after the delivery in progress; the lease is renewed until then and
+            # given up at a later round, so no renewal here ever waits for a delivery.
+            self.held[n].stop.set()
+            log.info("giving partition back (more daemons deliver now)", extra={"partition": n})
+        held = min(len(active), target)
+        if held >= target:
             return
         start = zlib.crc32(self.consumer.encode("utf-8", "surrogatepass")) % self.keys.partitions
         order = [(start + i) % self.keys.partitions for i in range(self.keys.partitions)]
         holders = await mget(self.redis, [self.keys.lease(n) for n in order])
         for n, holder in zip(order, holders, strict=True):
-            if len(self.held) >= target:
+            if held >= target:
                 break
-            if holder is None and n not in self.held:
-                await self._take(n)
+            if holder is None and n not in self.held and await self._take(n):
+                held += 1
 
     async def flush(self, timeout_s: float = 5.0) -> int:
         """One delivery attempt for what waits in the partitions held (at shutdown, once `run` returned)."""
@@ -142,15 +147,21 @@ class DeliveryPool:
 
     async def _renew_all(self) -> None:
         for n, held in list(self.held.items()):
-            if held.task.done():  # it lost the lease, or failed: free the partition for the next round
+            if held.task.done():  # given back, lost, or failed: free the partition for the next round
                 if not held.task.cancelled() and held.task.exception() is not None:
                     log.error("delivery of a partition failed", exc_info=held.task.exception(),
                               extra={"partition": n})
                 await self._release(keys=[self.keys.lease(n)], args=[self.consumer])
                 self._forget(n)
-        for n in list(self.held):
-            sent = time.monotonic()
-            ok: Any = await self._renew(keys=[self.keys.lease(n)], args=[self.consumer, self.ttl_ms])
+        if not self.held:
+            return
+        order = list(self.held)
+        sent = time.monotonic()
+        async with self.redis.pipeline(transaction=False) as pipe:  # one round trip for all of them
+            for n in order:
+                await queue_script(self._renew, pipe, keys=[self.keys.lease(n)], args=[self.consumer, self.ttl_ms])
+            renewed: list[Any] = await pipe.execute()
+        for n, ok in zip(order, renewed, strict=True):
             if ok:
                 self.held[n].valid_until = sent + self.ttl_ms / 1000
             else:
@@ -158,10 +169,10 @@ class DeliveryPool:
                 self.held[n].stop.set()
                 self._forget(n)
 
-    async def _take(self, n: int) -> None:
+    async def _take(self, n: int) -> bool:
         sent = time.monotonic()
         if not await self.redis.set(self.keys.lease(n), self.consumer, nx=True, px=self.ttl_ms):
-            return  # another daemon was quicker
+            return False  # another daemon was quicker
         deliverer = OutboxDeliverer(self.redis, self.keys, self.sink, self.settings, self.consumer,
                                     self.reclaim_idle_ms, partition=n, lease=lambda: self._valid(n))
         stop = asyncio.Event()
@@ -170,15 +181,7 @@ class DeliveryPool:
         task.add_done_callback(self._tasks.discard)
         self.held[n] = _Held(deliverer, stop, task, sent + self.ttl_ms / 1000)
         log.info("delivering partition", extra={"partition": n, "consumer": self.consumer})
-
-    async def _give_back(self, n: int) -> None:
-        """Stop delivering partition n after the delivery in progress, then free its lease for another daemon."""
-        held = self.held[n]
-        held.stop.set()
-        await asyncio.gather(held.task, return_exceptions=True)
-        await self._release(keys=[self.keys.lease(n)], args=[self.consumer])
-        self._forget(n)
-        log.info("gave partition back (more daemons deliver now)", extra={"partition": n})
+        return True
 
     def _forget(self, n: int) -> None:
         held = self.held.pop(n)

@@ -28,19 +28,22 @@ def valkey_cluster(workdir: Path, masters: int = 3) -> Iterator[str]:
     binary = get_binary_path()
     procs: list[subprocess.Popen[bytes]] = []
     ports: list[int] = []
+    buses: list[int] = []
     try:
         for n in range(masters):
-            port = _free_port()
+            # The cluster bus port is given too: the default (port + 10000) can lie past 65535 or be taken.
+            port, bus = _free_port(), _free_port()
             node_dir = workdir / f"node{n}"
             node_dir.mkdir(parents=True)
             conf = node_dir / "valkey.conf"
-            conf.write_text(f"port {port}\nbind 127.0.0.1\nprotected-mode no\ndir {node_dir}\n"
+            conf.write_text(f"port {port}\ncluster-port {bus}\nbind 127.0.0.1\nprotected-mode no\ndir {node_dir}\n"
                             "cluster-enabled yes\ncluster-config-file nodes.conf\ncluster-node-timeout 5000\n"
                             "appendonly no\nsave \"\"\n")
             log = (node_dir / "valkey.log").open("ab")
             procs.append(subprocess.Popen([str(binary), str(conf)], stdout=log, stderr=subprocess.STDOUT,
                                           cwd=node_dir))
             ports.append(port)
+            buses.append(bus)
         clients = [redis.Redis(port=p) for p in ports]
         for c in clients:
             _wait(lambda c=c: _pings(c))
@@ -48,8 +51,8 @@ def valkey_cluster(workdir: Path, masters: int = 3) -> Iterator[str]:
         for n, c in enumerate(clients):
             last = SLOTS - 1 if n == masters - 1 else (n + 1) * per - 1
             c.execute_command("CLUSTER", "ADDSLOTSRANGE", n * per, last)
-        for p in ports[1:]:
-            clients[0].execute_command("CLUSTER", "MEET", "127.0.0.1", p)
+        for p, b in zip(ports[1:], buses[1:], strict=True):
+            clients[0].execute_command("CLUSTER", "MEET", "127.0.0.1", p, b)
         for c in clients:
             _wait(lambda c=c: b"cluster_state:ok" in c.execute_command("CLUSTER", "INFO")
                   and len(c.execute_command("CLUSTER", "NODES").splitlines()) == masters)

@@ -30,7 +30,7 @@ from tests.review_helpers import client, serve, write_users
 from tests.test_daemon import _start, _stop, modbot
 from tests.test_partitions import _decided
 from tests.test_review import csrf_of, login, verdict
-from tests.test_scaleout import batch, check_order, current, enqueue, partitioned_config
+from tests.test_scaleout import batch, check_order, current, enqueue, partitioned_config, stored_order
 
 PARTITIONS = 8
 
@@ -99,6 +99,20 @@ async def test_decisions_dead_letters_verdicts_and_readers_on_a_cluster(cluster:
     assert (await read_rule_stats(cluster, keys))["r"].upheld == 2
 
 
+async def test_a_data_loss_on_a_cluster_is_noticed(cluster: Any, prefix: str) -> None:
+    keys = Keys(prefix, partitions=PARTITIONS, cluster=True)
+    watch = IdentityWatch(cluster, keys, "modbot")
+    await watch.start()
+    comment, decision = _decided("x1", Action.HOLD, 1)
+    await DecisionStore(cluster, keys).record(comment, decision)
+    assert await watch.check() is None
+    # One partition's outbox alone is lost (evicted, or its master restored from an older copy).
+    await cluster.delete(keys.of("x1").outbox)
+    loss = await watch.check()
+    assert loss is not None and loss.before is not None and loss.before.undelivered == 1
+    assert loss.before.review_held == 1
+
+
 @pytest.mark.slow
 async def test_the_daemon_status_and_backtest_on_a_cluster(cluster_url: str, cluster: Any, prefix: str,
                                                            tmp_path: Path, platform: Any) -> None:
@@ -116,10 +130,11 @@ async def test_the_daemon_status_and_backtest_on_a_cluster(cluster_url: str, clu
                 if all(d and (c, d["decided_at"]) in got for c, d in decided.items()):
                     break
                 await asyncio.sleep(0.1)
-        check_order([json.loads(b) for _, b in platform.received], decided)
+        check_order([json.loads(b) for _, b in platform.received], decided, await stored_order(cluster, keys))
         out = modbot("status", "--config", str(config), "--json", cwd=tmp_path)
         report = json.loads(out.stdout)
         assert report["outbox"]["waiting"] == 0 and report["decisions"] >= 30, out.stderr
+        assert report["input"]["pending"] == 0  # every message acknowledged, across slots
         assert len({p["deliverer"] for p in report["outbox"]["partitions"]}) == 1
     finally:
         code, logs = _stop(proc)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -45,15 +44,28 @@ def batch(tag: str, n: int) -> list[dict[str, object]]:
     return first + edits
 
 
-def check_order(received: list[dict[str, object]], decided: dict[str, dict[str, object]]) -> None:
-    """Each comment's decisions arrived oldest first, and the last one that arrived is its current decision."""
-    by_comment: dict[str, list[dict[str, object]]] = {}
+def check_order(received: list[dict[str, object]], decided: dict[str, dict[str, object]],
+                history: dict[str, list[str]]) -> None:
+    """Each comment's decisions arrived in the order they were stored (its partition's history stream: the
+    outbox's order), and the last one that arrived is its current decision. (Not by `decided_at`: two daemons
+    deciding both versions of an edited comment at once stamp it with their own clocks.)"""
+    by_comment: dict[str, list[str]] = {}
     for d in received:
-        by_comment.setdefault(str(d["comment_id"]), []).append(d)
+        by_comment.setdefault(str(d["comment_id"]), []).append(str(d["decided_at"]))
     for cid, got in by_comment.items():
-        times = [datetime.fromisoformat(str(d["decided_at"])) for d in got]
-        assert times == sorted(times) and len(set(times)) == len(times), (cid, got)
-        assert got[-1]["decided_at"] == decided[cid]["decided_at"], cid
+        stored = iter(history[cid])
+        assert all(when in stored for when in got), (cid, got, history[cid])  # a subsequence, in order
+        assert got[-1] == decided[cid]["decided_at"], cid
+
+
+async def stored_order(redis: aioredis.Redis, keys: Keys) -> dict[str, list[str]]:
+    """Each comment's decisions (their decided_at) in the order they were stored, from the history streams."""
+    order: dict[str, list[str]] = {}
+    for part in keys.parts:
+        for _, fields in await redis.xrange(part.decisions):
+            d = json.loads(fields[b"decision"])
+            order.setdefault(d["comment_id"], []).append(d["decided_at"])
+    return order
 
 
 async def current(redis: aioredis.Redis, keys: Keys, ids: set[str]) -> dict[str, dict[str, object]]:
@@ -67,7 +79,15 @@ async def test_two_daemons_both_deliver_in_order_and_take_over_a_killed_one(tmp_
     keys = Keys(prefix, partitions=PARTITIONS)
     redis = aioredis.from_url(redis_url)
     procs = [_start(config), _start(config)]
+    delivered_by: list[int] = []
+
+    async def holders() -> set[str]:
+        return {(await redis.get(keys.lease(n)) or b"").decode() for n in range(PARTITIONS)}
+
     try:
+        async with asyncio.timeout(90):  # both started and share the partitions (a slow start takes a while)
+            while len(await holders() - {""}) < 2:
+                await asyncio.sleep(0.1)
         first = batch("a", 60)
         enqueue(config, first)
         ids = {str(c["id"]) for c in first}
@@ -88,33 +108,32 @@ async def test_two_daemons_both_deliver_in_order_and_take_over_a_killed_one(tmp_
                     await asyncio.sleep(0.1)
 
         await all_current()
-        check_order(received(), decided)
-        holders = {(await redis.get(keys.lease(n)) or b"").decode() for n in range(PARTITIONS)}
-        assert len(holders) == 2 and "" not in holders  # both daemons hold partitions: both deliver
+        check_order(received(), decided, await stored_order(redis, keys))
 
         # Kill one without a chance to give anything back: its partitions move to the other within ~the TTL.
         procs[0].send_signal(signal.SIGKILL)
-        procs[0].wait(timeout=30)
+        _, err = procs[0].communicate(timeout=30)
+        delivered_by.append(sum('"msg": "delivered"' in line for line in err.splitlines()))
         second = batch("b", 40)
         enqueue(config, second)
         ids = {str(c["id"]) for c in first + second}
         await all_current()
-        check_order(received(), decided)
-        holders = {(await redis.get(keys.lease(n)) or b"").decode() for n in range(PARTITIONS)}
-        assert len(holders) == 1 and "" not in holders
+        check_order(received(), decided, await stored_order(redis, keys))
+        survivor = await holders()
+        assert len(survivor) == 1 and "" not in survivor
 
         out = modbot("status", "--config", str(config), "--json", cwd=tmp_path)
         report = json.loads(out.stdout)
         assert report["outbox"]["waiting"] == 0 and len(report["outbox"]["partitions"]) == PARTITIONS
-        assert {p["deliverer"] for p in report["outbox"]["partitions"]} == holders
+        assert {p["deliverer"] for p in report["outbox"]["partitions"]} == survivor
     finally:
         for proc in procs:
             if proc.poll() is None:
                 code, logs = _stop(proc)
                 assert code == 0, logs[-5:]
-            else:
-                proc.communicate(timeout=10)
+                delivered_by.append(sum(line["msg"] == "delivered" for line in logs))
         await redis.aclose()
+    assert len(delivered_by) == 2 and all(delivered_by), delivered_by  # both daemons delivered
 
 
 async def test_pools_share_the_partitions_and_take_over_when_one_stops_renewing(redis_client, prefix) -> None:
@@ -130,7 +149,11 @@ async def test_pools_share_the_partitions_and_take_over_when_one_stops_renewing(
         await a.rebalance()
         assert len(a.held) == 6  # alone: every partition
         await b.rebalance()  # b registers; a is still over its share, so nothing is free for b yet
-        await a.rebalance()  # a gives back what is over 6 / 2
+        await a.rebalance()  # a stops delivering what is over 6 / 2 ...
+        leaving = [h.task for h in a.held.values() if h.stop.is_set()]
+        assert len(leaving) == 3 and not b.held
+        await asyncio.gather(*leaving)
+        await a.rebalance()  # ... and gives the leases up once those deliverers have stopped
         await b.rebalance()
         assert len(a.held) == 3 and len(b.held) == 3 and not set(a.held) & set(b.held)
         assert {(await redis_client.get(keys.lease(n))).decode() for n in b.held} == {"b"}
