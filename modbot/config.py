@@ -18,6 +18,7 @@ from typing import Any
 
 from modbot.config_env import env_overrides, overlay
 from modbot.errors import ConfigError
+from modbot.keys import MAX_PARTITIONS, Keys
 from modbot.yamlsrc import LDict, error_at, load_yaml
 
 SCORER_NAMES = ("patterns", "toxicity")
@@ -31,6 +32,8 @@ class RedisSettings:
     data_dir: Path = Path("modbot-data")  # embedded server's data (append-only file on)
     prefix: str = "modbot:"  # every key modbot writes starts with this
     embedded_port: int = 0  # port of the embedded server on 127.0.0.1; 0 = the first free one from 16379
+    partitions: int = 1  # outbox partitions (and hash slots) comments are spread over; fixed once data exists
+    cluster: bool = False  # redis.url names one node of a Redis/Valkey cluster
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,8 @@ class SinkSettings:
     backoff_base_s: float = 0.5
     backoff_max_s: float = 5.0  # the longest wait between tries: a recovered platform is tried this soon
     max_attempts: int = 0  # 0: retry for ever; else park the decision in outbox:failed after this many
-    deliver: bool = True  # false: this process decides but leaves delivery to another (one deliverer keeps order)
+    deliver: bool = True  # false: this process decides but delivers nothing (the other daemons deliver)
+    lease_ttl_s: float = 10.0  # a partition's delivery lease; a killed daemon's partitions move after about this
 
 
 @dataclass(frozen=True)
@@ -151,6 +155,11 @@ class Settings:
     health: HealthSettings = field(default_factory=HealthSettings)
     log_level: str = "info"
     source: Path | None = None  # the file these settings came from
+
+
+def keys_for(settings: Settings) -> Keys:
+    """The key names these settings use (prefix, input stream, partitions, cluster)."""
+    return Keys(settings.redis.prefix, settings.stream.name, settings.redis.partitions, settings.redis.cluster)
 
 
 def load_settings(path: Path | None, scorers: str | None = None) -> Settings:
@@ -323,6 +332,13 @@ def _check(s: Settings, data: Any, file: str, errors: list[ConfigError]) -> None
         positive(("stream", name), getattr(s.stream, name))
     if not s.redis.prefix:
         fail(("redis", "prefix"), "'redis.prefix' may not be empty", "keep the default 'modbot:'")
+    elif "{" in s.redis.prefix or "}" in s.redis.prefix:
+        fail(("redis", "prefix"), "'redis.prefix' may not contain braces", "modbot adds its own hash tags")
+    if not 1 <= s.redis.partitions <= MAX_PARTITIONS:
+        fail(("redis", "partitions"), f"'redis.partitions' must be 1 to {MAX_PARTITIONS}, not {s.redis.partitions}")
+    if s.redis.cluster and not s.redis.url:
+        fail(("redis", "cluster"), "'redis.cluster' needs 'redis.url'",
+             "the embedded Valkey is one server: name a node of your cluster in redis.url")
     if s.sink.type not in ("webhook", "wordpress", "log"):
         fail(("sink", "type"), f"unknown sink type '{s.sink.type}'", "webhook, wordpress or log")
     if s.sink.type == "webhook" and not s.sink.webhook.url:
@@ -337,6 +353,7 @@ def _check(s: Settings, data: Any, file: str, errors: list[ConfigError]) -> None
         fail(("sink", "backoff_base_s"), f"'sink.backoff_base_s' ({s.sink.backoff_base_s:g}) is above "
              f"'sink.backoff_max_s' ({s.sink.backoff_max_s:g})", "the first wait cannot be longer than the longest")
     positive(("sink", "max_attempts"), s.sink.max_attempts, allow_zero=True)
+    positive(("sink", "lease_ttl_s"), s.sink.lease_ttl_s)
     positive(("sink", "webhook", "timeout_s"), s.sink.webhook.timeout_s)
     positive(("sink", "wordpress", "timeout_s"), s.sink.wordpress.timeout_s)
     positive(("sink", "wordpress", "poll_interval_s"), s.sink.wordpress.poll_interval_s)

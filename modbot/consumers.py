@@ -138,7 +138,8 @@ async def prune_loop(redis: aioredis.Redis, keys: Keys, settings: StreamSettings
     while True:
         try:
             await prune_idle(redis, keys, keys.comments, settings.group, idle_ms, consumer, dead_ms)
-            await prune_idle(redis, keys, keys.outbox, OUTBOX_GROUP, idle_ms, consumer, dead_ms)
+            for part in keys.parts:
+                await prune_idle(redis, keys, part.outbox, OUTBOX_GROUP, idle_ms, consumer, dead_ms)
         except (RedisConnectionError, RedisTimeoutError) as exc:
             log.debug("idle consumers not pruned", extra={"error": str(exc)})
         if await sleep_or_stop(stop, interval_s):

@@ -22,13 +22,13 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from modbot import health, metrics
-from modbot.config import Settings
+from modbot.config import Settings, keys_for
 from modbot.connections import connect
 from modbot.consumers import Heartbeat, prune_loop
 from modbot.httpserve import serve_app
 from modbot.identity import IdentityWatch
 from modbot.keys import Keys
-from modbot.outbox import OutboxDeliverer
+from modbot.outbox_lease import DeliveryPool
 from modbot.pipeline import build_scorers, close_scorers, pattern_categories
 from modbot.rules import RulesHolder, unused_rules_warnings
 from modbot.sinks import build_sink
@@ -70,7 +70,7 @@ async def run_daemon(settings: Settings, stop: asyncio.Event | None = None,
         state.redis = conn.redis
         if stop.is_set():
             return _stopped_while_starting()
-        keys = Keys(settings.redis.prefix, settings.stream.name)
+        keys = keys_for(settings)
         consumer = consumer_name(settings)
         session = await stack.enter_async_context(aiohttp.ClientSession())
         sink = build_sink(settings.sink, session)
@@ -85,7 +85,7 @@ async def run_daemon(settings: Settings, stop: asyncio.Event | None = None,
         await heartbeat.beat()  # before the first read, so no other daemon takes this one for dead
         worker = Worker(conn.redis, keys, settings.stream, consumer, scorers, lambda: rules.current,
                         settings.rules.budget_ms)
-        outbox = OutboxDeliverer(conn.redis, keys, sink, settings.sink, consumer, settings.stream.reclaim_idle_ms)
+        outbox = DeliveryPool(conn.redis, keys, sink, settings.sink, consumer, settings.stream.reclaim_idle_ms)
         tasks = [asyncio.create_task(worker.run(stop), name="worker"),
                  asyncio.create_task(identity.run(stop), name="identity"),
                  asyncio.create_task(heartbeat.run(stop), name="heartbeat"),
@@ -117,6 +117,7 @@ async def run_daemon(settings: Settings, stop: asyncio.Event | None = None,
             try:
                 await heartbeat.beat()  # still alive while flushing: nobody takes these entries meanwhile
                 flushed = await outbox.flush(timeout_s=5.0)
+                await outbox.release_all()  # the other daemons take the partitions at once
             except RedisError as exc:
                 log.warning("final delivery attempt skipped: redis unavailable", extra={"error": str(exc)})
         await heartbeat.clear()

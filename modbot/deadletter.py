@@ -15,11 +15,14 @@ import redis.asyncio as aioredis
 
 from modbot import metrics
 from modbot.keys import Keys
+from modbot.slots import is_cluster
 
-# One step: add, trim to the cap (exactly, so the count is right), count what was trimmed, acknowledge.
+# One step: add, trim to the cap (exactly, so the count is right), count what was trimmed, acknowledge. On a
+# cluster the input stream is in another hash slot: the caller acknowledges after the script instead.
 _ADD = """
--- KEYS: 1 dead letters, 2 trimmed counter, 3 input stream
--- ARGV: 1 max length ('0' = all), 2 group, 3 message id, then the entry's field/value pairs
+-- KEYS: 1 dead letters, 2 trimmed counter, 3 input stream (on a cluster: KEYS[1] again, untouched)
+-- ARGV: 1 max length ('0' = all), 2 group ('' = the caller acknowledges), 3 message id, then the entry's
+--       field/value pairs
 local fields = {}
 for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('XADD', KEYS[1], '*', unpack(fields))
@@ -28,7 +31,7 @@ if ARGV[1] ~= '0' then
   trimmed = redis.call('XTRIM', KEYS[1], 'MAXLEN', ARGV[1])
   if trimmed > 0 then redis.call('INCRBY', KEYS[2], trimmed) end
 end
-redis.call('XACK', KEYS[3], ARGV[2], ARGV[3])
+if ARGV[2] ~= '' then redis.call('XACK', KEYS[3], ARGV[2], ARGV[3]) end
 return trimmed
 """
 
@@ -45,6 +48,7 @@ class DeadLetters:
     """Writes dead letters within the limits."""
 
     def __init__(self, redis: aioredis.Redis, keys: Keys, limits: DeadLetterLimits) -> None:
+        self.redis = redis
         self.keys = keys
         self.limits = limits
         self._add = redis.register_script(_ADD)
@@ -53,8 +57,12 @@ class DeadLetters:
         """Keep one rejected message with its reason and acknowledge it; returns how many old ones were trimmed."""
         fields: list[Any] = ["reason", reason, "raw", raw[: self.limits.raw_bytes], "raw_length", len(raw),
                              "source_id", message_id, "at", datetime.now(UTC).isoformat()]
-        trimmed: Any = await self._add(keys=[self.keys.deadletter, self.keys.deadletter_trimmed, stream],
-                                       args=[self.limits.maxlen, group, message_id, *fields])
+        cluster = is_cluster(self.redis)
+        trimmed: Any = await self._add(
+            keys=[self.keys.deadletter, self.keys.deadletter_trimmed, self.keys.deadletter if cluster else stream],
+            args=[self.limits.maxlen, "" if cluster else group, message_id, *fields])
+        if cluster:
+            await self.redis.xack(stream, group, message_id)
         if trimmed:
             metrics.DEADLETTER_TRIMMED.inc(int(trimmed))
         return int(trimmed)

@@ -2,7 +2,10 @@
 
 Every write for a decision (the author's index of recent decisions included) happens in one Lua script, so a
 crash leaves either nothing (the message stays pending and is reclaimed) or everything (decision stored, queued
-for delivery, message acknowledged).
+for delivery, message acknowledged). The script's keys are all in the comment's partition (keys.py), one hash
+slot; on a cluster the input stream lies in another slot, so the message is acknowledged right after the
+script instead of inside it (a crash between the two leaves the message pending: it is reclaimed, found
+already decided, and acknowledged).
 A comment that already has a decision for the same text is acknowledged and not decided again; an edited
 comment (same id, new text) is decided again and its new decision replaces the old one.
 """
@@ -28,6 +31,7 @@ from modbot.models import Action, Comment, Decision
 from modbot.review.counts import LUA as COUNTS_LUA
 from modbot.rules.patternstats import match_fields
 from modbot.rules.stats import review_outcome
+from modbot.slots import is_cluster, mget, queue_script
 
 # How many of an author's latest decided comments {p}author:... keeps for the review page's author panel: enough
 # to tell a first-time poster from a regular offender, few enough that reading them stays cheap.
@@ -37,13 +41,15 @@ _RECORD = COUNTS_LUA + """
 -- KEYS: 1 decision, 2 comment, 3 decisions log, 4 review, 5 outbox, 6 rulestats, 7 input stream,
 --       8 escalated review, 9 stream id of the decided version, 10 escalation record, 11 author's index,
 --       12 held queue's filter counts, 13 escalated queue's filter counts, 14 patternstats
--- ARGV: 1 decision JSON, 2 comment JSON, 3 comment id, 4 review score ('' = not held), 5 group,
+--       (all but 7 in the comment's partition; on a cluster 7 is the partition's decisions log, never touched)
+-- ARGV: 1 decision JSON, 2 comment JSON, 3 comment id, 4 review score ('' = not held), 5 group ('' = the
+--       caller acknowledges),
 --       6 message id ('' = none), 7 rule, 8 held '1'/'0', 9 text sha256, 10 history max length ('0' = all),
 --       11 stance of the matches the rule relied on ('' = none), 12 decision time (unix seconds),
 --       13 how many of the author's comments their index keeps,
 --       14.. 'entry|stance' of each distinct pattern match (rules/patternstats.py)
 local function ack()
-  if ARGV[6] ~= '' then redis.call('XACK', KEYS[7], ARGV[5], ARGV[6]) end
+  if ARGV[6] ~= '' and ARGV[5] ~= '' then redis.call('XACK', KEYS[7], ARGV[5], ARGV[6]) end
 end
 local function older(a, b)  -- stream ids "ms-seq": is a before b?
   local am, as = string.match(a, '^(%d+)-(%d+)$')
@@ -162,6 +168,8 @@ class DecisionStore:
         self.redis = redis
         self.keys = keys
         self.history_maxlen = history_maxlen  # about how many entries {p}decisions keeps; 0 = all
+        # Each partition's history keeps its share (comment ids spread evenly over the partitions).
+        self._part_maxlen = -(-history_maxlen // keys.partitions)
         self.dead_letters = DeadLetters(redis, keys, deadletter or DeadLetterLimits())
         self._record = redis.register_script(_RECORD)
         self._leave = redis.register_script(_LEAVE)
@@ -178,10 +186,7 @@ class DecisionStore:
         """The ids among these whose current text already has a decision (edited comments are not among them)."""
         if not comments:
             return set()
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for c in comments:
-                pipe.get(self.keys.decision(c.id))
-            found = await pipe.execute()
+        found = await mget(self.redis, [self.keys.decision(c.id) for c in comments])
         done = set()
         for c, raw in zip(comments, found, strict=True):
             if raw is not None and json.loads(raw).get("text_sha256") == c.text_sha256:
@@ -194,26 +199,29 @@ class DecisionStore:
 
     async def record_many(self, items: Sequence[tuple[Comment, Decision, Ack | None]]) -> list[Outcome]:
         """`record` for a whole batch in one round trip; each comment is still stored atomically on its own."""
-        k = self.keys
+        cluster = is_cluster(self.redis)
         async with self.redis.pipeline(transaction=False) as pipe:
             for comment, decision, ack in items:
+                p = self.keys.of(comment.id)
                 held = decision.action is Action.HOLD
                 created = (comment.created_at or decision.decided_at).timestamp()
-                await self._record(
-                    keys=[k.decision(comment.id), k.comment(comment.id), k.decisions, k.review, k.outbox,
-                          k.rulestats, ack.stream if ack else k.comments, k.review_escalated,
-                          k.decided_from(comment.id), k.escalation(comment.id),
-                          k.author(comment.site, comment.author.id), k.review_counts_held,
-                          k.review_counts_escalated, k.patternstats],
+                await queue_script(
+                    self._record, pipe,
+                    keys=[p.decision(comment.id), p.comment(comment.id), p.decisions, p.review, p.outbox,
+                          p.rulestats, p.decisions if cluster else (ack.stream if ack else self.keys.comments),
+                          p.review_escalated, p.decided_from(comment.id), p.escalation(comment.id),
+                          p.author(comment.site, comment.author.id), p.review_counts_held,
+                          p.review_counts_escalated, p.patternstats],
                     args=[json.dumps(decision.to_dict()), json.dumps(comment_to_dict(comment)), comment.id,
                           repr(review_score(decision.priority, created)) if held else "",
-                          ack.group if ack else "", ack.message_id if ack else "", decision.rule or "",
-                          "1" if held else "0", comment.text_sha256, str(self.history_maxlen),
+                          ack.group if ack and not cluster else "", ack.message_id if ack else "",
+                          decision.rule or "", "1" if held else "0", comment.text_sha256, str(self._part_maxlen),
                           decision.stance.value if decision.stance else "",
                           repr(decision.decided_at.timestamp()), str(AUTHOR_HISTORY), *match_fields(decision)],
-                    client=pipe,
                 )
             results = await pipe.execute()
+        if cluster:
+            await self.acknowledge(*(ack for _, _, ack in items if ack is not None))
         return [Outcome(int(r)) for r in results]
 
     async def record_verdict(self, comment_id: str, action: Action, moderator: str, note: str = "",
@@ -228,7 +236,7 @@ class DecisionStore:
         read. It is watched and deleted in the same transaction, so an undo or another server's commit at the same
         moment makes this one raise PendingGone (or StaleVerdict) and write nothing: a verdict is committed once.
         """
-        k = self.keys
+        k = self.keys.of(comment_id)
         async with self.redis.pipeline(transaction=True) as pipe:
             await pipe.watch(k.decision(comment_id), *([k.pending(comment_id)] if pending is not None else []))
             if pending is not None and await pipe.get(k.pending(comment_id)) != pending:
@@ -245,9 +253,10 @@ class DecisionStore:
             body = json.dumps(decision.to_dict())
             pipe.multi()  # type: ignore[no-untyped-call]
             pipe.set(k.decision(comment_id), body)
-            pipe.xadd(k.decisions, {"decision": body}, maxlen=self.history_maxlen or None, approximate=True)
-            await self._leave(keys=[k.review, k.review_escalated, k.review_counts_held, k.review_counts_escalated],
-                              args=[comment_id, raw], client=pipe)
+            pipe.xadd(k.decisions, {"decision": body}, maxlen=self._part_maxlen or None, approximate=True)
+            await queue_script(self._leave, pipe,
+                               keys=[k.review, k.review_escalated, k.review_counts_held, k.review_counts_escalated],
+                               args=[comment_id, raw])
             pipe.delete(k.escalation(comment_id))  # judged: who escalated it stays in the audit stream
             pipe.xadd(k.outbox, {"decision": body})
             outcome = review_outcome(action)
@@ -276,8 +285,11 @@ class DecisionStore:
 
     async def acknowledge(self, *acks: Ack) -> None:
         """Acknowledge messages that need no decision (one XACK for all of them)."""
-        if acks:
-            await self.redis.xack(acks[0].stream, acks[0].group, *(a.message_id for a in acks))
+        by_stream: dict[tuple[str, str], list[str]] = {}
+        for a in acks:
+            by_stream.setdefault((a.stream, a.group), []).append(a.message_id)
+        for (stream, group), ids in by_stream.items():
+            await self.redis.xack(stream, group, *ids)
 
 
 async def newer_decision(redis: aioredis.Redis, keys: Keys, decision: Decision) -> Decision | None:

@@ -11,6 +11,11 @@ carries another id, or a stream's last id went backwards (stream ids only grow: 
 or the stream alone was evicted), the daemon logs an ERROR naming what was lost, counts it in
 `modbot_redis_data_losses_total`, and creates a new marker that records the loss (`lost_*` fields), which
 `modbot status` shows.
+
+The marker also records the key layout the data was written with (`layout`: partitions and whether the keys
+carry hash tags, see keys.py). A daemon configured with another layout would not find the data where it is,
+so it refuses to start (LayoutMismatch) instead. A marker from before the field existed is the one-partition,
+untagged layout.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from modbot import metrics
+from modbot.errors import ConfigError
 from modbot.ingest.stream import as_str
 from modbot.keys import Keys
 from modbot.retry import sleep_or_stop
@@ -56,7 +62,8 @@ class Snapshot:
     input_pending: int  # comments read but not decided yet
     review_held: int
     last_comment_id: str  # the input stream's last generated id ('' when there was no stream)
-    last_outbox_id: str
+    last_outbox_id: str  # the newest of the partitions' outbox ids
+    outbox_ids: tuple[str, ...] = ()  # each partition's outbox's last id (not kept in the marker)
 
 
 @dataclass(frozen=True)
@@ -78,7 +85,7 @@ class DataLoss:
         out = {"lost_at": _iso(self.noticed_at), "lost_previous_id": self.previous_id,
                "lost_previous_created": _iso(self.previous_created)}
         if self.before is not None:
-            out.update({f"lost_{k}": str(v) for k, v in asdict(self.before).items()})
+            out.update({f"lost_{k}": str(v) for k, v in asdict(self.before).items() if k != "outbox_ids"})
         return out
 
 
@@ -147,32 +154,62 @@ class IdentityWatch:
 
     async def _adopt(self, loss_fields: dict[str, str]) -> None:
         now = time.time()
-        args: list[str] = ["id", uuid.uuid4().hex, "created", repr(now)]
+        layout = key_layout(self.keys)
+        args: list[str] = ["id", uuid.uuid4().hex, "created", repr(now), "layout", layout]
         for k, v in loss_fields.items():
             args += [k, v]
         current: Any = await self._create(keys=[self.keys.identity], args=args)
         self.id = current.decode() if isinstance(current, bytes) else str(current)
-        created = await self.redis.hget(self.keys.identity, "created")
+        created, stored = await self.redis.hmget(self.keys.identity, ["created", "layout"])
         self.created = float(created) if created else now
+        found = as_str(stored) if stored is not None else PLAIN_LAYOUT
+        if found != layout:
+            raise LayoutMismatch(found, layout)
+        if stored is None:  # a marker from before layouts were recorded: this one matches it
+            await self.redis.hsetnx(self.keys.identity, "layout", layout)
 
     async def _snapshot(self) -> Snapshot:
         k = self.keys
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.xlen(k.outbox)
             pipe.xinfo_groups(k.comments)
-            pipe.zcard(k.review)
             pipe.xinfo_stream(k.comments)
-            pipe.xinfo_stream(k.outbox)
             pipe.xlen(k.comments)
-            outbox, groups, held, comments, box, length = await pipe.execute(raise_on_error=False)
+            for part in k.parts:
+                pipe.xlen(part.outbox)
+                pipe.zcard(part.review)
+                pipe.xinfo_stream(part.outbox)
+            groups, comments, length, *per_part = await pipe.execute(raise_on_error=False)
+        outbox = sum(n for n in per_part[0::3] if isinstance(n, int))
+        held = sum(n for n in per_part[1::3] if isinstance(n, int))
+        box_ids = tuple(_last_id(info) for info in per_part[2::3])
         waiting, pending = (length if isinstance(length, int) else 0), 0  # no group yet: nothing was read
         if isinstance(groups, list):
             for g in groups:
                 if g["name"] in (self.group, self.group.encode()):
                     waiting, pending = int(g.get("lag") or 0), int(g["pending"])
-        return Snapshot(undelivered=outbox if isinstance(outbox, int) else 0, input_waiting=waiting,
-                        input_pending=pending, review_held=held if isinstance(held, int) else 0,
-                        last_comment_id=_last_id(comments), last_outbox_id=_last_id(box))
+        return Snapshot(undelivered=outbox, input_waiting=waiting, input_pending=pending, review_held=held,
+                        last_comment_id=_last_id(comments), last_outbox_id=max(box_ids, key=_id_tuple),
+                        outbox_ids=box_ids)
+
+
+PLAIN_LAYOUT = "1 partition, untagged keys"
+
+
+def key_layout(keys: Keys) -> str:
+    """How the data's keys are laid out, as the identity marker records it."""
+    return (f"{keys.partitions} partition{'s' if keys.partitions > 1 else ''}, "
+            f"{'tagged' if keys.tagged else 'untagged'} keys")
+
+
+class LayoutMismatch(ConfigError):
+    """The data in Redis was written with another key layout (redis.partitions, redis.cluster)."""
+
+    def __init__(self, found: str, configured: str) -> None:
+        super().__init__(
+            f"the data in Redis was written with {found}, but this modbot is configured for {configured}",
+            hint="set redis.partitions (and redis.cluster) back to what the data was written with; changing them "
+                 "is a migration: drain the old layout and start on a new redis.prefix (docs/operations.md, "
+                 "Scaling out)")
 
 
 async def read_marker(redis: aioredis.Redis, keys: Keys) -> dict[str, str]:
@@ -185,9 +222,8 @@ def _went_back(before: Snapshot | None, now: Snapshot) -> bool:
     """Did a stream's last generated id go backwards (or the stream vanish)? Stream ids only ever grow."""
     if before is None:
         return False
-    return any(_id_tuple(new) < _id_tuple(old) for old, new in ((before.last_comment_id, now.last_comment_id),
-                                                                 (before.last_outbox_id, now.last_outbox_id))
-               if old)
+    pairs = [(before.last_comment_id, now.last_comment_id), *zip(before.outbox_ids, now.outbox_ids, strict=False)]
+    return any(_id_tuple(new) < _id_tuple(old) for old, new in pairs if old)
 
 
 def _id_tuple(stream_id: str) -> tuple[int, int]:

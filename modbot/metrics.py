@@ -23,6 +23,7 @@ from modbot.httpserve import serve_app
 from modbot.ingest.stream import group_backlog
 from modbot.keys import Keys
 from modbot.retry import sleep_or_stop
+from modbot.slots import summed
 
 log = logging.getLogger("modbot.metrics")
 REGISTRY = CollectorRegistry()
@@ -62,14 +63,18 @@ async def refresh_queues(redis: aioredis.Redis, keys: Keys, group: str, sink: st
     waiting, pending = await group_backlog(redis, keys.comments, group)
     QUEUE.labels("input").set(waiting)
     QUEUE.labels("input_pending").set(pending)
-    QUEUE.labels("outbox").set(await redis.xlen(keys.outbox))
-    QUEUE.labels("outbox_failed").set(await redis.xlen(keys.outbox_failed))
+    parts = keys.parts
+    QUEUE.labels("outbox").set(await summed(redis, "xlen", [p.outbox for p in parts]))
+    QUEUE.labels("outbox_failed").set(await summed(redis, "xlen", [p.outbox_failed for p in parts]))
     QUEUE.labels("deadletter").set(await redis.xlen(keys.deadletter))
-    QUEUE.labels("review_held").set(await redis.zcard(keys.review))
-    QUEUE.labels("review_escalated").set(await redis.zcard(keys.review_escalated))
-    oldest: Any = await redis.xrange(keys.outbox, count=1)
-    # A stream id starts with the time it was added, in milliseconds.
-    OUTBOX_OLDEST.set(max(0.0, time.time() - int(oldest[0][0].split(b"-")[0]) / 1000) if oldest else 0)
+    QUEUE.labels("review_held").set(await summed(redis, "zcard", [p.review for p in parts]))
+    QUEUE.labels("review_escalated").set(await summed(redis, "zcard", [p.review_escalated for p in parts]))
+    firsts = []
+    for p in parts:
+        oldest: Any = await redis.xrange(p.outbox, count=1)
+        if oldest:  # a stream id starts with the time it was added, in milliseconds
+            firsts.append(int(oldest[0][0].split(b"-")[0]))
+    OUTBOX_OLDEST.set(max(0.0, time.time() - min(firsts) / 1000) if firsts else 0)
     DELIVERY_FAILURES.set((await read_state(redis, keys.outbox_state(sink), sink)).failures)
 
 

@@ -14,8 +14,9 @@ comment id no HTTP header can carry, any error building or sending that one requ
 Entries go out in order, one at a time, and a decision older than the comment's current one (an edited
 comment's earlier version, an automatic decision a moderator overruled since) is skipped, so the platform's
 last copy is always the current decision, also after a restart or `status --retry-failed`. The order holds
-for one deliverer, so with several daemons on one Redis, let one of them deliver (`sink.deliver: false` on
-the others).
+for one deliverer per outbox: there is one outbox per partition (keys.py), and the daemon delivers the
+partitions whose lease it holds (outbox_lease.py). A deliverer with a lease takes every entry pending in its
+partition's group, whoever read it before, and checks the lease before each send.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import asyncio
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,32 +45,45 @@ from modbot.sinks.base import Sink
 log = logging.getLogger("modbot.outbox")
 
 
+class LeaseLost(Exception):
+    """This daemon no longer holds the partition's delivery lease: it stops delivering the partition."""
+
+
 class OutboxDeliverer:
     """Reads the outbox and hands each decision to the sink until it is accepted."""
 
     def __init__(self, redis: aioredis.Redis, keys: Keys, sink: Sink, settings: SinkSettings,
-                 consumer: str, reclaim_idle_ms: int = 60_000) -> None:
+                 consumer: str, reclaim_idle_ms: int = 60_000, partition: int = 0,
+                 lease: Callable[[], bool] | None = None) -> None:
         self.redis = redis
+        self.lease = lease  # None: the only deliverer (tests, tools); else: is the partition's lease still ours?
         self.keys = keys
+        self.partition = partition
+        self.part = keys.part(partition)
         self.sink = sink
         self.settings = settings
         self.consumer = consumer
         self.reclaim_idle_ms = reclaim_idle_ms
         self.delivered = 0
-        self.dead = DeadConsumers(redis, keys, keys.outbox, OUTBOX_GROUP, consumer)
+        self.dead = DeadConsumers(redis, keys, self.part.outbox, OUTBOX_GROUP, consumer)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set; a delivery in progress finishes first."""
         async def step() -> None:
-            for entry_id, fields in await self._next_entries(block_ms=500):
-                if stop.is_set() or not await self._deliver_with_retries(entry_id, fields, stop):
-                    break  # stopping, or parked: later entries must not overtake it in this pass
+            try:
+                for entry_id, fields in await self._next_entries(block_ms=500):
+                    if stop.is_set() or not await self._deliver_with_retries(entry_id, fields, stop):
+                        break  # stopping, or parked: later entries must not overtake it in this pass
+            except LeaseLost:
+                log.warning("delivery lease lost; another daemon delivers this partition now",
+                            extra={"partition": self.partition})
+                stop.set()
 
-        await run_resilient(step, lambda: ensure_group(self.redis, self.keys.outbox, OUTBOX_GROUP), stop, log)
+        await run_resilient(step, lambda: ensure_group(self.redis, self.part.outbox, OUTBOX_GROUP), stop, log)
 
     async def flush(self, timeout_s: float = 5.0) -> int:
         """One delivery attempt for every waiting decision (used at shutdown); returns how many went out."""
-        await ensure_group(self.redis, self.keys.outbox, OUTBOX_GROUP)
+        await ensure_group(self.redis, self.part.outbox, OUTBOX_GROUP)
         before = self.delivered
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
@@ -83,21 +98,32 @@ class OutboxDeliverer:
         return self.delivered - before
 
     async def _next_entries(self, block_ms: int | None) -> list[tuple[str, dict[bytes, bytes]]]:
+        if self.lease is not None:
+            # The lease makes this the partition's only deliverer: whatever is pending in the group (read by
+            # the daemon that delivered it before) comes first, in stream order, then new entries.
+            pending: Any = await self.redis.xautoclaim(self.part.outbox, OUTBOX_GROUP, self.consumer,
+                                                       min_idle_time=0, start_id="0-0", count=50)
+            entries = await self._live(pending[1])
+            if entries:
+                return entries
+            fresh: Any = await self.redis.xreadgroup(OUTBOX_GROUP, self.consumer, {self.part.outbox: ">"},
+                                                     count=50, block=block_ms)
+            return await self._live(fresh[0][1] if fresh else [])
         # Our own pending entries first (left by an earlier failed attempt or a restart with the same name),
         # then entries stuck with dead consumers, then new ones.
-        mine: Any = await self.redis.xreadgroup(OUTBOX_GROUP, self.consumer, {self.keys.outbox: "0"}, count=50)
+        mine: Any = await self.redis.xreadgroup(OUTBOX_GROUP, self.consumer, {self.part.outbox: "0"}, count=50)
         entries = await self._live(mine[0][1] if mine else [])
         if entries:
             return entries
         entries = await self._live(await self.dead.claim(50))  # a killed daemon's: at once, not after the idle time
         if entries:
             return entries
-        claimed: Any = await self.redis.xautoclaim(self.keys.outbox, OUTBOX_GROUP, self.consumer,
+        claimed: Any = await self.redis.xautoclaim(self.part.outbox, OUTBOX_GROUP, self.consumer,
                                                    min_idle_time=self.reclaim_idle_ms, start_id="0-0", count=50)
         entries = await self._live(claimed[1])
         if entries:
             return entries
-        new: Any = await self.redis.xreadgroup(OUTBOX_GROUP, self.consumer, {self.keys.outbox: ">"}, count=50,
+        new: Any = await self.redis.xreadgroup(OUTBOX_GROUP, self.consumer, {self.part.outbox: ">"}, count=50,
                                                block=block_ms)
         return await self._live(new[0][1] if new else [])
 
@@ -105,7 +131,7 @@ class OutboxDeliverer:
         """Entries with content; ones deleted while pending (no fields) are acknowledged so they do not linger."""
         gone = [as_str(i) for i, f in items if not f]
         if gone:
-            await self.redis.xack(self.keys.outbox, OUTBOX_GROUP, *gone)
+            await self.redis.xack(self.part.outbox, OUTBOX_GROUP, *gone)
         return [(as_str(i), f) for i, f in items if f]
 
     async def _deliver_with_retries(self, entry_id: str, fields: dict[bytes, bytes], stop: asyncio.Event) -> bool:
@@ -151,6 +177,8 @@ class OutboxDeliverer:
         # Derived from the decision itself, so it stays the same across retries, restarts and
         # `status --retry-failed` (which re-adds the entry under a new stream id).
         key = f"{decision.comment_id}/{hashlib.sha256(fields[b'decision']).hexdigest()[:16]}"
+        if self.lease is not None and not self.lease():
+            raise LeaseLost(self.partition)  # another daemon may deliver it by now: never both
         try:
             await self.sink.deliver(decision, key)
         except DeliveryError as exc:
@@ -180,8 +208,8 @@ class OutboxDeliverer:
 
     async def _done(self, entry_id: str) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xack(self.keys.outbox, OUTBOX_GROUP, entry_id)
-            pipe.xdel(self.keys.outbox, entry_id)
+            pipe.xack(self.part.outbox, OUTBOX_GROUP, entry_id)
+            pipe.xdel(self.part.outbox, entry_id)
             await pipe.execute()
 
     async def _retry_wait(self, attempt: int) -> float:
@@ -203,9 +231,9 @@ class OutboxDeliverer:
             # backslashreplace: an error quoting a lone surrogate must still be storable.
             failed: dict[Any, Any] = {**fields, b"error": error.encode("utf-8", "backslashreplace"),
                                       b"at": datetime.now(UTC).isoformat().encode()}
-            pipe.xadd(self.keys.outbox_failed, failed)
-            pipe.xack(self.keys.outbox, OUTBOX_GROUP, entry_id)
-            pipe.xdel(self.keys.outbox, entry_id)
+            pipe.xadd(self.part.outbox_failed, failed)
+            pipe.xack(self.part.outbox, OUTBOX_GROUP, entry_id)
+            pipe.xdel(self.part.outbox, entry_id)
             await pipe.execute()
 
 

@@ -21,10 +21,9 @@ from typing import Any
 
 from tqdm import tqdm
 
-from modbot.config import Settings
+from modbot.config import Settings, keys_for
 from modbot.connections import connect
 from modbot.errors import ConfigError
-from modbot.keys import Keys
 from modbot.models import Action
 from modbot.rules import RuleSet, load_rules
 from modbot.rules.backtest import Case, Report, backtest, read_corpus, read_history
@@ -77,7 +76,7 @@ async def load_cases(args: argparse.Namespace, settings: Settings, skipped: list
     # Like `enqueue` and `review`: the configured server, else the embedded one a running daemon started.
     conn = await connect(redis_settings, start_embedded=False)
     try:
-        return await read_history(conn.redis, Keys(settings.redis.prefix, settings.stream.name), skipped)
+        return await read_history(conn.redis, keys_for(settings), skipped)
     finally:
         await conn.close()
 

@@ -16,11 +16,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from modbot.commands.common import add_config_argument, settings_from_args
-from modbot.config import Settings
+from modbot.config import Settings, keys_for
 from modbot.connections import connect
 from modbot.errors import InvalidComment, ModbotError
 from modbot.ingest.schema import comment_to_dict, decode_message
-from modbot.keys import Keys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,14 +51,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"{bad} invalid line(s); nothing added (--strict)", file=sys.stderr)
         return 1
     ids = asyncio.run(_add(settings, good))
-    print(f"added {len(ids)} comment(s) to {Keys(settings.redis.prefix, settings.stream.name).comments}"
+    print(f"added {len(ids)} comment(s) to {keys_for(settings).comments}"
           + (f"; skipped {bad} invalid line(s)" if bad else ""))
     return 1 if bad else 0
 
 
 async def _add(settings: Settings, payloads: list[str]) -> list[str]:
     conn = await connect(settings.redis)
-    keys = Keys(settings.redis.prefix, settings.stream.name)
+    keys = keys_for(settings)
     added: list[str] = []
     try:
         for start in range(0, len(payloads), 500):  # chunks, so a lost connection says how far it got

@@ -10,11 +10,10 @@ import asyncio
 import signal
 
 from modbot.commands.common import add_config_argument, settings_from_args
-from modbot.config import Settings
+from modbot.config import Settings, keys_for
 from modbot.connections import connect
 from modbot.errors import ConfigError
 from modbot.httpserve import serve_app
-from modbot.keys import Keys
 from modbot.logs import setup_logging
 from modbot.review.app import create_app
 
@@ -36,7 +35,7 @@ async def serve(settings: Settings, host: str, port: int, stop: asyncio.Event | 
     """Serve until SIGINT/SIGTERM (or `stop`)."""
     stop = stop or asyncio.Event()
     conn = await connect(settings.redis, start_embedded=False)
-    keys = Keys(settings.redis.prefix, settings.stream.name)
+    keys = keys_for(settings)
     try:
         # Usually a busy port is another `modbot review` or the daemon; serve_app says so in one line.
         runner = await serve_app(create_app(conn.redis, keys, settings.review), host, port, "the review page",

@@ -11,9 +11,9 @@ import asyncio
 import dataclasses
 import json
 
+from modbot.config import keys_for
 from modbot.connections import connect
 from modbot.errors import RuleError
-from modbot.keys import Keys
 from modbot.rules import load_rules
 from modbot.rules.patternstats import PatternStats, read_pattern_stats
 from modbot.rules.stats import RuleStats, read_rule_stats
@@ -66,7 +66,7 @@ async def run_async(args: argparse.Namespace) -> int:
     redis_settings = dataclasses.replace(settings.redis, url=args.redis_url) if args.redis_url else settings.redis
     # Like `enqueue` and `review`: the configured server, else the embedded one a running daemon started.
     conn = await connect(redis_settings, start_embedded=False)
-    keys = Keys(settings.redis.prefix, settings.stream.name)
+    keys = keys_for(settings)
     try:
         if args.patterns:
             patterns = await read_pattern_stats(conn.redis, keys)

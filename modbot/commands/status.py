@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from modbot.commands.common import add_config_argument, settings_from_args
+from modbot.config import keys_for
 from modbot.connections import connect
 from modbot.decisions import newer_decision
 from modbot.delivery_state import read_state
@@ -26,6 +27,7 @@ from modbot.identity import read_marker
 from modbot.ingest.stream import as_str, group_backlog
 from modbot.keys import OUTBOX_GROUP, Keys
 from modbot.models import Decision
+from modbot.slots import summed
 
 log = logging.getLogger("modbot.status")
 
@@ -40,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
-    keys = Keys(settings.redis.prefix, settings.stream.name)
+    keys = keys_for(settings)
 
     async def go() -> dict[str, Any]:
         # With no daemon running, the embedded server is started just to look (its data is on disk).
@@ -65,10 +67,10 @@ async def status(redis: aioredis.Redis, keys: Keys, group: str, last: int, sink:
     """Every queue modbot keeps: how much waits, how long the oldest has waited, the delivery state, the
     latest dead letters with their reasons, and the data's identity (with the last loss, if any)."""
     dead: Any = await redis.xrevrange(keys.deadletter, count=last)
-    refused: Any = await redis.xrevrange(keys.outbox_failed, count=last)
+    refused = await _latest(redis, [p.outbox_failed for p in keys.parts], last)
     waiting, pending = await group_backlog(redis, keys.comments, group)
+    outboxes = await _outboxes(redis, keys, now := time.time())
     delivery = await read_state(redis, keys.outbox_state(sink), sink)
-    now = time.time()
     return {
         "redis": _identity(await read_marker(redis, keys), now),
         "input": {"stream": keys.comments, "waiting": waiting, "pending": pending,
@@ -78,21 +80,50 @@ async def status(redis: aioredis.Redis, keys: Keys, group: str, last: int, sink:
                        "oldest_age_s": _age(await _first_id(redis, keys.deadletter), now),
                        "latest": [{"at": _text(f, b"at"), "comment_id": _comment_id(f.get(b"raw", b"")),
                                    "reason": _text(f, b"reason")} for _, f in dead]},
-        "decisions": await redis.xlen(keys.decisions),
-        "outbox": {"waiting": await redis.xlen(keys.outbox),
-                   "pending": (await group_backlog(redis, keys.outbox, OUTBOX_GROUP))[1],
-                   "oldest_age_s": _age(await _first_id(redis, keys.outbox), now),
+        "decisions": await summed(redis, "xlen", [p.decisions for p in keys.parts]),
+        "outbox": {"waiting": sum(o["waiting"] for o in outboxes),
+                   "pending": sum(o["pending"] for o in outboxes),
+                   "oldest_age_s": max((o["oldest_age_s"] for o in outboxes if o["oldest_age_s"] is not None),
+                                       default=None),
                    "sink": delivery.sink, "failures_in_a_row": delivery.failures,
                    "last_error": delivery.last_error, "last_error_at": _iso(delivery.last_error_at),
                    "next_attempt_in_s": (None if delivery.next_attempt_at is None or not delivery.failures
                                          else round(max(0.0, delivery.next_attempt_at - now), 1)),
                    "last_delivered_at": _iso(delivery.last_ok_at),
-                   "failed": await redis.xlen(keys.outbox_failed),
+                   "failed": await summed(redis, "xlen", [p.outbox_failed for p in keys.parts]),
                    "latest_failed": [{"at": _text(f, b"at"), "comment_id": _comment_id(f.get(b"decision", b""),
                                                                                      "comment_id"),
-                                      "error": _text(f, b"error")} for _, f in refused]},
-        "review": {"held": await redis.zcard(keys.review), "escalated": await redis.zcard(keys.review_escalated)},
+                                      "error": _text(f, b"error")} for _, f in refused],
+                   "partitions": outboxes},
+        "review": {"held": await summed(redis, "zcard", [p.review for p in keys.parts]),
+                   "escalated": await summed(redis, "zcard", [p.review_escalated for p in keys.parts])},
     }
+
+
+async def _outboxes(redis: aioredis.Redis, keys: Keys, now: float) -> list[dict[str, Any]]:
+    """Each partition's outbox: how much waits, since when, and which daemon holds its delivery lease."""
+    out = []
+    for n, part in enumerate(keys.parts):
+        lease = await redis.get(keys.lease(n))
+        out.append({"partition": n, "waiting": await redis.xlen(part.outbox),
+                    "pending": (await group_backlog(redis, part.outbox, OUTBOX_GROUP))[1],
+                    "oldest_age_s": _age(await _first_id(redis, part.outbox), now),
+                    "deliverer": as_str(lease) if lease is not None else None})
+    return out
+
+
+async def _latest(redis: aioredis.Redis, streams: list[str], last: int) -> list[tuple[Any, Any]]:
+    """The `last` newest entries of several streams together, newest first (stream ids are times)."""
+    found: list[tuple[Any, Any]] = []
+    for stream in streams:
+        entries: Any = await redis.xrevrange(stream, count=last)
+        found += entries
+    return sorted(found, key=lambda e: _id_key(as_str(e[0])), reverse=True)[:last]
+
+
+def _id_key(stream_id: str) -> tuple[int, int]:
+    ms, _, seq = stream_id.partition("-")
+    return int(ms), int(seq or 0)
 
 
 def _identity(marker: dict[str, str], now: float) -> dict[str, Any]:
@@ -160,20 +191,21 @@ async def retry_failed(redis: aioredis.Redis, keys: Keys) -> Retried:
     """Move the entries of outbox:failed back into the outbox, oldest first, except decisions the comment's
     current decision has replaced: those are removed (they stay in the decisions history) and logged."""
     moved = superseded = 0
-    entries: Any = await redis.xrange(keys.outbox_failed)
-    for entry_id, fields in entries:
-        newer = await _newer(redis, keys, fields.get(b"decision", b""))
-        async with redis.pipeline(transaction=True) as pipe:
+    for part in keys.parts:  # each partition's back into its own outbox, where its comments' order is kept
+        entries: Any = await redis.xrange(part.outbox_failed)
+        for entry_id, fields in entries:
+            newer = await _newer(redis, keys, fields.get(b"decision", b""))
+            async with redis.pipeline(transaction=True) as pipe:
+                if newer is None:
+                    pipe.xadd(part.outbox, {b"decision": fields[b"decision"]})
+                pipe.xdel(part.outbox_failed, entry_id)
+                await pipe.execute()
             if newer is None:
-                pipe.xadd(keys.outbox, {b"decision": fields[b"decision"]})
-            pipe.xdel(keys.outbox_failed, entry_id)
-            await pipe.execute()
-        if newer is None:
-            moved += 1
-        else:
-            superseded += 1
-            log.info("not retried: the comment has a newer decision",
-                     extra={"comment_id": newer.comment_id, "current_decided_at": newer.decided_at.isoformat()})
+                moved += 1
+            else:
+                superseded += 1
+                log.info("not retried: the comment has a newer decision",
+                         extra={"comment_id": newer.comment_id, "current_decided_at": newer.decided_at.isoformat()})
     return Retried(moved, superseded)
 
 
@@ -203,6 +235,8 @@ def render(r: dict[str, Any]) -> str:
         f"outbox     {o['waiting']} waiting for delivery{_waited(o['oldest_age_s'])} ({o['pending']} in progress), "
         f"{o['failed']} refused by the platform or given up",
     ]
+    if len(o["partitions"]) > 1:
+        lines.append("  " + _render_partitions(o["partitions"]))
     if o["failures_in_a_row"]:
         nxt = "" if o["next_attempt_in_s"] is None else f"; next try in {o['next_attempt_in_s']:g} s"
         lines.append(f"  {o['sink']}: {o['failures_in_a_row']} failed tries in a row{nxt}; "
@@ -220,6 +254,18 @@ def render(r: dict[str, Any]) -> str:
         lines.append("refused or given up (latest first; `--retry-failed` sends them again):")
         lines += [f"  {x['at']}  {x['comment_id']}: {x['error']}" for x in o["latest_failed"]]
     return "\n".join(lines)
+
+
+def _render_partitions(parts: list[dict[str, Any]]) -> str:
+    """Who delivers how many partitions, and the partitions nobody delivers now."""
+    by: dict[str, int] = {}
+    for p in parts:
+        if p["deliverer"]:
+            by[p["deliverer"]] = by.get(p["deliverer"], 0) + 1
+    free = [str(p["partition"]) for p in parts if not p["deliverer"]]
+    who = ", ".join(f"{name} {n}" for name, n in sorted(by.items())) or "nobody"
+    return (f"{len(parts)} partitions, delivered by: {who}"
+            + (f"; without a deliverer: {', '.join(free)}" if free else ""))
 
 
 def _render_identity(ident: dict[str, Any]) -> list[str]:

@@ -14,8 +14,8 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from modbot.config import keys_for
 from modbot.connections import connect
-from modbot.keys import Keys
 from modbot.rules import load_rules
 from modbot.rules.backtest import Case, Report, backtest
 from modbot.rules.backtest import Outcome as BacktestOutcome
@@ -85,7 +85,7 @@ async def run_async(args: argparse.Namespace) -> int:
     rules_text = path.read_text(encoding="utf-8")
     redis_settings = dataclasses.replace(settings.redis, url=args.redis_url) if args.redis_url else settings.redis
     conn = await connect(redis_settings, start_embedded=False)
-    keys = Keys(settings.redis.prefix, settings.stream.name)
+    keys = keys_for(settings)
     try:
         found = candidates(await read_rule_stats(conn.redis, keys), await read_pattern_stats(conn.redis, keys),
                            args.min_verdicts, args.max_precision)

@@ -43,6 +43,7 @@ from modbot.keys import Keys
 from modbot.retry import pause_after_outage
 from modbot.sinks.base import check_status
 from modbot.sinks.wordpress import api_root, basic_auth
+from modbot.slots import is_cluster
 
 log = logging.getLogger("modbot.wordpress")
 
@@ -218,7 +219,9 @@ class WordPressPoller:
                 entries.append(entry)
                 cursor.add(key, str(c.get("date_gmt") or now.strftime(_WP_TIME)))
             cursor.prune(self.overlap_s)
-            async with self.redis.pipeline(transaction=True) as pipe:
+            # On a cluster these keys lie in different slots, so no transaction: a crash before the cursor is
+            # written polls the same comments again, which the decision step acknowledges as already decided.
+            async with self.redis.pipeline(transaction=not is_cluster(self.redis)) as pipe:
                 for entry in entries:
                     pipe.xadd(self.keys.comments, {"comment": json.dumps(entry, ensure_ascii=False)})
                 for fields in dead:

@@ -75,11 +75,12 @@ class QueueCounts:
         self.keys = keys
         self._rebuild = redis.register_script(_REBUILD)
 
-    async def read(self, queue_key: str, counts_key: str) -> FilterCounts:
+    async def read(self, queue_key: str, counts_key: str, partition: int = 0) -> FilterCounts:
         raw = await self.redis.hgetall(counts_key)
         fields = {_text(k): _text(v) for k, v in raw.items()}
         if BUILT not in fields:
-            flat = await self._rebuild(keys=[queue_key, counts_key], args=[self.keys.decision("")])
+            # The decisions it reads are the queue's partition's (in its hash slot, as the queue is).
+            flat = await self._rebuild(keys=[queue_key, counts_key], args=[self.keys.part(partition).decision("")])
             fields = {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat), 2)}
         rules: dict[str, int] = {}
         categories: dict[str, int] = {}

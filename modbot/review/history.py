@@ -4,7 +4,8 @@ The worker's decision script keeps {p}author:{n}:{site}:{author id}: the ids of 
 decided comments, scored by decision time. The panel reads those ids, then each comment's current decision: a
 moderator's verdict replaces the decision it judged, so the counts show verdicts without an index of their own.
 Cost is bounded: one pipelined ZREVRANGE for all authors on the page, then one MGET of at most
-AUTHOR_HISTORY decisions per distinct author.
+AUTHOR_HISTORY decisions per distinct author. With several partitions (keys.py) each keeps its own index of the
+author's comments in it: all are read (partitions x AUTHOR_HISTORY ids at most) and merged by decision time.
 
 Decisions made before the index existed are not in it: such an author shows as having no recorded history
 until they comment again (the panel says the history starts with the index, not that they are new).
@@ -12,6 +13,8 @@ until they comment again (the panel says the history starts with the index, not 
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 from collections import Counter
 from collections.abc import Sequence
@@ -24,6 +27,7 @@ from modbot.keys import Keys
 from modbot.models import Decision
 from modbot.review.queue import ReviewItem
 from modbot.rules.stats import review_outcome
+from modbot.slots import mget
 
 RECENT_SHOWN = 5  # decisions listed one by one; the rest only count
 
@@ -54,8 +58,8 @@ class AuthorHistory:
         return self.decisions[:RECENT_SHOWN]
 
 
-def _author_key(keys: Keys, item: ReviewItem) -> str:
-    return keys.author(item.comment.site, item.comment.author.id)
+def _author(item: ReviewItem) -> tuple[str | None, str]:
+    return item.comment.site, item.comment.author.id
 
 
 async def author_histories(redis: aioredis.Redis, keys: Keys,
@@ -64,22 +68,26 @@ async def author_histories(redis: aioredis.Redis, keys: Keys,
 
     Two round trips for the whole page, whatever the number of items.
     """
-    author_keys = list(dict.fromkeys(_author_key(keys, i) for i in items))
-    if not author_keys:
+    authors = list(dict.fromkeys(_author(i) for i in items))
+    if not authors:
         return {}
     async with redis.pipeline(transaction=False) as pipe:
-        for key in author_keys:
-            pipe.zrevrange(key, 0, AUTHOR_HISTORY - 1)
+        for site, author_id in authors:
+            for part in keys.parts:
+                pipe.zrevrange(part.author(site, author_id), 0, AUTHOR_HISTORY - 1, withscores=True)
         listed = await pipe.execute()
-    ids_by_author = {key: [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
-                     for key, ids in zip(author_keys, listed, strict=True)}
+    ids_by_author: dict[tuple[str | None, str], list[str]] = {}
+    for n, who in enumerate(authors):
+        per_part = listed[n * keys.partitions:(n + 1) * keys.partitions]
+        newest = heapq.merge(*per_part, key=lambda member: -member[1])
+        ids_by_author[who] = [i.decode() if isinstance(i, bytes) else str(i)
+                              for i, _ in itertools.islice(newest, AUTHOR_HISTORY)]
     all_ids = list(dict.fromkeys(cid for ids in ids_by_author.values() for cid in ids))
     decisions: dict[str, Decision] = {}
-    if all_ids:
-        for cid, raw in zip(all_ids, await redis.mget([keys.decision(c) for c in all_ids]), strict=True):
-            if raw is not None:  # an id whose decision was removed by hand: nothing to show for it
-                decisions[cid] = Decision.from_dict(json.loads(raw))
+    for cid, raw in zip(all_ids, await mget(redis, [keys.decision(c) for c in all_ids]), strict=True):
+        if raw is not None:  # an id whose decision was removed by hand: nothing to show for it
+            decisions[cid] = Decision.from_dict(json.loads(raw))
     return {item.comment.id: AuthorHistory(tuple(
-                decisions[cid] for cid in ids_by_author[_author_key(keys, item)]
+                decisions[cid] for cid in ids_by_author[_author(item)]
                 if cid != item.comment.id and cid in decisions))
             for item in items}

@@ -25,10 +25,12 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.typing import EncodableT, FieldT
 
+from modbot import slots
 from modbot.decisions import DecisionStore, PendingGone, StaleVerdict, audit_fields
 from modbot.keys import Keys
 from modbot.models import Action, Decision
@@ -167,9 +169,13 @@ class PendingVerdicts:
         self._drop = redis.register_script(_DROP)
 
     def _keys(self, comment_id: str) -> list[str]:
-        k = self.keys
+        k = self.keys.of(comment_id)
         return [k.review, k.review_escalated, k.review_counts_held, k.review_counts_escalated, k.review_pending,
                 k.pending(comment_id), k.decision(comment_id), k.audit]
+
+    def _drop_keys(self, comment_id: str) -> list[str]:
+        k = self.keys.of(comment_id)
+        return [k.review_pending, k.pending(comment_id), k.audit]
 
     async def give(self, decision: Decision, action: Action, moderator: str, note: str, window_s: float) -> int:
         """Make `action` on the comment of `decision` (the one the moderator judged) pending for `window_s`.
@@ -198,27 +204,35 @@ class PendingVerdicts:
 
     async def listed(self, limit: int = 20) -> list[PendingVerdict]:
         """The first `limit` pending verdicts, soonest due first (for the page: they are no longer in a queue)."""
-        ids = [_text(i) for i in await self.redis.zrange(self.keys.review_pending, 0, limit - 1)]
+        heads: list[tuple[float, str]] = []
+        for part in self.keys.parts:  # each partition's soonest, merged: at most partitions × limit ids read
+            found: list[Any] = await self.redis.zrange(part.review_pending, 0, limit - 1, withscores=True)
+            heads += [(float(due), _text(i)) for i, due in found]
+        ids = [i for _, i in sorted(heads)[:limit]]
         if not ids:
             return []
-        raws = await self.redis.mget([self.keys.pending(i) for i in ids])
+        raws = await slots.mget(self.redis, [self.keys.pending(i) for i in ids])
         return [PendingVerdict.from_json(r) for r in raws if r is not None]
 
     async def count(self) -> int:
-        return int(await self.redis.zcard(self.keys.review_pending))
+        return await slots.summed(self.redis, "zcard", [part.review_pending for part in self.keys.parts])
 
     async def commit_due(self, now: float | None = None, limit: int = 100) -> list[str]:
-        """Commit every verdict whose window has passed (at most `limit` per call); the ids this call committed."""
+        """Commit every verdict whose window has passed (at most `limit` per partition and call); the ids this
+        call committed."""
         now = time.time() if now is None else now
-        ids = [_text(i) for i in await self.redis.zrangebyscore(self.keys.review_pending, "-inf", now, 0, limit)]
-        return [cid for cid in ids if await self.commit(cid)]
+        committed: list[str] = []
+        for part in self.keys.parts:
+            ids = [_text(i) for i in await self.redis.zrangebyscore(part.review_pending, "-inf", now, 0, limit)]
+            committed += [cid for cid in ids if await self.commit(cid)]
+        return committed
 
     async def commit(self, comment_id: str) -> bool:
         """Record the pending verdict on the comment as a decision, delivered like any other. False when there
         was nothing to commit: undone, committed by another server, or dropped because the comment was edited."""
         raw = await self.redis.get(self.keys.pending(comment_id))
         if raw is None:
-            await self._drop(keys=[self.keys.review_pending, self.keys.pending(comment_id), self.keys.audit],
+            await self._drop(keys=self._drop_keys(comment_id),
                              args=[comment_id, ""])
             return False
         pending = PendingVerdict.from_json(raw)
@@ -233,7 +247,7 @@ class PendingVerdicts:
                 return False  # a concurrent change, not an edit: the next pass tries again
             audit = audit_fields(comment_id, "dropped", pending.moderator, current,
                                  "the comment was edited before the verdict was sent", verdict=pending.action.value)
-            if await self._drop(keys=[self.keys.review_pending, self.keys.pending(comment_id), self.keys.audit],
+            if await self._drop(keys=self._drop_keys(comment_id),
                                 args=[comment_id, raw, *_flat(audit)]):
                 log.info("pending verdict dropped: the comment was edited",
                          extra={"comment_id": comment_id, "moderator": pending.moderator})

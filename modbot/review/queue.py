@@ -4,11 +4,18 @@ Items are read from the {p}review / {p}review:escalated sorted sets (ascending s
 first, then older first) together with the stored comment and decision, and for escalated items the record
 of who escalated them ({p}escalation:{id}). A claim ({p}claim:{id}, SET NX with a TTL) says which moderator
 is looking at an item, so two moderators never judge the same one.
+
+With several partitions (keys.py) each has its own queues and counts: a page reads the head of every
+partition's queue (at most as many items as the page shows, or SCAN_LIMIT with a filter, from each) and merges
+them by score, so the order is the same as with one queue, and the counts are added up.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,8 +28,9 @@ from modbot.ingest.schema import parse_comment
 from modbot.keys import Keys
 from modbot.models import Comment, Decision
 from modbot.review.counts import LUA as COUNTS_LUA
-from modbot.review.counts import QueueCounts
+from modbot.review.counts import FilterCounts, QueueCounts
 from modbot.review.escalation import Escalation, clean_note
+from modbot.slots import mget, queue_script, summed
 
 QUEUES = ("held", "escalated")
 SCAN_LIMIT = 2000  # a filtered list looks at this many items from the head of a queue (the counts are exact)
@@ -113,20 +121,38 @@ class ReviewQueue:
         self._move = redis.register_script(_MOVE)
         self._counts = QueueCounts(redis, keys)
 
-    def zset(self, queue: str) -> str:
+    def zset(self, queue: str, partition: int = 0) -> str:
         if queue not in QUEUES:
             raise ValueError(f"unknown queue {queue!r}")
-        return self.keys.review if queue == "held" else self.keys.review_escalated
+        part = self.keys.part(partition)
+        return part.review if queue == "held" else part.review_escalated
 
     async def counts(self) -> dict[str, int]:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for q in QUEUES:
-                pipe.zcard(self.zset(q))
-            sizes = await pipe.execute()
-        return dict(zip(QUEUES, (int(n) for n in sizes), strict=True))
+        return {q: await summed(self.redis, "zcard", [self.zset(q, n) for n in range(self.keys.partitions)])
+                for q in QUEUES}
 
-    def counts_key(self, queue: str) -> str:
-        return self.keys.review_counts_held if queue == "held" else self.keys.review_counts_escalated
+    def counts_key(self, queue: str, partition: int = 0) -> str:
+        part = self.keys.part(partition)
+        return part.review_counts_held if queue == "held" else part.review_counts_escalated
+
+    async def _facets(self, queue: str) -> FilterCounts:
+        """The queue's filter counts, added up over the partitions."""
+        rules: Counter[str] = Counter()
+        categories: Counter[str] = Counter()
+        for n in range(self.keys.partitions):
+            found = await self._counts.read(self.zset(queue, n), self.counts_key(queue, n), n)
+            rules.update(found.rules)
+            categories.update(found.categories)
+        return FilterCounts(rules=dict(rules), categories=dict(categories))
+
+    async def _head(self, queue: str, limit: int) -> list[str]:
+        """The first `limit` ids of the queue in review order, merged from the partitions' queues by score."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for n in range(self.keys.partitions):
+                pipe.zrange(self.zset(queue, n), 0, limit - 1, withscores=True)
+            heads = await pipe.execute()
+        merged = heapq.merge(*heads, key=lambda member: (member[1], member[0]))
+        return [i.decode() if isinstance(i, bytes) else str(i) for i, _ in itertools.islice(merged, limit)]
 
     async def view(self, queue: str = "held", filters: Filters | None = None, limit: int = 50) -> QueueView:
         """The first `limit` items of `queue` that pass `filters`, in review order.
@@ -135,10 +161,9 @@ class ReviewQueue:
         `limit` items are read, with one the first SCAN_LIMIT are.
         """
         filters = filters or Filters()
-        facets = await self._counts.read(self.zset(queue), self.counts_key(queue))
+        facets = await self._facets(queue)
         unfiltered = filters == Filters()
-        ids = [i.decode() if isinstance(i, bytes) else str(i)
-               for i in await self.redis.zrange(self.zset(queue), 0, (limit if unfiltered else SCAN_LIMIT) - 1)]
+        ids = await self._head(queue, limit if unfiltered else SCAN_LIMIT)
         matching = [i for i in await self._load(ids, queue) if filters.accepts(i)]
         counts = await self.counts()
         # The counts are exact for one filter; both together are counted among the first SCAN_LIMIT items.
@@ -155,8 +180,9 @@ class ReviewQueue:
 
     async def item(self, comment_id: str) -> ReviewItem | None:
         """The item if it is waiting in either queue."""
+        partition = self.keys.partition_of(comment_id)
         for queue in QUEUES:
-            if await self.redis.zscore(self.zset(queue), comment_id) is not None:
+            if await self.redis.zscore(self.zset(queue, partition), comment_id) is not None:
                 found = await self._load([comment_id], queue)
                 return found[0] if found else None
         return None
@@ -168,7 +194,7 @@ class ReviewQueue:
         decision_keys = [self.keys.decision(i) for i in ids]
         claim_keys = [self.keys.claim(i) for i in ids]
         escalation_keys = [self.keys.escalation(i) for i in ids] if queue == "escalated" else []
-        raw = await self.redis.mget([*comment_keys, *decision_keys, *claim_keys, *escalation_keys])
+        raw = await mget(self.redis, [*comment_keys, *decision_keys, *claim_keys, *escalation_keys])
         n = len(ids)
         items = []
         for k in range(n):
@@ -211,7 +237,7 @@ class ReviewQueue:
         the whole queue, which every new comment changes), so an edit decided between the check and the move
         makes the move fail rather than pass unseen.
         """
-        k = self.keys
+        k = self.keys.of(comment_id)
         note = clean_note(note)
         async with self.redis.pipeline(transaction=True) as pipe:
             await pipe.watch(k.decision(comment_id))
@@ -224,8 +250,9 @@ class ReviewQueue:
                 raise StaleVerdict(f"comment {comment_id} was edited since it was shown; reload it")
             record = Escalation(moderator=moderator, at=datetime.now(UTC), note=note)
             pipe.multi()  # type: ignore[no-untyped-call]
-            await self._move(keys=[k.review, k.review_escalated, k.review_counts_held, k.review_counts_escalated],
-                             args=[comment_id, decision_raw or ""], client=pipe)
+            await queue_script(self._move, pipe,
+                               keys=[k.review, k.review_escalated, k.review_counts_held, k.review_counts_escalated],
+                               args=[comment_id, decision_raw or ""])
             pipe.set(k.escalation(comment_id), record.to_json())
             pipe.xadd(k.audit, audit_fields(comment_id, "escalate", moderator, previous, note, at=record.at))
             try:

@@ -20,6 +20,7 @@ from modbot.models import Action, Comment, ScorerOutput, Scores
 from modbot.rules.engine import RuleSet, Verdict
 from modbot.scorecache import ScoreCache, cache_key
 from modbot.scoring.base import Scorer, merge
+from modbot.slots import mget
 
 _COMMENT_KEYS = {"id", "text", "author", "thread_id", "thread_url", "site", "created_at", "metadata"}
 
@@ -148,7 +149,7 @@ async def read_history(redis: Any, keys: Keys, skipped: list[str], chunk: int = 
     ids = list(dict.fromkeys([*recorded, *labels]))
     for i in range(0, len(ids), chunk):
         part = ids[i:i + chunk]
-        for cid, raw in zip(part, await redis.mget([keys.comment(c) for c in part]), strict=True):
+        for cid, raw in zip(part, await mget(redis, [keys.comment(c) for c in part]), strict=True):
             if raw is None:
                 skipped.append(f"comment {cid}: text no longer stored")
                 continue
@@ -169,12 +170,21 @@ async def read_history(redis: Any, keys: Keys, skipped: list[str], chunk: int = 
 async def _scan_history(redis: Any, keys: Keys, skipped: list[str], chunk: int
                         ) -> tuple[dict[str, tuple[Action, str | None, str | None]], dict[str, tuple[Action, str]]]:
     """The latest automatic decision (action, rule, reason) and the latest moderator label (action, text hash)
-    per comment id, reading the history stream in chunks."""
+    per comment id, reading the history streams in chunks. Each comment's decisions are all in its partition's
+    stream, in order, so the partitions are read one after the other."""
     recorded: dict[str, tuple[Action, str | None, str | None]] = {}
     labels: dict[str, tuple[Action, str]] = {}
+    for part in keys.parts:
+        await _scan_stream(redis, part.decisions, skipped, chunk, recorded, labels)
+    return recorded, labels
+
+
+async def _scan_stream(redis: Any, stream: str, skipped: list[str], chunk: int,
+                       recorded: dict[str, tuple[Action, str | None, str | None]],
+                       labels: dict[str, tuple[Action, str]]) -> None:
     start = "-"
     while True:
-        entries = await redis.xrange(keys.decisions, min=start, max="+", count=chunk)
+        entries = await redis.xrange(stream, min=start, max="+", count=chunk)
         for entry_id, fields in entries:
             raw = fields.get(b"decision") or fields.get("decision")
             try:
@@ -194,7 +204,6 @@ async def _scan_history(redis: Any, keys: Keys, skipped: list[str], chunk: int
             break
         last = entries[-1][0]
         start = "(" + (last.decode() if isinstance(last, bytes) else last)
-    return recorded, labels
 
 
 def _current_label(comment: Comment, label: tuple[Action, str] | None, skipped: list[str]) -> Action | None:

@@ -21,6 +21,7 @@ from typing import Any
 
 from modbot.keys import Keys
 from modbot.models import Decision
+from modbot.slots import summed_fields, summed_hashes
 
 COUNTERS = ("fired", "held", "upheld", "overturned")
 Z_95 = 1.959963984540054  # the normal quantile for a two-sided 95 % interval
@@ -80,8 +81,8 @@ class PatternStats:
 
 
 async def read_pattern_stats(redis: Any, keys: Keys) -> list[PatternStats]:
-    """All counters, sorted by entry then stance."""
-    raw = await redis.hgetall(keys.patternstats)
+    """All counters, sorted by entry then stance (summed over the partitions)."""
+    raw = await summed_hashes(redis, [p.patternstats for p in keys.parts])
     counts: dict[tuple[str, str], dict[str, int]] = {}
     for key, value in raw.items():
         name = key.decode() if isinstance(key, bytes) else str(key)
@@ -94,14 +95,15 @@ async def read_pattern_stats(redis: Any, keys: Keys) -> list[PatternStats]:
 
 async def entry_figures(redis: Any, keys: Keys,
                         pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], PatternStats]:
-    """The counters of these (entry, stance) pairs, read with one HMGET whatever their number: the review page shows
-    them beside each match. A pair never counted has all zeros."""
+    """The counters of these (entry, stance) pairs, read with one HMGET per partition whatever their number: the
+    review page shows them beside each match. A pair never counted has all zeros."""
     wanted = list(dict.fromkeys(pairs))
     if not wanted:
         return {}
-    values = await redis.hmget(keys.patternstats, [f"{e}|{s}|{c}" for e, s in wanted for c in COUNTERS])
+    values = await summed_fields(redis, [p.patternstats for p in keys.parts],
+                                 [f"{e}|{s}|{c}" for e, s in wanted for c in COUNTERS])
     out = {}
     for n, (entry, stance) in enumerate(wanted):
         counts = values[n * len(COUNTERS):(n + 1) * len(COUNTERS)]
-        out[(entry, stance)] = PatternStats(entry, stance, *(int(v) if v is not None else 0 for v in counts))
+        out[(entry, stance)] = PatternStats(entry, stance, *counts)
     return out

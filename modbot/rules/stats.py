@@ -17,6 +17,7 @@ from typing import Any
 
 from modbot.keys import Keys
 from modbot.models import Action
+from modbot.slots import summed_hashes
 
 COUNTERS = ("fired", "held", "upheld", "overturned")
 
@@ -63,8 +64,8 @@ def review_outcome(moderator_action: Action) -> str | None:
 
 
 async def read_rule_stats(redis: Any, keys: Keys) -> dict[str, RuleStats]:
-    """All counters, by rule id."""
-    raw = await redis.hgetall(keys.rulestats)
+    """All counters, by rule id (summed over the partitions)."""
+    raw = await summed_hashes(redis, [p.rulestats for p in keys.parts])
     counts: dict[str, dict[str, int]] = {}
     stances: dict[str, dict[str, dict[str, int]]] = {}
     for key, value in raw.items():
