@@ -140,6 +140,12 @@ _SPLIT_LETTERS = re.compile(r"\b[a-z0-9]([ .]+)[a-z0-9](?:\1[a-z0-9])+\b")
 # A letter followed by the same letter: deleting every such letter keeps the last of each run, and a
 # constant replacement keeps `re.sub` on its fast path (no Python callback per run).
 _REPEATS = re.compile(r"([a-z])(?=\1)")
+# A whole run of one letter: the offset map gives the kept letter the run's span.
+_RUNS = re.compile(r"([a-z])\1+")
+# What every _SPLIT_LETTERS match contains: its second letter stands alone between separators, and the letter
+# after it ends a word. Searched first because, unlike _SPLIT_LETTERS (which opens with \b), it starts with a
+# character class that `re` can skip ahead to: most comments have no such place and skip the join entirely.
+_SPLIT_HINT = re.compile(r"[ .][a-z0-9][ .]+[a-z0-9]\b")
 
 
 def _join_region(m: re.Match[str], join_all: bool) -> tuple[int, int]:
@@ -172,7 +178,7 @@ def _skeleton(text: str, join_all: bool) -> tuple[str, bool]:
     """The skeleton, and whether a spelled-out run had an "a"/"i" split off (so the other reading exists)."""
     s = text.translate(_TABLE)
     split_off = False
-    if _SPLIT_LETTERS.search(s):
+    if _SPLIT_HINT.search(s) and _SPLIT_LETTERS.search(s):
         s2 = _SPLIT_LETTERS.sub(_JOIN[join_all], s)
         split_off = not join_all and s2 != _SPLIT_LETTERS.sub(_JOIN[True], s)
         s = s2
@@ -213,38 +219,83 @@ class Normalized:
         return self.starts[start], self.ends[end - 1]
 
 
-def _drop(chars: list[str], starts: list[int], ends: list[int], drop: set[int]) -> str:
-    """Delete the given indices from the three parallel lists, in place; return the new string."""
-    if drop:
-        keep = [i for i in range(len(chars)) if i not in drop]
-        chars[:] = [chars[i] for i in keep]
-        starts[:] = [starts[i] for i in keep]
-        ends[:] = [ends[i] for i in keep]
-    return "".join(chars)
+def _folded_offsets(text: str) -> tuple[list[int], list[int]]:
+    """Per character of `text.translate(_TABLE)`, the original [start, end) it came from.
+
+    ASCII characters (and most others) fold to exactly one character, so the map is the identity between the
+    few characters that fold to none (zero-width) or several (ligatures); only those are visited one by one."""
+    n = len(text)
+    odd = "" if text.isascii() else "".join(c for c in set(text) if len(_TABLE[ord(c)]) != 1)
+    if not odd:
+        return list(range(n)), list(range(1, n + 1))
+    starts: list[int] = []
+    ends: list[int] = []
+    prev = 0
+    for m in re.finditer("[" + re.escape(odd) + "]", text):
+        i = m.start()
+        starts += range(prev, i)
+        ends += range(prev + 1, i + 1)
+        k = len(_TABLE[ord(text[i])])
+        starts += [i] * k
+        ends += [i + 1] * k
+        prev = i + 1
+    starts += range(prev, n)
+    ends += range(prev + 1, n + 1)
+    return starts, ends
+
+
+def _remove(s: str, starts: list[int], ends: list[int], spans: list[tuple[int, int]]
+            ) -> tuple[str, list[int], list[int]]:
+    """`s` and its offsets without the characters in `spans` (sorted, disjoint [a, b) ranges); copies whole
+    stretches between them instead of testing every index."""
+    if not spans:
+        return s, starts, ends
+    pieces: list[str] = []
+    new_starts: list[int] = []
+    new_ends: list[int] = []
+    prev = 0
+    for a, b in spans:
+        pieces.append(s[prev:a])
+        new_starts += starts[prev:a]
+        new_ends += ends[prev:a]
+        prev = b
+    pieces.append(s[prev:])
+    new_starts += starts[prev:]
+    new_ends += ends[prev:]
+    return "".join(pieces), new_starts, new_ends
+
+
+def _separator_spans(s: str, join_all: bool) -> list[tuple[int, int]]:
+    """The separators removed where spelled-out letters are joined (step 2), as sorted [a, b) ranges."""
+    spans: list[tuple[int, int]] = []
+    if not _SPLIT_HINT.search(s):
+        return spans
+    for m in _SPLIT_LETTERS.finditer(s):
+        a, b = _join_region(m, join_all)
+        for i in range(m.start() + a, m.start() + b):
+            if not s[i].isalnum():
+                if spans and spans[-1][1] == i:
+                    spans[-1] = (spans[-1][0], i + 1)
+                else:
+                    spans.append((i, i + 1))
+    return spans
 
 
 def normalize_with_offsets(text: str, join_all: bool = False) -> Normalized:
-    """Same skeleton as `normalize(text)` (or its second reading with `join_all`), with offsets into `text`."""
-    chars: list[str] = []
-    starts: list[int] = []
-    ends: list[int] = []
-    for i, ch in enumerate(text):
-        for out in _TABLE[ord(ch)]:
-            chars.append(out)
-            starts.append(i)
-            ends.append(i + 1)
-    s = "".join(chars)
-    drop: set[int] = set()
-    for m in _SPLIT_LETTERS.finditer(s):
-        a, b = _join_region(m, join_all)
-        drop.update(i for i in range(m.start() + a, m.start() + b) if not s[i].isalnum())
-    s = _drop(chars, starts, ends, drop)
-    chars[:] = [" " if c == "." else c for c in chars]
-    s = "".join(chars)
-    s = _drop(chars, starts, ends, {i for m in _SPACES.finditer(s) for i in range(m.start() + 1, m.end())})
-    drop = set()
-    for m in _REPEATS.finditer(s):
-        starts[m.start() + 1] = starts[m.start()]  # the kept (last) letter covers the whole stretched run
-        drop.add(m.start())
-    s = _drop(chars, starts, ends, drop)
+    """Same skeleton as `normalize(text)` (or its second reading with `join_all`), with offsets into `text`.
+
+    Linear, with Python-level work only per separator, space run or letter run removed: the rest of the map
+    is built from ranges and slices."""
+    s = text.translate(_TABLE)
+    starts, ends = _folded_offsets(text)
+    s, starts, ends = _remove(s, starts, ends, _separator_spans(s, join_all))
+    if "." in s:
+        s = s.translate(_DOTS)
+    if "  " in s:
+        s, starts, ends = _remove(s, starts, ends, [(m.start() + 1, m.end()) for m in _SPACES.finditer(s)])
+    runs = []
+    for m in _RUNS.finditer(s):
+        starts[m.end() - 1] = starts[m.start()]  # the kept (last) letter covers the whole stretched run
+        runs.append((m.start(), m.end() - 1))
+    s, starts, ends = _remove(s, starts, ends, runs)
     return Normalized(s, tuple(starts), tuple(ends))
