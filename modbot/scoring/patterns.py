@@ -22,6 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from modbot.models import Comment, Match, ScorerOutput
+from modbot.scoring.anchors import AnchorSites
 from modbot.scoring.lexicon import Entry, Lexicon, load_lexicon
 from modbot.scoring.markup import decode, has_markup
 from modbot.scoring.normalize import Normalized, normalize_variants, normalize_with_offsets, spelled
@@ -61,6 +62,9 @@ class PatternScorer:
     """Scorer over a compiled lexicon. `match` is the synchronous core; `score` wraps it for the pipeline."""
 
     name = "patterns"
+    # Skeletons this long or longer are searched only around their anchor words (modbot.scoring.anchors): the same
+    # matches, in time that grows with the text rather than with the text times the candidate entries.
+    windowed_from = 500
 
     def __init__(self, lexicon: Lexicon) -> None:
         self._lexicon = lexicon
@@ -122,8 +126,10 @@ class PatternScorer:
             entries = self.candidates(skeleton)
             mapped: Normalized | None = None
             reader: StanceReader | None = None
+            sites = AnchorSites(self._lexicon.sites, skeleton) if entries and len(skeleton) >= self.windowed_from \
+                else None
             for entry in entries:
-                for m in entry.regex.finditer(skeleton):
+                for m in sites.finditer(entry) if sites is not None else entry.regex.finditer(skeleton):
                     hits = self._exceptions(entry, skeleton, m.start(), m.end())
                     if hits is None:
                         continue
