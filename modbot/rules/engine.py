@@ -218,8 +218,12 @@ class RuleSet:
                   "held for review (rules.budget_ms)")
         return Verdict(Action.HOLD, RULES_TIMEOUT, reason, 0, self.version, over_budget=True)
 
-    def _default(self) -> Verdict:
+    @cached_property
+    def _default_verdict(self) -> Verdict:
         return Verdict(self.default_action, None, self.default_reason, 0, self.version)
+
+    def _default(self) -> Verdict:
+        return self._default_verdict  # frozen: one object serves every comment no rule decided
 
     def _fired(self, rule: Rule, ctx: Context, evidence: Evidence) -> Verdict:
         return Verdict(rule.action, rule.id, render_reason(rule, ctx, evidence), rule.priority, self.version,

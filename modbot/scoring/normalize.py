@@ -140,6 +140,13 @@ _SPLIT_LETTERS = re.compile(r"\b[a-z0-9]([ .]+)[a-z0-9](?:\1[a-z0-9])+\b")
 # A letter followed by the same letter: deleting every such letter keeps the last of each run, and a
 # constant replacement keeps `re.sub` on its fast path (no Python callback per run).
 _REPEATS = re.compile(r"([a-z])(?=\1)")
+# Byte tables for `_squeeze`: "." to " "; 0 for the bytes whose repeats are squeezed (space, a-z), 1 for the
+# rest; a zero byte to the 0xff mark (no ASCII character) and every other byte to 0.
+_DOT_BYTES = bytes.maketrans(b".", b" ")
+_CLASSES = bytes(ord("s") if chr(i) in " ." else ord("a") if chr(i) in "abcdefghijklmnopqrstuvwxyz0123456789"
+                 else ord("o") for i in range(256))
+_NOT_SQUEEZED = bytes(0 if i == 32 or 97 <= i <= 122 else 1 for i in range(256))
+_ZERO_TO_MARK = bytes([255] + [0] * 255)
 # A whole run of one letter: the offset map gives the kept letter the run's span.
 _RUNS = re.compile(r"([a-z])\1+")
 # What every _SPLIT_LETTERS match contains: its second letter stands alone between separators, and the letter
@@ -178,15 +185,51 @@ def _skeleton(text: str, join_all: bool) -> tuple[str, bool]:
     """The skeleton, and whether a spelled-out run had an "a"/"i" split off (so the other reading exists)."""
     s = text.translate(_TABLE)
     split_off = False
-    if _SPLIT_HINT.search(s) and _SPLIT_LETTERS.search(s):
+    if _may_spell(s) and _SPLIT_LETTERS.search(s):
         s2 = _SPLIT_LETTERS.sub(_JOIN[join_all], s)
         split_off = not join_all and s2 != _SPLIT_LETTERS.sub(_JOIN[True], s)
         s = s2
-    if "." in s:
-        s = s.translate(_DOTS)
-    if "  " in s:
-        s = _SPACES.sub(" ", s)
-    return _REPEATS.sub("", s), split_off
+    return _squeeze(s), split_off
+
+
+def _may_spell(s: str) -> bool:
+    """False when step 2 has nothing to join in `s` (no _SPLIT_LETTERS match), True when it may.
+
+    Every match has a lone letter or digit between separators followed, after more separators, by a letter or
+    digit that ends a word (_SPLIT_HINT). For ASCII text that is a substring test: each character becomes its
+    class (s: separator, a: letter or digit, o: anything else), runs of separators shrink to one, and the lone
+    letter shows as "sasa" followed by "s", "o" or the end."""
+    if not s.isascii():
+        return _SPLIT_HINT.search(s) is not None
+    classes = s.encode("ascii").translate(_CLASSES)
+    while b"ss" in classes:
+        classes = classes.replace(b"ss", b"s")
+    return b"sasas" in classes or b"sasao" in classes or classes.endswith(b"sasa")
+
+
+def _squeeze(s: str) -> str:
+    """Steps 3 and 4: separators become spaces, each run of spaces or of one letter a-z shrinks to one.
+
+    Each step deletes a character equal to the one after it (a space, or a letter a-z) and neither creates such
+    a pair for the other, so for ASCII text one pass over the bytes does both, with no Python work per
+    character: compare each byte with the next as two big integers, mark the bytes to delete, delete them with
+    `bytes.translate`. Other text takes the regexes, which give the same string."""
+    n = len(s)
+    if n < 2 or not s.isascii():
+        if "." in s:
+            s = s.translate(_DOTS)
+        if "  " in s:
+            s = _SPACES.sub(" ", s)
+        return _REPEATS.sub("", s)
+    b = s.encode("ascii").translate(_DOT_BYTES)
+    x = int.from_bytes(b, "big")
+    # Byte i of `differ` is b[i] ^ b[i + 1], or'ed with 1 where b[i] is neither a space nor a letter a-z: a zero
+    # byte is a character to delete.
+    differ = (x >> 8) ^ (x & ((1 << (8 * (n - 1))) - 1)) | int.from_bytes(b[:-1].translate(_NOT_SQUEEZED), "big")
+    marks = int.from_bytes(differ.to_bytes(n - 1, "big").translate(_ZERO_TO_MARK), "big")
+    if not marks:
+        return b.decode("ascii")
+    return (x | (marks << 8)).to_bytes(n, "big").translate(None, b"\xff").decode("ascii")
 
 
 def normalize(text: str) -> str:
@@ -268,7 +311,7 @@ def _remove(s: str, starts: list[int], ends: list[int], spans: list[tuple[int, i
 def _separator_spans(s: str, join_all: bool) -> list[tuple[int, int]]:
     """The separators removed where spelled-out letters are joined (step 2), as sorted [a, b) ranges."""
     spans: list[tuple[int, int]] = []
-    if not _SPLIT_HINT.search(s):
+    if not _may_spell(s):
         return spans
     for m in _SPLIT_LETTERS.finditer(s):
         a, b = _join_region(m, join_all)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import lru_cache
@@ -68,6 +69,14 @@ class PatternScorer:
 
     def __init__(self, lexicon: Lexicon) -> None:
         self._lexicon = lexicon
+        # Each entry under one of its anchors, the one most entries share (a group word such as <jews>, rarer in
+        # ordinary comments than "money" or "first"): an entry is a candidate only when all its anchors occur, so
+        # looking it up under one of them finds it, and common words lead to few subset tests.
+        shared = Counter(a for e in lexicon.entries for a in e.anchors)
+        lead: dict[str, list[Entry]] = {}
+        for entry in lexicon.entries:
+            lead.setdefault(max(entry.anchors, key=lambda a: (shared[a], a)), []).append(entry)
+        self._by_lead = {a: tuple(es) for a, es in lead.items()}
 
     @classmethod
     def from_file(cls, path: Path) -> PatternScorer:
@@ -90,12 +99,8 @@ class PatternScorer:
             present |= anchors
         if not present:
             return []
-        out: dict[str, Entry] = {}
-        for anchor in present:
-            for entry in self._lexicon.by_anchor.get(anchor, ()):
-                if entry.id not in out and entry.anchors <= present:
-                    out[entry.id] = entry
-        return list(out.values())
+        by_lead = self._by_lead
+        return [e for a in present if a in by_lead for e in by_lead[a] if e.anchors <= present]
 
     def match(self, text: str) -> list[Match]:
         """All lexicon matches in `text`, each with its stance; spans and `Match.text` refer to the original
@@ -121,8 +126,11 @@ class PatternScorer:
 
     def _match_plain(self, text: str, quoted_ranges: Sequence[tuple[int, int]] = ()) -> list[Match]:
         """All lexicon matches in plain text (no markup); spans index `text`."""
+        variants = normalize_variants(text)
+        if len(variants) == 1 and not self.candidates(variants[0]):
+            return []  # the fast path: no entry has all its anchor words here (nearly every comment)
         found: dict[tuple[str, int, int], Match] = {}
-        for variant, skeleton in enumerate(normalize_variants(text)):
+        for variant, skeleton in enumerate(variants):
             entries = self.candidates(skeleton)
             mapped: Normalized | None = None
             reader: StanceReader | None = None
