@@ -142,12 +142,21 @@ class AllOf:
     # Indices of `children`, cheapest first (stable: equal costs keep file order). Every part must hold, so the
     # order changes only how soon a failing part is found; the evidence is still joined in file order.
     _order: tuple[int, ...] = field(init=False, repr=False, compare=False, default=())
+    # True when no part can give evidence (scores, author, features): holding is then all there is to say.
+    _plain: bool = field(init=False, repr=False, compare=False, default=False)
 
     def __post_init__(self) -> None:
         order = tuple(sorted(range(len(self.children)), key=lambda i: cost(self.children[i])))
         object.__setattr__(self, "_order", order)
+        plain = all(isinstance(c, ScoreTest | AuthorTest | FeatureTest | Not) for c in self.children)
+        object.__setattr__(self, "_plain", plain)
 
     def check(self, ctx: Context) -> Evidence | None:
+        if self._plain:
+            for i in self._order:
+                if self.children[i].check(ctx) is None:
+                    return None
+            return NO_EVIDENCE
         got: list[Evidence | None] = [None] * len(self.children)
         for i in self._order:
             got[i] = self.children[i].check(ctx)

@@ -153,6 +153,7 @@ _RUNS = re.compile(r"([a-z])\1+")
 # after it ends a word. Searched first because, unlike _SPLIT_LETTERS (which opens with \b), it starts with a
 # character class that `re` can skip ahead to: most comments have no such place and skip the join entirely.
 _SPLIT_HINT = re.compile(r"[ .][a-z0-9][ .]+[a-z0-9]\b")
+_SPELL_HINT = re.compile(rb"sas+a(?!a)")  # _SPLIT_HINT over the class bytes of ASCII text (see _may_spell)
 
 
 def _join_region(m: re.Match[str], join_all: bool) -> tuple[int, int]:
@@ -196,15 +197,12 @@ def _may_spell(s: str) -> bool:
     """False when step 2 has nothing to join in `s` (no _SPLIT_LETTERS match), True when it may.
 
     Every match has a lone letter or digit between separators followed, after more separators, by a letter or
-    digit that ends a word (_SPLIT_HINT). For ASCII text that is a substring test: each character becomes its
-    class (s: separator, a: letter or digit, o: anything else), runs of separators shrink to one, and the lone
-    letter shows as "sasa" followed by "s", "o" or the end."""
+    digit that ends a word (_SPLIT_HINT). For ASCII text each character becomes its class (s: separator, a:
+    letter or digit, o: anything else) and _SPELL_HINT looks for that shape with a literal prefix ("sas"), which
+    `re` finds by a fast scan rather than by trying a match at every space."""
     if not s.isascii():
         return _SPLIT_HINT.search(s) is not None
-    classes = s.encode("ascii").translate(_CLASSES)
-    while b"ss" in classes:
-        classes = classes.replace(b"ss", b"s")
-    return b"sasas" in classes or b"sasao" in classes or classes.endswith(b"sasa")
+    return _SPELL_HINT.search(s.encode("ascii").translate(_CLASSES)) is not None
 
 
 def _squeeze(s: str) -> str:
