@@ -147,6 +147,10 @@ _CLASSES = bytes(ord("s") if chr(i) in " ." else ord("a") if chr(i) in "abcdefgh
                  else ord("o") for i in range(256))
 _NOT_SQUEEZED = bytes(0 if i == 32 or 97 <= i <= 122 else 1 for i in range(256))
 _ZERO_TO_MARK = bytes([255] + [0] * 255)
+# Step 1 for ASCII text as byte tables: each character's fold (always one ASCII character), with separators
+# already spaces (used when nothing is spelled out), and the class of the fold (see _may_spell).
+_ASCII_FOLD = bytes(ord(fold_char(chr(i))) if i < 128 else i for i in range(256)).translate(_DOT_BYTES)
+_ASCII_CLASSES = bytes(_CLASSES[ord(fold_char(chr(i)))] if i < 128 else ord("o") for i in range(256))
 # A whole run of one letter: the offset map gives the kept letter the run's span.
 _RUNS = re.compile(r"([a-z])\1+")
 # What every _SPLIT_LETTERS match contains: its second letter stands alone between separators, and the letter
@@ -184,6 +188,12 @@ _JOIN = {False: _joiner(False), True: _joiner(True)}
 
 def _skeleton(text: str, join_all: bool) -> tuple[str, bool]:
     """The skeleton, and whether a spelled-out run had an "a"/"i" split off (so the other reading exists)."""
+    if text.isascii():
+        # Nearly every comment: each ASCII character folds to one ASCII character, so step 1 is a byte table,
+        # and without spelled-out letters steps 3-4 follow on the same bytes (the str path gives the same).
+        data = text.encode("ascii")
+        if _SPELL_HINT.search(data.translate(_ASCII_CLASSES)) is None:
+            return _squeeze_bytes(data.translate(_ASCII_FOLD)), False
     s = text.translate(_TABLE)
     split_off = False
     if _may_spell(s) and _SPLIT_LETTERS.search(s):
@@ -219,7 +229,14 @@ def _squeeze(s: str) -> str:
         if "  " in s:
             s = _SPACES.sub(" ", s)
         return _REPEATS.sub("", s)
-    b = s.encode("ascii").translate(_DOT_BYTES)
+    return _squeeze_bytes(s.encode("ascii").translate(_DOT_BYTES))
+
+
+def _squeeze_bytes(b: bytes) -> str:
+    """`_squeeze` of ASCII text whose separators are already spaces."""
+    n = len(b)
+    if n < 2:
+        return b.decode("ascii")
     x = int.from_bytes(b, "big")
     # Byte i of `differ` is b[i] ^ b[i + 1], or'ed with 1 where b[i] is neither a space nor a letter a-z: a zero
     # byte is a character to delete.
