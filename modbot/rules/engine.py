@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from types import MappingProxyType
 from typing import Any
 
 from modbot.models import Action, Comment, Match, Scores
@@ -149,11 +150,21 @@ class RuleSet:
         deadline = float("inf") if budget_s is None else time.monotonic() + budget_s
         return Context(comment, scores, self.thresholds.resolve(comment.site, comment.thread_id), deadline)
 
+    @cached_property
+    def _base_thresholds(self) -> Mapping[str, float]:
+        """The thresholds of a comment without a site or thread override: one read-only mapping for all of them."""
+        return MappingProxyType(self.thresholds.resolve(None, ""))
+
     def evaluate(self, comment: Comment, scores: Scores, budget_s: float | None = None) -> Verdict:
         """Judge one comment: the first rule (in priority order) whose conditions hold decides.
 
         With `budget_s`, a comment whose rules run longer is held by RULES_TIMEOUT (see `over_budget`)."""
-        ctx = self._context(comment, scores, budget_s)
+        t = self.thresholds
+        if (comment.site and comment.site in t.sites) or (comment.thread_id and comment.thread_id in t.threads):
+            ctx = self._context(comment, scores, budget_s)
+        else:
+            deadline = float("inf") if budget_s is None else time.monotonic() + budget_s
+            ctx = Context(comment, scores, self._base_thresholds, deadline)
         running: Rule | None = None  # the rule whose evaluation was under way when the budget ran out
         moderator = comment.author.is_moderator
         budgeted = budget_s is not None
