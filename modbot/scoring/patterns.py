@@ -127,15 +127,16 @@ class PatternScorer:
     def _match_plain(self, text: str, quoted_ranges: Sequence[tuple[int, int]] = ()) -> list[Match]:
         """All lexicon matches in plain text (no markup); spans index `text`."""
         variants = normalize_variants(text)
-        if len(variants) == 1 and not self.candidates(variants[0]):
+        first = self.candidates(variants[0])
+        if len(variants) == 1 and not first:
             return []  # the fast path: no entry has all its anchor words here (nearly every comment)
         found: dict[tuple[str, int, int], Match] = {}
         for variant, skeleton in enumerate(variants):
-            entries = self.candidates(skeleton)
+            entries = first if variant == 0 else self.candidates(skeleton)
             mapped: Normalized | None = None
             reader: StanceReader | None = None
-            sites = AnchorSites(self._lexicon.sites, skeleton) if entries and len(skeleton) >= self.windowed_from \
-                else None
+            long = entries and len(skeleton) >= self.windowed_from and self._lexicon.sites is not None
+            sites = AnchorSites(self._lexicon.sites, skeleton) if long else None
             for entry in entries:
                 for m in sites.finditer(entry) if sites is not None else entry.regex.finditer(skeleton):
                     hits = self._exceptions(entry, skeleton, m.start(), m.end())
