@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from modbot.scoring.anchors import AnchorSites
 from modbot.scoring.evasion import PERTURBATIONS, perturb
 from modbot.scoring.functional import load_suite
 from modbot.scoring.normalize import (
@@ -37,6 +38,7 @@ def scorers() -> tuple[PatternScorer, PatternScorer]:
     whole.windowed_from = 10**9
     windowed = PatternScorer(whole.lexicon)
     windowed.windowed_from = 0
+    windowed.site_cost = 0  # windows even where anchor words are dense enough to make the whole search cheaper
     return whole, windowed
 
 
@@ -65,16 +67,29 @@ def test_windowed_search_equals_whole_search_on_disguised_and_long_text(
     # Long comments with many tropes: windows merge, overlap and meet matches at their edges.
     cases += [" ".join(rng.choice(texts) for _ in range(rng.randint(5, 60))) for _ in range(12)]
     cases += ["\n\n".join(rng.choice(texts) for _ in range(20)).replace(" ", "  ")]
+    cases += ["jews " * 300, "Jews control the media. " * 80, "j e w s " * 100, "(((them))) run (((it))) " * 50]
     for text in cases:
         assert windowed.match(text) == whole.match(text), text[:200]
+
+
+def test_dense_anchor_words_fall_back_to_the_whole_search() -> None:
+    scorer = PatternScorer.from_file(ROOT / "config" / "patterns.yaml")
+    text = "jews " * 400 + "control the media"
+    dense = AnchorSites(scorer.lexicon.sites, normalize_variants(text)[0])
+    assert dense.sites is None  # too many anchor words to list them
+    assert [m.pattern for m in scorer.match(text)] == [m.pattern for m in scorer.match(text[-40:])]
 
 
 def test_windowed_search_is_used_for_long_comments() -> None:
     scorer = PatternScorer.from_file(ROOT / "config" / "patterns.yaml")
     text = ("The weather was fine and the council met again. " * 40) + "Jews control the media."
-    assert len(text) > scorer.windowed_from
+    skeleton = normalize_variants(text)[0]
+    assert len(skeleton) > scorer.windowed_from
     [m] = scorer.match(text)
-    assert m.pattern and text[m.start:m.end].startswith("Jews control")
+    assert text[m.start:m.end].startswith("Jews control")
+    entry = next(e for e in scorer.lexicon.entries if e.id == m.pattern)
+    windows = AnchorSites(scorer.lexicon.sites, skeleton).windows(entry)
+    assert windows is not None and sum(hi - lo for lo, hi in windows) < len(skeleton) // 10
 
 
 # --- the skeleton and its offsets against a per-character reference ---------------------------------------------
