@@ -38,7 +38,7 @@ def scorers() -> tuple[PatternScorer, PatternScorer]:
     whole.windowed_from = 10**9
     windowed = PatternScorer(whole.lexicon)
     windowed.windowed_from = 0
-    windowed.site_cost = 0  # windows even where anchor words are dense enough to make the whole search cheaper
+    windowed.always_windows = True  # even where anchor words are dense enough to make the whole search cheaper
     return whole, windowed
 
 
@@ -75,7 +75,7 @@ def test_windowed_search_equals_whole_search_on_disguised_and_long_text(
 def test_dense_anchor_words_fall_back_to_the_whole_search() -> None:
     scorer = PatternScorer.from_file(ROOT / "config" / "patterns.yaml")
     text = "jews " * 400 + "control the media"
-    dense = AnchorSites(scorer.lexicon.sites, normalize_variants(text)[0])
+    dense = AnchorSites(scorer.lexicon.sites, normalize_variants(text)[0], 1)
     assert dense.sites is None  # too many anchor words to list them
     assert [m.pattern for m in scorer.match(text)] == [m.pattern for m in scorer.match(text[-40:])]
 
@@ -88,7 +88,7 @@ def test_windowed_search_is_used_for_long_comments() -> None:
     [m] = scorer.match(text)
     assert text[m.start:m.end].startswith("Jews control")
     entry = next(e for e in scorer.lexicon.entries if e.id == m.pattern)
-    windows = AnchorSites(scorer.lexicon.sites, skeleton).windows(entry)
+    windows = AnchorSites(scorer.lexicon.sites, skeleton, 1).windows(entry)
     assert windows is not None and sum(hi - lo for lo, hi in windows) < len(skeleton) // 10
 
 

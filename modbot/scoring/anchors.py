@@ -26,9 +26,12 @@ from typing import Any
 
 from modbot.scoring.lexicon import Entry
 
-# Python work per anchor occurrence or window, in characters of whole-text regex search it is worth: where
-# anchor words are that dense, the whole skeleton is searched instead (same matches, less time).
-SITE_COST = 25
+# What listing anchor words and computing windows costs, in characters of one entry's whole-skeleton regex
+# search (about 0.04 µs each), measured on the shipped lexicon: where anchor words are so dense that the
+# windows would cost more than they save ("jews jews jews ..."), the whole skeleton is searched instead.
+PER_HIT = 12  # one anchor-word occurrence listed
+PER_ANCHOR = 6  # each anchor that occurrence serves
+PER_WINDOW = 25  # one window computed for one entry
 
 
 def _is_word(ch: str) -> bool:
@@ -39,16 +42,16 @@ def _is_word(ch: str) -> bool:
 class AnchorSites:
     """The anchor occurrences of one skeleton, and the space positions that bound the windows around them."""
 
-    def __init__(self, automaton: Any, skeleton: str, site_cost: int = SITE_COST) -> None:
-        """`site_cost` 0 always uses windows (tests compare them with the whole search)."""
+    def __init__(self, automaton: Any, skeleton: str, candidates: int, always: bool = False) -> None:
+        """`candidates`: how many entries will be searched; `always` windows them however dense the anchor words
+        (tests compare the windows with the whole search)."""
         self.skeleton = skeleton
-        self.site_cost = site_cost
+        self.always = always
         n = len(skeleton)
         self.sites: dict[str, list[tuple[int, int]]] | None = {}
         self.spaces: list[int] = []
         found = list(automaton.iter(skeleton))
-        if site_cost and len(found) * site_cost >= n:
-            # Anchor words nearly everywhere ("jews jews jews ..."): listing them would cost more than the search.
+        if not always and sum(PER_HIT + PER_ANCHOR * len(v[1]) for _, v in found) >= n * candidates:
             self.sites = None
             return
         for last, (size, anchors) in found:
@@ -68,9 +71,8 @@ class AnchorSites:
             return None
         sites = min((self.sites.get(a, []) for a in entry.anchors), key=len)
         spaces, reach, n = self.spaces, entry.reach, len(self.skeleton)
-        # A window costs about a microsecond of Python plus the regex over ~6 characters per word it spans; the
-        # whole-text search costs the regex over every character (both measured, ~0.04 µs per character).
-        if self.site_cost and len(sites) * (self.site_cost + 12 * (reach + 1)) >= n:
+        # A window costs its computation plus the regex over ~6 characters per word it spans, each way.
+        if not self.always and len(sites) * (PER_WINDOW + 12 * (reach + 1)) >= n:
             return None
         found = []
         for start, end in sites:

@@ -23,7 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from modbot.models import Comment, Match, ScorerOutput
-from modbot.scoring.anchors import SITE_COST, AnchorSites
+from modbot.scoring.anchors import AnchorSites
 from modbot.scoring.lexicon import Entry, Lexicon, load_lexicon
 from modbot.scoring.markup import decode, has_markup
 from modbot.scoring.normalize import Normalized, normalize_variants, normalize_with_offsets, spelled
@@ -66,7 +66,7 @@ class PatternScorer:
     # Skeletons this long or longer are searched only around their anchor words (modbot.scoring.anchors): the same
     # matches, in time that grows with the text rather than with the text times the candidate entries.
     windowed_from = 500
-    site_cost = SITE_COST  # see modbot.scoring.anchors; 0 always searches windows (tests)
+    always_windows = False  # True: windows however dense the anchor words (modbot.scoring.anchors; tests)
 
     def __init__(self, lexicon: Lexicon) -> None:
         self._lexicon = lexicon
@@ -137,7 +137,7 @@ class PatternScorer:
             mapped: Normalized | None = None
             reader: StanceReader | None = None
             long = entries and len(skeleton) >= self.windowed_from and self._lexicon.sites is not None
-            sites = AnchorSites(self._lexicon.sites, skeleton, self.site_cost) if long else None
+            sites = AnchorSites(self._lexicon.sites, skeleton, len(entries), self.always_windows) if long else None
             for entry in entries:
                 for m in sites.finditer(entry) if sites is not None else entry.regex.finditer(skeleton):
                     hits = self._exceptions(entry, skeleton, m.start(), m.end())
