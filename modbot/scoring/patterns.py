@@ -1,12 +1,12 @@
 """The pattern scorer: conspiracy and hate tropes from config/patterns.yaml, matched on the evasion-proof
 skeleton (modbot.scoring.normalize) and reported on the original text, each with its stance.
 
-Per comment: HTML is decoded first when there is any (modbot.scoring.markup); one `str.translate` plus three
-regex passes build the skeleton; one Aho–Corasick pass finds the anchor words; only entries whose anchors all
-occurred run their own small regex; matches then pass the cheap co-occurrence (`requires`) and lexical
-exception (`unless`) checks, and each surviving match gets its stance from the words around it
-(modbot.scoring.stance). Offsets and stance are computed only for comments that matched, so clean comments
-stay on the fast path.
+Per comment: HTML is decoded first when there is any (modbot.scoring.markup); the skeleton is built (on bytes
+for ASCII text); one Aho–Corasick pass finds the anchor words; only entries whose anchors all occurred run their
+own small regex (in long comments only around their anchor words, modbot.scoring.anchors); matches then pass
+the cheap co-occurrence (`requires`) and lexical exception (`unless`) checks, and each surviving match gets its
+stance from the words around it (modbot.scoring.stance). Offsets and stance are computed only for comments that
+matched, so clean comments stay on the fast path.
 
 An exception word ("food bank") frames a match only in the match's own sentence, and not when it is dismissed
 ("this is no myth"): a found exception is checked against the sentence boundaries of the original text
