@@ -6,6 +6,7 @@ rule's reason can quote through {{match}} and {{category}}.
 
 from __future__ import annotations
 
+import operator
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,10 @@ from modbot.rules.matchers import TextPattern
 TEXT_FIELDS = ("text", "author.name", "author.id", "thread_id", "site", "thread_url")
 MATCH_MODES = ("includes-word", "includes", "starts-with", "ends-with", "full-exact", "full-text")
 SCORE_OPS = {"gte": ">=", "gt": ">", "lte": "<=", "lt": "<"}
+_SCORE_TESTS = {"gte": operator.ge, "gt": operator.gt, "lte": operator.le, "lt": operator.lt}
+
+
+_NO_DEADLINE = float("inf")
 
 
 class OverBudget(Exception):  # noqa: N818 - reads as what happened: the rules went over budget
@@ -40,7 +45,7 @@ class Context:
     _features: dict[str, float] = field(default_factory=dict)
 
     def spend(self) -> None:
-        if time.monotonic() > self.deadline:
+        if self.deadline != _NO_DEADLINE and time.monotonic() > self.deadline:
             raise OverBudget
 
     def feature(self, name: str) -> float:
@@ -104,17 +109,64 @@ class Condition(Protocol):
     def describe(self) -> str: ...
 
 
+def cost(cond: Condition) -> int:
+    """How much work `cond.check` does, roughly: 0 reads a number (a score, the author, the matches), more scans
+    the text. `all:` checks its parts cheapest first, so the link regex or the capital count runs only for the
+    comments that pass the cheap parts."""
+    if isinstance(cond, FeatureTest):
+        return features.COST[cond.name]
+    if isinstance(cond, TextMatch):
+        return 4
+    if isinstance(cond, Not):
+        return cost(cond.child)
+    if isinstance(cond, AllOf | AnyOf):
+        return max((cost(c) for c in cond.children), default=0)
+    return 0
+
+
+def needs_match(cond: Condition) -> bool:
+    """True when `cond` cannot hold for a comment without pattern matches: the rules engine skips such rules for
+    the many comments the pattern scorer found nothing in."""
+    if isinstance(cond, PatternTest):
+        return cond.min_count > 0
+    if isinstance(cond, AllOf):
+        return any(needs_match(c) for c in cond.children)
+    if isinstance(cond, AnyOf):
+        return bool(cond.children) and all(needs_match(c) for c in cond.children)
+    return False
+
+
 @dataclass(frozen=True)
 class AllOf:
     children: tuple[Condition, ...]
+    # Indices of `children`, cheapest first (stable: equal costs keep file order). Every part must hold, so the
+    # order changes only how soon a failing part is found; the evidence is still joined in file order.
+    _order: tuple[int, ...] = field(init=False, repr=False, compare=False, default=())
+    # True when no part can give evidence (scores, author, features): holding is then all there is to say.
+    _plain: bool = field(init=False, repr=False, compare=False, default=False)
+
+    def __post_init__(self) -> None:
+        order = tuple(sorted(range(len(self.children)), key=lambda i: cost(self.children[i])))
+        object.__setattr__(self, "_order", order)
+        plain = all(isinstance(c, ScoreTest | AuthorTest | FeatureTest | Not) for c in self.children)
+        object.__setattr__(self, "_plain", plain)
 
     def check(self, ctx: Context) -> Evidence | None:
-        ev = NO_EVIDENCE
-        for c in self.children:
-            got = c.check(ctx)
-            if got is None:
+        if self._plain:
+            for i in self._order:
+                if self.children[i].check(ctx) is None:
+                    return None
+            return NO_EVIDENCE
+        got: list[Evidence | None] = [None] * len(self.children)
+        for i in self._order:
+            got[i] = self.children[i].check(ctx)
+            if got[i] is None:
                 return None
-            ev = ev + got
+        ev = NO_EVIDENCE
+        for part in got:
+            if part is not NO_EVIDENCE:
+                assert part is not None
+                ev = ev + part
         return ev
 
     def trace(self, ctx: Context) -> CondTrace:
@@ -217,10 +269,11 @@ class ScoreTest:
         return ctx.scores.labels.get(self.label)
 
     def check(self, ctx: Context) -> Evidence | None:
-        score = self._score(ctx)
+        score = ctx.scores.labels.get(self.label)
         if score is None:
             return None
-        return NO_EVIDENCE if Comparison(SCORE_OPS[self.op], self.limit(ctx), "").test(score) else None
+        limit = ctx.thresholds[self.threshold] if self.threshold is not None else float(self.value or 0.0)
+        return NO_EVIDENCE if _SCORE_TESTS[self.op](score, limit) else None
 
     def trace(self, ctx: Context) -> CondTrace:
         score = self._score(ctx)
@@ -246,6 +299,8 @@ class PatternTest:
     stances: frozenset[Stance] | None = None  # None: any stance
 
     def _hits(self, ctx: Context) -> tuple[Match, ...]:
+        if not ctx.scores.matches:
+            return ()
         return tuple(m for m in ctx.scores.matches
                      if (self.categories is None or m.category in self.categories) and m.severity >= self.min_severity
                      and (self.stances is None or m.stance in self.stances))

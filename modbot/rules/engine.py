@@ -14,10 +14,12 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
+from types import MappingProxyType
 from typing import Any
 
 from modbot.models import Action, Comment, Match, Scores
-from modbot.rules.conditions import Condition, CondTrace, Context, Evidence, OverBudget
+from modbot.rules.conditions import Condition, CondTrace, Context, Evidence, OverBudget, needs_match
 
 ACTION_RANK = {Action.REJECT: 0, Action.SPAM: 0, Action.HOLD: 1, Action.APPROVE: 2}
 PLACEHOLDER = re.compile(r"\{\{\s*([a-zA-Z0-9_.\-]+)\s*\}\}")
@@ -134,6 +136,11 @@ class RuleSet:
     source: str = ""  # file the rules came from
     sha256: str = ""  # full hash of the file contents
 
+    @cached_property
+    def _without_matches(self) -> tuple[Rule, ...]:
+        """The rules that can hold for a comment without pattern matches, in order."""
+        return tuple(r for r in self.rules if not needs_match(r.when))
+
     def _skip(self, rule: Rule, comment: Comment) -> str | None:
         if rule.moderators_exempt and comment.author.is_moderator:
             return "author is a moderator"
@@ -143,17 +150,31 @@ class RuleSet:
         deadline = float("inf") if budget_s is None else time.monotonic() + budget_s
         return Context(comment, scores, self.thresholds.resolve(comment.site, comment.thread_id), deadline)
 
+    @cached_property
+    def _base_thresholds(self) -> Mapping[str, float]:
+        """The thresholds of a comment without a site or thread override: one read-only mapping for all of them."""
+        return MappingProxyType(self.thresholds.resolve(None, ""))
+
     def evaluate(self, comment: Comment, scores: Scores, budget_s: float | None = None) -> Verdict:
         """Judge one comment: the first rule (in priority order) whose conditions hold decides.
 
         With `budget_s`, a comment whose rules run longer is held by RULES_TIMEOUT (see `over_budget`)."""
-        ctx = self._context(comment, scores, budget_s)
+        t = self.thresholds
+        if (comment.site and comment.site in t.sites) or (comment.thread_id and comment.thread_id in t.threads):
+            ctx = self._context(comment, scores, budget_s)
+        else:
+            deadline = float("inf") if budget_s is None else time.monotonic() + budget_s
+            ctx = Context(comment, scores, self._base_thresholds, deadline)
         running: Rule | None = None  # the rule whose evaluation was under way when the budget ran out
+        moderator = comment.author.is_moderator
+        budgeted = budget_s is not None
         try:
-            for rule in self.rules:
-                if self._skip(rule, comment):
+            # Most comments have no pattern match, and rules that need one cannot hold for them.
+            for rule in self.rules if scores.matches else self._without_matches:
+                if moderator and rule.moderators_exempt:  # as `_skip`, inlined: this loop runs per comment
                     continue
-                ctx.spend()
+                if budgeted:
+                    ctx.spend()
                 running = rule
                 evidence = rule.when.check(ctx)
                 if evidence is not None:
@@ -208,8 +229,12 @@ class RuleSet:
                   "held for review (rules.budget_ms)")
         return Verdict(Action.HOLD, RULES_TIMEOUT, reason, 0, self.version, over_budget=True)
 
-    def _default(self) -> Verdict:
+    @cached_property
+    def _default_verdict(self) -> Verdict:
         return Verdict(self.default_action, None, self.default_reason, 0, self.version)
+
+    def _default(self) -> Verdict:
+        return self._default_verdict  # frozen: one object serves every comment no rule decided
 
     def _fired(self, rule: Rule, ctx: Context, evidence: Evidence) -> Verdict:
         return Verdict(rule.action, rule.id, render_reason(rule, ctx, evidence), rule.priority, self.version,
@@ -227,35 +252,39 @@ class RuleSet:
 
 def render_reason(rule: Rule, ctx: Context, evidence: Evidence) -> str:
     """Fill {{placeholders}} in a rule's reason. Names were validated at load, so every name is known here."""
-    matches = evidence.matches or ctx.scores.matches
-    values: dict[str, str] = {
-        "match": _strongest(evidence),
-        "stance": _strongest_stance(evidence),
-        "rule": rule.id,
-        "action": rule.action.value,
-        "category": ", ".join(dict.fromkeys(m.category for m in matches)),
-        "severity": str(max((m.severity for m in matches), default=0)),
-        "author.name": ctx.comment.author.name,
-        "author.id": ctx.comment.author.id,
-        "author.account_age": _age(ctx.comment.author.account_age_days),
-        "author.approved_count": str(ctx.comment.author.approved_count),
-        "site": ctx.comment.site or "",
-        "thread_id": ctx.comment.thread_id,
-    }
+    if "{{" not in rule.reason:
+        return rule.reason
+    return PLACEHOLDER.sub(lambda m: _placeholder(m, rule, ctx, evidence), rule.reason)
 
-    def fill(m: re.Match[str]) -> str:
-        name = m.group(1)
-        if name in values:
-            return values[name]
-        kind, _, rest = name.partition(".")
-        if kind == "score":
-            score = ctx.scores.labels.get(rest)
-            return "n/a" if score is None else f"{score:.2f}"
-        if kind == "threshold":
-            return f"{ctx.thresholds.get(rest, 0.0):g}"
-        return m.group(0)
 
-    return PLACEHOLDER.sub(fill, rule.reason)
+def _placeholder(m: re.Match[str], rule: Rule, ctx: Context, evidence: Evidence) -> str:
+    """One placeholder's text, computed only when the reason names it."""
+    name = m.group(1)
+    author = ctx.comment.author
+    if name == "match":
+        return _strongest(evidence)
+    if name == "stance":
+        return _strongest_stance(evidence)
+    if name in ("category", "severity"):
+        matches = evidence.matches or ctx.scores.matches
+        if name == "category":
+            return ", ".join(dict.fromkeys(x.category for x in matches))
+        return str(max((x.severity for x in matches), default=0))
+    simple = {"rule": rule.id, "action": rule.action.value, "author.name": author.name, "author.id": author.id,
+              "site": ctx.comment.site or "", "thread_id": ctx.comment.thread_id}
+    if name in simple:
+        return simple[name]
+    if name == "author.account_age":
+        return _age(author.account_age_days)
+    if name == "author.approved_count":
+        return str(author.approved_count)
+    kind, _, rest = name.partition(".")
+    if kind == "score":
+        score = ctx.scores.labels.get(rest)
+        return "n/a" if score is None else f"{score:.2f}"
+    if kind == "threshold":
+        return f"{ctx.thresholds.get(rest, 0.0):g}"
+    return m.group(0)
 
 
 def _strongest(evidence: Evidence) -> str:

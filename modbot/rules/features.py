@@ -21,6 +21,8 @@ _LINK = compile_linear(rf"(?:https?://|www\.){_NOT_SPACE}+|\b[a-z0-9-]+(?:\.[a-z
 _REPEAT = re.compile(r"(.)\1*", re.DOTALL)
 
 FEATURES = ("links", "caps_ratio", "length", "repeated_chars", "words")
+# Relative cost of computing each feature: `all:` tests cheap conditions first (modbot.rules.conditions.cost).
+COST = {"length": 0, "words": 1, "caps_ratio": 1, "links": 2, "repeated_chars": 3}
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne,
@@ -74,8 +76,18 @@ def count_links(text: str) -> int:
     return sum(1 for _ in _LINK.finditer(text))
 
 
+_ASCII_UPPER = bytes(range(ord("A"), ord("Z") + 1))
+_ASCII_LETTERS = _ASCII_UPPER + bytes(range(ord("a"), ord("z") + 1))
+
+
 def caps_ratio(text: str) -> float:
     """Share of capital letters among letters; 0 for text without letters."""
+    if text.isascii():
+        # The same counts as below (an ASCII letter is A-Z or a-z, a capital A-Z), by deleting bytes in C.
+        data = text.encode("ascii")
+        letters_n = len(data) - len(data.translate(None, _ASCII_LETTERS))
+        upper_n = len(data) - len(data.translate(None, _ASCII_UPPER))
+        return upper_n / letters_n if letters_n else 0.0
     letters = [c for c in text if c.isalpha()]
     if not letters:
         return 0.0

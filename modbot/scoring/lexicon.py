@@ -94,6 +94,9 @@ class Entry:
     # True for `pattern:` entries, whose regex captures each ~N gap as a group: a negation in a gap ("the
     # Holocaust is not a hoax") refutes the trope, a negation among its own words ("never happened") is the trope.
     gapped: bool = False
+    # The most spaces a match of `regex` can hold (None for a raw `regex:`, which has no such bound): a match lies
+    # within `reach` words of each of its anchor words, so long comments are searched only there (AnchorSites).
+    reach: int | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,9 @@ class Lexicon:
     by_anchor: dict[str, tuple[Entry, ...]]
     version: str
     stance: StanceCues = NO_CUES
+    # ahocorasick.Automaton of the same anchor words unpadded: skeleton word -> (its length, ((anchor id, is
+    # prefix), ...)). Finds where each anchor occurs (modbot.scoring.anchors), not merely whether it does.
+    sites: Any = None
 
     @property
     def categories(self) -> frozenset[str]:
@@ -289,6 +295,33 @@ class _Compiler:
             raise self.error(node, key, "pattern has no words")
         return "".join(body), anchors
 
+    def token_spaces(self, tok: str) -> int:
+        """The most spaces one match of token `tok` (a word, a|b, (a phrase|another), <list>) can hold."""
+        if tok.startswith("<"):
+            items = self.lists[tok[1:-1]]
+        else:
+            if tok.startswith("(") and tok.endswith(")") and "|" in tok:
+                tok = tok[1:-1]
+            items = [_fold_item(t) for t in tok.split("|")]
+        return max(f.count(" ") for f, _ in items)
+
+    def reach(self, spec: LDict, kind: str) -> int | None:
+        """The most spaces a match of the entry's regex can hold: its phrases' own spaces, the space joining two
+        tokens and each ~N gap's N (the regex `join_tokens` builds). None for a raw `regex:`."""
+        if kind == "terms":
+            return max(_fold_item(str(t))[0].count(" ") for t in spec["terms"])
+        if kind != "pattern":
+            return None
+        gap = self.int_field(spec, "gap", 0, 10, 0) or 0
+        total, pending, first = 0, gap, True
+        for tok in _TOKEN.findall(str(spec["pattern"])):
+            if tok.startswith("~"):
+                pending = int(tok[1:])
+                continue
+            total += self.token_spaces(tok) + (0 if first else 1 + pending)
+            first, pending = False, gap
+        return total
+
     def compile_terms(self, spec: LDict, eid: str) -> tuple[str, set[str]]:
         terms = spec["terms"]
         if not isinstance(terms, LList) or not terms:
@@ -383,7 +416,7 @@ class _Compiler:
             anchors=frozenset(anchors), requires=self.token_set(spec, "requires"),
             unless=unless, window=window,
             dismiss=self.dismiss_regex(unless), unless_spelled=self.spellings(spec),
-            gapped=kinds[0] == "pattern", stance=self.stance_profile(spec, cat),
+            gapped=kinds[0] == "pattern", stance=self.stance_profile(spec, cat), reach=self.reach(spec, kinds[0]),
         )
 
     def stance_profile(self, spec: LDict, category: LDict) -> str:
@@ -422,6 +455,14 @@ class _Compiler:
         auto.make_automaton()
         return auto
 
+    def sites_automaton(self) -> Any:
+        """The anchor words unpadded, each with its length and the anchors it serves (see Lexicon.sites)."""
+        auto = ahocorasick.Automaton()
+        for key, anchors in self.keys.items():
+            auto.add_word(key, (len(key), tuple(sorted(anchors.items()))))
+        auto.make_automaton()
+        return auto
+
 
 def load_lexicon(path: Path) -> Lexicon:
     """Load and compile a patterns file; raises ConfigError with file:line:col on any mistake."""
@@ -449,4 +490,5 @@ def load_lexicon(path: Path) -> Lexicon:
             by_anchor.setdefault(anchor, []).append(entry)
     stance = comp.load_stance(tree.get("stance"))
     version = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-    return Lexicon(entries, comp.automaton(), {k: tuple(v) for k, v in by_anchor.items()}, version, stance)
+    return Lexicon(entries, comp.automaton(), {k: tuple(v) for k, v in by_anchor.items()}, version, stance,
+                   comp.sites_automaton())

@@ -23,6 +23,11 @@ The skeleton is not meant to be read: it only has to be equal for a word and its
 `normalize` builds it fast without offsets; `normalize_with_offsets` builds the same string plus, for each
 skeleton character, the [start, end) range of original characters it came from, so a match can be
 reported on the characters the reader sees.
+
+Speed: nearly every comment is ASCII, and for ASCII text steps 1-4 run on bytes (a byte table for step 1, a
+class-string search that rules out step 2, one pass of big-integer and `bytes.translate` operations for steps
+3-4), with no Python work per character; other text takes the `str.translate` table and the regexes. Both
+give the same skeleton (tests/test_patterns_fast.py checks them against a per-character reference).
 """
 
 from __future__ import annotations
@@ -140,6 +145,24 @@ _SPLIT_LETTERS = re.compile(r"\b[a-z0-9]([ .]+)[a-z0-9](?:\1[a-z0-9])+\b")
 # A letter followed by the same letter: deleting every such letter keeps the last of each run, and a
 # constant replacement keeps `re.sub` on its fast path (no Python callback per run).
 _REPEATS = re.compile(r"([a-z])(?=\1)")
+# Byte tables for `_squeeze`: "." to " "; 0 for the bytes whose repeats are squeezed (space, a-z), 1 for the
+# rest; a zero byte to the 0xff mark (no ASCII character) and every other byte to 0.
+_DOT_BYTES = bytes.maketrans(b".", b" ")
+_CLASSES = bytes(ord("s") if chr(i) in " ." else ord("a") if chr(i) in "abcdefghijklmnopqrstuvwxyz0123456789"
+                 else ord("o") for i in range(256))
+_NOT_SQUEEZED = bytes(0 if i == 32 or 97 <= i <= 122 else 1 for i in range(256))
+_ZERO_TO_MARK = bytes([255] + [0] * 255)
+# Step 1 for ASCII text as byte tables: each character's fold (always one ASCII character), with separators
+# already spaces (used when nothing is spelled out), and the class of the fold (see _may_spell).
+_ASCII_FOLD = bytes(ord(fold_char(chr(i))) if i < 128 else i for i in range(256)).translate(_DOT_BYTES)
+_ASCII_CLASSES = bytes(_CLASSES[ord(fold_char(chr(i)))] if i < 128 else ord("o") for i in range(256))
+# A whole run of one letter: the offset map gives the kept letter the run's span.
+_RUNS = re.compile(r"([a-z])\1+")
+# What every _SPLIT_LETTERS match contains: its second letter stands alone between separators, and the letter
+# after it ends a word. Searched first because, unlike _SPLIT_LETTERS (which opens with \b), it starts with a
+# character class that `re` can skip ahead to: most comments have no such place and skip the join entirely.
+_SPLIT_HINT = re.compile(r"[ .][a-z0-9][ .]+[a-z0-9]\b")
+_SPELL_HINT = re.compile(rb"sas+a(?!a)")  # _SPLIT_HINT over the class bytes of ASCII text (see _may_spell)
 
 
 def _join_region(m: re.Match[str], join_all: bool) -> tuple[int, int]:
@@ -170,17 +193,63 @@ _JOIN = {False: _joiner(False), True: _joiner(True)}
 
 def _skeleton(text: str, join_all: bool) -> tuple[str, bool]:
     """The skeleton, and whether a spelled-out run had an "a"/"i" split off (so the other reading exists)."""
+    if text.isascii():
+        # Nearly every comment: each ASCII character folds to one ASCII character, so step 1 is a byte table,
+        # and without spelled-out letters steps 3-4 follow on the same bytes (the str path gives the same).
+        data = text.encode("ascii")
+        if _SPELL_HINT.search(data.translate(_ASCII_CLASSES)) is None:
+            return _squeeze_bytes(data.translate(_ASCII_FOLD)), False
     s = text.translate(_TABLE)
     split_off = False
-    if _SPLIT_LETTERS.search(s):
+    if _may_spell(s) and _SPLIT_LETTERS.search(s):
         s2 = _SPLIT_LETTERS.sub(_JOIN[join_all], s)
         split_off = not join_all and s2 != _SPLIT_LETTERS.sub(_JOIN[True], s)
         s = s2
-    if "." in s:
-        s = s.translate(_DOTS)
-    if "  " in s:
-        s = _SPACES.sub(" ", s)
-    return _REPEATS.sub("", s), split_off
+    return _squeeze(s), split_off
+
+
+def _may_spell(s: str) -> bool:
+    """False when step 2 has nothing to join in `s` (no _SPLIT_LETTERS match), True when it may.
+
+    Every match has a lone letter or digit between separators followed, after more separators, by a letter or
+    digit that ends a word (_SPLIT_HINT). For ASCII text each character becomes its class (s: separator, a:
+    letter or digit, o: anything else) and _SPELL_HINT looks for that shape with a literal prefix ("sas"), which
+    `re` finds by a fast scan rather than by trying a match at every space."""
+    if not s.isascii():
+        return _SPLIT_HINT.search(s) is not None
+    return _SPELL_HINT.search(s.encode("ascii").translate(_CLASSES)) is not None
+
+
+def _squeeze(s: str) -> str:
+    """Steps 3 and 4: separators become spaces, each run of spaces or of one letter a-z shrinks to one.
+
+    Each step deletes a character equal to the one after it (a space, or a letter a-z) and neither creates such
+    a pair for the other, so for ASCII text one pass over the bytes does both, with no Python work per
+    character: compare each byte with the next as two big integers, mark the bytes to delete, delete them with
+    `bytes.translate`. Other text takes the regexes, which give the same string."""
+    n = len(s)
+    if n < 2 or not s.isascii():
+        if "." in s:
+            s = s.translate(_DOTS)
+        if "  " in s:
+            s = _SPACES.sub(" ", s)
+        return _REPEATS.sub("", s)
+    return _squeeze_bytes(s.encode("ascii").translate(_DOT_BYTES))
+
+
+def _squeeze_bytes(b: bytes) -> str:
+    """`_squeeze` of ASCII text whose separators are already spaces."""
+    n = len(b)
+    if n < 2:
+        return b.decode("ascii")
+    x = int.from_bytes(b, "big")
+    # Byte i of `differ` is b[i] ^ b[i + 1], or'ed with 1 where b[i] is neither a space nor a letter a-z: a zero
+    # byte is a character to delete.
+    differ = (x >> 8) ^ (x & ((1 << (8 * (n - 1))) - 1)) | int.from_bytes(b[:-1].translate(_NOT_SQUEEZED), "big")
+    marks = int.from_bytes(differ.to_bytes(n - 1, "big").translate(_ZERO_TO_MARK), "big")
+    if not marks:
+        return b.decode("ascii")
+    return (x | (marks << 8)).to_bytes(n, "big").translate(None, b"\xff").decode("ascii")
 
 
 def normalize(text: str) -> str:
@@ -213,38 +282,83 @@ class Normalized:
         return self.starts[start], self.ends[end - 1]
 
 
-def _drop(chars: list[str], starts: list[int], ends: list[int], drop: set[int]) -> str:
-    """Delete the given indices from the three parallel lists, in place; return the new string."""
-    if drop:
-        keep = [i for i in range(len(chars)) if i not in drop]
-        chars[:] = [chars[i] for i in keep]
-        starts[:] = [starts[i] for i in keep]
-        ends[:] = [ends[i] for i in keep]
-    return "".join(chars)
+def _folded_offsets(text: str) -> tuple[list[int], list[int]]:
+    """Per character of `text.translate(_TABLE)`, the original [start, end) it came from.
+
+    ASCII characters (and most others) fold to exactly one character, so the map is the identity between the
+    few characters that fold to none (zero-width) or several (ligatures); only those are visited one by one."""
+    n = len(text)
+    odd = "" if text.isascii() else "".join(c for c in set(text) if len(_TABLE[ord(c)]) != 1)
+    if not odd:
+        return list(range(n)), list(range(1, n + 1))
+    starts: list[int] = []
+    ends: list[int] = []
+    prev = 0
+    for m in re.finditer("[" + re.escape(odd) + "]", text):
+        i = m.start()
+        starts += range(prev, i)
+        ends += range(prev + 1, i + 1)
+        k = len(_TABLE[ord(text[i])])
+        starts += [i] * k
+        ends += [i + 1] * k
+        prev = i + 1
+    starts += range(prev, n)
+    ends += range(prev + 1, n + 1)
+    return starts, ends
+
+
+def _remove(s: str, starts: list[int], ends: list[int], spans: list[tuple[int, int]]
+            ) -> tuple[str, list[int], list[int]]:
+    """`s` and its offsets without the characters in `spans` (sorted, disjoint [a, b) ranges); copies whole
+    stretches between them instead of testing every index."""
+    if not spans:
+        return s, starts, ends
+    pieces: list[str] = []
+    new_starts: list[int] = []
+    new_ends: list[int] = []
+    prev = 0
+    for a, b in spans:
+        pieces.append(s[prev:a])
+        new_starts += starts[prev:a]
+        new_ends += ends[prev:a]
+        prev = b
+    pieces.append(s[prev:])
+    new_starts += starts[prev:]
+    new_ends += ends[prev:]
+    return "".join(pieces), new_starts, new_ends
+
+
+def _separator_spans(s: str, join_all: bool) -> list[tuple[int, int]]:
+    """The separators removed where spelled-out letters are joined (step 2), as sorted [a, b) ranges."""
+    spans: list[tuple[int, int]] = []
+    if not _may_spell(s):
+        return spans
+    for m in _SPLIT_LETTERS.finditer(s):
+        a, b = _join_region(m, join_all)
+        for i in range(m.start() + a, m.start() + b):
+            if not s[i].isalnum():
+                if spans and spans[-1][1] == i:
+                    spans[-1] = (spans[-1][0], i + 1)
+                else:
+                    spans.append((i, i + 1))
+    return spans
 
 
 def normalize_with_offsets(text: str, join_all: bool = False) -> Normalized:
-    """Same skeleton as `normalize(text)` (or its second reading with `join_all`), with offsets into `text`."""
-    chars: list[str] = []
-    starts: list[int] = []
-    ends: list[int] = []
-    for i, ch in enumerate(text):
-        for out in _TABLE[ord(ch)]:
-            chars.append(out)
-            starts.append(i)
-            ends.append(i + 1)
-    s = "".join(chars)
-    drop: set[int] = set()
-    for m in _SPLIT_LETTERS.finditer(s):
-        a, b = _join_region(m, join_all)
-        drop.update(i for i in range(m.start() + a, m.start() + b) if not s[i].isalnum())
-    s = _drop(chars, starts, ends, drop)
-    chars[:] = [" " if c == "." else c for c in chars]
-    s = "".join(chars)
-    s = _drop(chars, starts, ends, {i for m in _SPACES.finditer(s) for i in range(m.start() + 1, m.end())})
-    drop = set()
-    for m in _REPEATS.finditer(s):
-        starts[m.start() + 1] = starts[m.start()]  # the kept (last) letter covers the whole stretched run
-        drop.add(m.start())
-    s = _drop(chars, starts, ends, drop)
+    """Same skeleton as `normalize(text)` (or its second reading with `join_all`), with offsets into `text`.
+
+    Linear, with Python-level work only per separator, space run or letter run removed: the rest of the map
+    is built from ranges and slices."""
+    s = text.translate(_TABLE)
+    starts, ends = _folded_offsets(text)
+    s, starts, ends = _remove(s, starts, ends, _separator_spans(s, join_all))
+    if "." in s:
+        s = s.translate(_DOTS)
+    if "  " in s:
+        s, starts, ends = _remove(s, starts, ends, [(m.start() + 1, m.end()) for m in _SPACES.finditer(s)])
+    runs = []
+    for m in _RUNS.finditer(s):
+        starts[m.end() - 1] = starts[m.start()]  # the kept (last) letter covers the whole stretched run
+        runs.append((m.start(), m.end() - 1))
+    s, starts, ends = _remove(s, starts, ends, runs)
     return Normalized(s, tuple(starts), tuple(ends))

@@ -1,12 +1,12 @@
 """The pattern scorer: conspiracy and hate tropes from config/patterns.yaml, matched on the evasion-proof
 skeleton (modbot.scoring.normalize) and reported on the original text, each with its stance.
 
-Per comment: HTML is decoded first when there is any (modbot.scoring.markup); one `str.translate` plus three
-regex passes build the skeleton; one Aho–Corasick pass finds the anchor words; only entries whose anchors all
-occurred run their own small regex; matches then pass the cheap co-occurrence (`requires`) and lexical
-exception (`unless`) checks, and each surviving match gets its stance from the words around it
-(modbot.scoring.stance). Offsets and stance are computed only for comments that matched, so clean comments
-stay on the fast path.
+Per comment: HTML is decoded first when there is any (modbot.scoring.markup); the skeleton is built (on bytes
+for ASCII text); one Aho–Corasick pass finds the anchor words; only entries whose anchors all occurred run their
+own small regex (in long comments only around their anchor words, modbot.scoring.anchors); matches then pass
+the cheap co-occurrence (`requires`) and lexical exception (`unless`) checks, and each surviving match gets its
+stance from the words around it (modbot.scoring.stance). Offsets and stance are computed only for comments that
+matched, so clean comments stay on the fast path.
 
 An exception word ("food bank") frames a match only in the match's own sentence, and not when it is dismissed
 ("this is no myth"): a found exception is checked against the sentence boundaries of the original text
@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
 from modbot.models import Comment, Match, ScorerOutput
+from modbot.scoring.anchors import AnchorSites
 from modbot.scoring.lexicon import Entry, Lexicon, load_lexicon
 from modbot.scoring.markup import decode, has_markup
 from modbot.scoring.normalize import Normalized, normalize_variants, normalize_with_offsets, spelled
@@ -61,9 +63,21 @@ class PatternScorer:
     """Scorer over a compiled lexicon. `match` is the synchronous core; `score` wraps it for the pipeline."""
 
     name = "patterns"
+    # Skeletons this long or longer are searched only around their anchor words (modbot.scoring.anchors): the same
+    # matches, in time that grows with the text rather than with the text times the candidate entries.
+    windowed_from = 500
+    always_windows = False  # True: windows however dense the anchor words (modbot.scoring.anchors; tests)
 
     def __init__(self, lexicon: Lexicon) -> None:
         self._lexicon = lexicon
+        # Each entry under one of its anchors, the one most entries share (a group word such as <jews>, rarer in
+        # ordinary comments than "money" or "first"): an entry is a candidate only when all its anchors occur, so
+        # looking it up under one of them finds it, and common words lead to few subset tests.
+        shared = Counter(a for e in lexicon.entries for a in e.anchors)
+        lead: dict[str, list[Entry]] = {}
+        for entry in lexicon.entries:
+            lead.setdefault(max(entry.anchors, key=lambda a: (shared[a], a)), []).append(entry)
+        self._by_lead = {a: tuple(es) for a, es in lead.items()}
 
     @classmethod
     def from_file(cls, path: Path) -> PatternScorer:
@@ -86,12 +100,8 @@ class PatternScorer:
             present |= anchors
         if not present:
             return []
-        out: dict[str, Entry] = {}
-        for anchor in present:
-            for entry in self._lexicon.by_anchor.get(anchor, ()):
-                if entry.id not in out and entry.anchors <= present:
-                    out[entry.id] = entry
-        return list(out.values())
+        by_lead = self._by_lead
+        return [e for a in present if a in by_lead for e in by_lead[a] if e.anchors <= present]
 
     def match(self, text: str) -> list[Match]:
         """All lexicon matches in `text`, each with its stance; spans and `Match.text` refer to the original
@@ -117,13 +127,19 @@ class PatternScorer:
 
     def _match_plain(self, text: str, quoted_ranges: Sequence[tuple[int, int]] = ()) -> list[Match]:
         """All lexicon matches in plain text (no markup); spans index `text`."""
+        variants = normalize_variants(text)
+        first = self.candidates(variants[0])
+        if len(variants) == 1 and not first:
+            return []  # the fast path: no entry has all its anchor words here (nearly every comment)
         found: dict[tuple[str, int, int], Match] = {}
-        for variant, skeleton in enumerate(normalize_variants(text)):
-            entries = self.candidates(skeleton)
+        for variant, skeleton in enumerate(variants):
+            entries = first if variant == 0 else self.candidates(skeleton)
             mapped: Normalized | None = None
             reader: StanceReader | None = None
+            long = entries and len(skeleton) >= self.windowed_from and self._lexicon.sites is not None
+            sites = AnchorSites(self._lexicon.sites, skeleton, len(entries), self.always_windows) if long else None
             for entry in entries:
-                for m in entry.regex.finditer(skeleton):
+                for m in sites.finditer(entry) if sites is not None else entry.regex.finditer(skeleton):
                     hits = self._exceptions(entry, skeleton, m.start(), m.end())
                     if hits is None:
                         continue

@@ -1,0 +1,98 @@
+"""The rules' fast paths decide exactly as before: `all:` tests cheap parts first but joins evidence in file order,
+comments without matches skip the rules that need one (the verdict equals `explain`'s, which evaluates every
+rule), costly text features run only when a rule gets that far, and the capital count's ASCII path counts as
+the general one does."""
+
+from __future__ import annotations
+
+import random
+import textwrap
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from modbot.models import Author, Comment, Match, Scores, Stance
+from modbot.rules import load_rules, parse_rules
+from modbot.rules.conditions import AllOf, Context, needs_match
+from modbot.rules.features import caps_ratio
+
+ROOT = Path(__file__).resolve().parent.parent
+LABELS = ("toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack")
+
+
+def test_all_of_checks_cheap_parts_first_but_keeps_evidence_in_file_order() -> None:
+    rs = parse_rules(textwrap.dedent("""\
+        version: 1
+        rules:
+          - id: r1
+            action: hold
+            when:
+              all:
+                - text: [cat]
+                - pattern: {category: any}
+                - author: {account_age: "> 1 day"}
+        """).encode(), "rules.yaml")
+    cond = rs.rules[0].when
+    assert isinstance(cond, AllOf)
+    assert [type(cond.children[i]).__name__ for i in cond._order] == ["PatternTest", "AuthorTest", "TextMatch"]
+    match = Match("conspiracy", "p", 8, 11, "NWO")
+    ctx = Context(Comment("c", "the cat NWO", Author("u", account_age_days=30.0)), Scores(matches=(match,)), {})
+    evidence = cond.check(ctx)
+    assert evidence is not None and evidence.texts == ("cat", "NWO") and evidence.matches == (match,)
+    young = Context(Comment("c", "the cat NWO", Author("u", account_age_days=0.5)), Scores(matches=(match,)), {})
+    assert cond.check(young) is None
+
+
+def test_link_count_runs_only_for_comments_that_pass_the_cheap_parts() -> None:
+    rs = load_rules(ROOT / "config" / "rules.yaml")
+    links = "see a.com and b.org and c.net"
+    old = Context(Comment("c", links, Author("u", account_age_days=300.0)), Scores(), {})
+    new = Context(Comment("c", links, Author("u", account_age_days=1.0)), Scores(), {})
+    for ctx in (old, new):
+        for rule in rs.rules:
+            rule.when.check(ctx)
+    assert "links" not in old._features
+    assert new._features["links"] == 3
+
+
+def test_needs_match_is_true_only_for_conditions_that_cannot_hold_without_one() -> None:
+    rs = load_rules(ROOT / "config" / "rules.yaml")
+    needing = {r.id for r in rs.rules if needs_match(r.when)}
+    assert needing == {"antisemitic-conspiracy", "dehumanisation", "hate-symbols", "slurs", "conspiracy-narrative",
+                       "discussing-hate", "quoted-trope"}
+    for rule in rs.rules:
+        if rule.id in needing:
+            assert rule.when.check(Context(Comment("c", "x", Author("u")), Scores(), {})) is None
+
+
+def test_evaluate_equals_explain_on_random_comments() -> None:
+    """`explain` evaluates every rule in full; `evaluate` skips match-only rules and reorders `all:` parts."""
+    rs = load_rules(ROOT / "config" / "rules.yaml")
+    rng = random.Random(4)
+    texts = ["fine words", "VISIT A.COM B.ORG NOW " * 12, "see a.com and b.org", "ok " * 90, "WHY " * 70]
+    categories = sorted({"antisemitic_conspiracy", "dehumanisation", "hate_symbols", "conspiracy", "slurs"})
+    fired = set()
+    for i in range(3000):
+        matches = tuple(Match(rng.choice(categories), "p", 0, 3, "abc", rng.randint(1, 3), rng.choice(list(Stance)))
+                        for _ in range(rng.choice((0, 0, 0, 1, 2))))
+        labels = {k: rng.random() ** 3 for k in LABELS}
+        author = Author("u", "n", rng.choice((None, 0.5, 100.0)), 0,
+                        frozenset(rng.choice(((), ("trusted",), ("moderator",)))))
+        comment = Comment(str(i), rng.choice(texts), author)
+        verdict = rs.evaluate(comment, Scores(labels, matches))
+        assert verdict == rs.explain(comment, Scores(labels, matches)).verdict
+        fired.add(verdict.rule)
+    assert {"link-spam-new-account", "shouting", "slurs", "discussing-hate", None} <= fired
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127)))
+def test_caps_ratio_ascii_path_counts_as_the_general_one(text: str) -> None:
+    letters = [c for c in text if c.isalpha()]
+    expected = sum(1 for c in letters if c.isupper()) / len(letters) if letters else 0.0
+    assert caps_ratio(text) == expected
+
+
+def test_caps_ratio_non_ascii_text() -> None:
+    assert caps_ratio("ÉCOLE fermée") == 5 / 11
