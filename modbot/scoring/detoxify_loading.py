@@ -156,7 +156,7 @@ def load_named_model(name: str, device: str = "cpu") -> DetoxifyModel:
 
 def load_model(settings: ToxicitySettings) -> DetoxifyModel:
     """The model the settings name: the local checkpoint when one is set, else the named Detoxify model;
-    int8-quantized when `quantize` is set."""
+    int8-quantized on the CPU unless `quantize: false`."""
     if settings.checkpoint is not None:
         if settings.config_dir is None:
             raise ModelLoadError("scorers.toxicity.checkpoint needs scorers.toxicity.config_dir too")
@@ -164,12 +164,19 @@ def load_model(settings: ToxicitySettings) -> DetoxifyModel:
                                        device=settings.device)
     else:
         loaded = load_named_model(settings.model, settings.device)
-    return quantize(loaded) if settings.quantize else loaded
+    return quantize(loaded) if quantizes(settings) else loaded
+
+
+def quantizes(settings: ToxicitySettings) -> bool:
+    """Whether the model runs int8: `quantize` (the default) on the CPU. Dynamic quantization is a CPU kernel;
+    on a GPU the model runs as loaded."""
+    return settings.quantize and settings.device == "cpu"
 
 
 def quantize(loaded: DetoxifyModel) -> DetoxifyModel:
-    """Dynamic int8 quantization of the Linear layers (CPU only): about twice the throughput on CPU, scores
-    within about 0.01 of the float model (measured on Detoxify-shaped models; see docs/toxicity.md)."""
+    """Dynamic int8 quantization of the Linear layers (CPU only): 1.5-2x the throughput on CPU, scores within
+    about 0.01 of the float model (measured on Detoxify-shaped models: docs/performance.md; `modbot check
+    --explain` shows the difference for one text)."""
     import torch
 
     if next(loaded.model.parameters()).device.type != "cpu":
