@@ -111,16 +111,23 @@ async def main(args: argparse.Namespace) -> None:
             return got
         worker.reader.read_batch = counting  # type: ignore[method-assign]
         await worker.reader.ensure_group()
-        async with redis.pipeline(transaction=False) as pipe:
-            for n, text in enumerate(texts):
-                pipe.xadd(keys.comments, {"comment": json.dumps({"id": f"p{n}", "text": text,
-                                                                 "author": {"id": f"a{n % 50}"}})})
-            await pipe.execute()
+
+        def body(n: int, text: str) -> dict[str, str]:
+            return {"comment": json.dumps({"id": f"p{n}", "text": text, "author": {"id": f"a{n % 50}"}})}
+
+        if not args.rate:  # one burst, all there before the worker starts
+            async with redis.pipeline(transaction=False) as pipe:
+                for n, text in enumerate(texts):
+                    pipe.xadd(keys.comments, body(n, text))
+                await pipe.execute()
         stop = asyncio.Event()
         profile = cProfile.Profile()
         profile.enable()
         start = time.perf_counter()
         task = asyncio.create_task(worker.run(stop))
+        for n, text in enumerate(texts if args.rate else ()):  # steady arrivals
+            await asyncio.sleep(max(0.0, start + n / args.rate - time.perf_counter()))
+            await redis.xadd(keys.comments, body(n, text))
         while worker.processed < len(texts):
             await asyncio.sleep(0.01)
         wall = time.perf_counter() - start
@@ -155,6 +162,8 @@ if __name__ == "__main__":
     parser.add_argument("--n", type=int, default=2000, help="comments")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--top", type=int, default=12)
+    parser.add_argument("--rate", type=float, default=0.0, help="comments per second arriving steadily; "
+                        "0 (default): one burst of all of them")
     parser.add_argument("--config-dir", type=Path, default=DEFAULT_CONFIG_DIR)
     parser.add_argument("--comments-file", type=Path, default=DEFAULT_COMMENTS)
     asyncio.run(main(parser.parse_args()))

@@ -63,6 +63,7 @@ class DetoxifyModel:
     tokenizer: Any  # the matching transformers tokenizer
     labels: tuple[str, ...]
     version: str
+    quantized: bool = False  # Linear layers in dynamic int8 (quantize())
 
 
 def rename_labels(classes: Sequence[str]) -> tuple[str, ...]:
@@ -188,7 +189,7 @@ def quantize(loaded: DetoxifyModel) -> DetoxifyModel:
         model = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
             loaded.model, {torch.nn.Linear}, dtype=torch.qint8)
     return DetoxifyModel(model=model, tokenizer=loaded.tokenizer, labels=loaded.labels,
-                         version=loaded.version + "+int8")
+                         version=loaded.version + "+int8", quantized=True)
 
 
 def _read_checkpoint(path: Path, torch: Any) -> Mapping[str, Any]:
