@@ -312,7 +312,8 @@ async def run(args: argparse.Namespace, work: Path) -> None:
               "nothing about the real model's speed !!!")
         ckpt, config_dir = build_tiny_checkpoint(work, "bert")
     texts = read_comments(args.comments_file)
-    need = args.burst * (args.rounds + 1) + args.latency_comments + args.burst * 2 * args.two_rounds
+    need = (args.burst * (args.rounds + 1) + args.latency_comments + args.two_burst * 2 * args.two_rounds
+            + 3 * BATCH)
     if len(texts) < need:
         texts = (texts * (need // len(texts) + 1))[:need]
     feed = iter(texts)
@@ -435,11 +436,11 @@ async def two_daemons(args: argparse.Namespace, work: Path, redis: aioredis.Redi
     RUNNING.append(first)
     wait_ready([first])
     await burst(redis, first, take(BATCH), "warm")
-    alone = [await burst(redis, first, take(args.burst), f"one{r}") for r in range(args.two_rounds)]
+    alone = [await burst(redis, first, take(args.two_burst), f"one{r}") for r in range(args.two_rounds)]
     second = start_daemon(work, "one", prefix, url, tox, consumer="c2")
     RUNNING.append(second)
     wait_ready([second])
-    together = [await burst(redis, first, take(args.burst), f"two{r}") for r in range(args.two_rounds)]
+    together = [await burst(redis, first, take(args.two_burst), f"two{r}") for r in range(args.two_rounds)]
     print(f"  two daemons: alone {', '.join(f'{v:.1f}' for v in alone)}/s; "
           f"together {', '.join(f'{v:.1f}' for v in together)}/s", flush=True)
     stop_daemons([first, second])
@@ -459,12 +460,16 @@ def main() -> int:
     parser.add_argument("--daemons", default="int8,fp32", help="daemon variants to run: int8, fp32 or both")
     parser.add_argument("--latency-comments", type=int, default=300)
     parser.add_argument("--two-rounds", type=int, default=2, help="bursts per two-daemon setup; 0 skips it")
+    parser.add_argument("--two-burst", type=int, default=600,
+                        help="comments per two-daemon burst: more than 2 x stream.batch_size (256), or the first "
+                             "daemon to read takes the whole burst")
     parser.add_argument("--quick", action="store_true", help="200 per burst, 1 round, fewer of everything")
     parser.add_argument("--work", type=Path, default=None, help="folder for the checkpoint and logs "
                         "(default: a temporary one; the checkpoint is kept in the system temp folder)")
     args = parser.parse_args()
     if args.quick:
         args.burst, args.naive, args.rounds, args.latency_comments, args.two_rounds = 200, 48, 1, 120, 1
+        args.two_burst = 520
     if not args.comments_file.is_file():
         raise SystemExit(f"{args.comments_file} is absent: pass --comments-file (a CSV with a `text` column)")
     base = args.work or Path(tempfile.gettempdir()) / "modbot-bench-daemon"
