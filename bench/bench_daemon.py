@@ -441,8 +441,10 @@ async def two_daemons(args: argparse.Namespace, work: Path, redis: aioredis.Redi
     RUNNING.append(second)
     wait_ready([second])
     together = [await burst(redis, first, take(args.two_burst), f"two{r}") for r in range(args.two_rounds)]
+    shares = [sum(1 for line in d.log.read_text().splitlines() if '"comment_id": "two' in line and
+                  '"msg": "decided"' in line) for d in (first, second)]
     print(f"  two daemons: alone {', '.join(f'{v:.1f}' for v in alone)}/s; "
-          f"together {', '.join(f'{v:.1f}' for v in together)}/s", flush=True)
+          f"together {', '.join(f'{v:.1f}' for v in together)}/s, decided {shares[0]} + {shares[1]}", flush=True)
     stop_daemons([first, second])
     return statistics.median(alone), statistics.median(together)
 
