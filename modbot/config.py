@@ -41,8 +41,8 @@ class StreamSettings:
     name: str = "comments"  # input stream key (after the prefix)
     group: str = "modbot"
     consumer: str | None = None  # None: hostname-pid
-    batch_size: int = 32
-    batch_wait_ms: int = 200  # longest wait to fill a batch once the first comment arrived
+    batch_size: int = 256  # messages read and decided together, at most: the model sorts them into forward passes
+    batch_wait_ms: int = 0  # wait this long to fill a batch once a comment arrived; 0: take what has arrived
     reclaim_idle_ms: int = 60_000  # pending this long with a dead consumer: reclaimed
     max_text_chars: int = 20_000
     trim_acked: bool = True  # delete input messages once decided (false if other consumer groups read the stream)
@@ -69,7 +69,7 @@ class ToxicitySettings:
     max_length: int = 256  # tokens per window (special tokens included); longer texts are read in windows
     max_windows: int = 32  # windows per comment, at most; past it they are spread over the text, gaps unread
     max_batch_tokens: int = 4096  # padded tokens per forward pass (rows x longest row); a longer window goes alone
-    quantize: bool = False  # int8 dynamic quantization on CPU: about 2x faster, scores within about 0.01
+    quantize: bool = True  # int8 dynamic quantization when device is cpu (ignored on cuda/mps): about 1.5-2x faster
 
 
 @dataclass(frozen=True)

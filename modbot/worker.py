@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from modbot import metrics
 from modbot.config import StreamSettings
@@ -16,14 +20,23 @@ from modbot.errors import InvalidComment
 from modbot.ingest.schema import decode_message
 from modbot.ingest.stream import StreamMessage, StreamReader
 from modbot.keys import Keys
-from modbot.models import Comment
+from modbot.models import Comment, Scores
 from modbot.pipeline import decide_batch, score_batch, versions
-from modbot.retry import run_resilient
+from modbot.retry import pause_after_outage, run_resilient
 from modbot.rules import RuleSet
 from modbot.rules.engine import RULES_TIMEOUT
 from modbot.scoring.base import Scorer
 
 log = logging.getLogger("modbot.worker")
+
+
+@dataclass(frozen=True)
+class ScoredBatch:
+    """A batch's comments that need a decision, each with its message's ack, and their scores, in order."""
+
+    items: list[tuple[Comment, Ack]]
+    scores: list[Scores]
+    started: float  # time.perf_counter() when the batch was taken up: the batch-seconds metric counts from here
 
 
 class Worker:
@@ -48,29 +61,53 @@ class Worker:
         self.processed = 0
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Process batches until `stop` is set; the batch in hand is always finished and acknowledged."""
+        """Process batches until `stop` is set; the batch in hand is always finished and acknowledged.
+
+        Batches overlap: while batch k's decisions are made and stored (rules in a thread, one Redis pipeline),
+        batch k+1 is read and scored, so the model starts again as soon as it is free, with whatever has arrived.
+        Batch k is stored before batch k+1, so one comment's decisions are stored in the order it was read.
+        """
         log.info("worker started", extra={"stream": self.keys.comments, "group": self.settings.group,
                                           "consumer": self.reader.consumer})
         loop = asyncio.get_running_loop()
         next_trim = 0.0
+        storing: asyncio.Task[None] | None = None
 
         async def step() -> None:
-            nonlocal next_trim
+            nonlocal next_trim, storing
             batch = await self.reader.read_batch()
-            if batch:
-                await self.process(batch)
+            scored = await self._score(batch) if batch else None
+            if storing is not None:
+                # the previous batch first: order per comment, and its Redis errors surface here (its messages
+                # then stay pending and are reclaimed, as with any failed store)
+                previous, storing = storing, None
+                await previous
+            if scored is not None:
+                storing = asyncio.create_task(self._store(scored, stop), name="worker-store")
             if self.settings.trim_acked and loop.time() >= next_trim:
                 next_trim = loop.time() + 10.0  # trimming is housekeeping: every few seconds is plenty
                 await self.reader.trim_acked()
 
-        await run_resilient(step, self.reader.ensure_group, stop, log)
+        try:
+            await run_resilient(step, self.reader.ensure_group, stop, log)
+        finally:
+            if storing is not None:
+                try:
+                    await storing
+                except (RedisConnectionError, RedisTimeoutError) as exc:
+                    # stopping during an outage: the batch stays pending and is decided by whoever reads next
+                    log.warning("last batch not stored: redis unavailable; it stays pending",
+                                extra={"error": str(exc)})
 
     async def process(self, batch: Sequence[StreamMessage]) -> None:
         """Decide one batch. Bad messages are dead-lettered; already-decided comments are only acknowledged."""
-        with metrics.BATCH_SECONDS.time():
-            await self._process(batch)
+        scored = await self._score(batch)
+        if scored is not None:
+            await self._store(scored)
 
-    async def _process(self, batch: Sequence[StreamMessage]) -> None:
+    async def _score(self, batch: Sequence[StreamMessage]) -> ScoredBatch | None:
+        """Read, dead-letter, drop duplicates and score a batch; None when nothing in it needs a decision."""
+        started = time.perf_counter()
         group = self.settings.group
         valid: list[tuple[Comment, Ack]] = []
         for msg in batch:
@@ -105,15 +142,34 @@ class Worker:
             fresh.append((comment, ack))
         await self.store.acknowledge(*skipped)
         if not fresh:
-            return
+            return None
+        scores = await score_batch(self.scorers, [c for c, _ in fresh])
+        return ScoredBatch(fresh, scores, started)
 
+    async def _store(self, scored: ScoredBatch, stop: asyncio.Event | None = None) -> None:
+        """Apply the rules and store each decision, its message acknowledged in the same step.
+
+        With `stop` (the run loop), a Redis outage is waited out and the same decisions are stored again
+        (storing twice is harmless: the same text is only acknowledged), so a batch already scored is not
+        lost to a broken connection; stopping meanwhile leaves its messages pending for the next reader."""
+        fresh = scored.items
         comments = [c for c, _ in fresh]
-        scores = await score_batch(self.scorers, comments)
         ruleset = self.rules()
         vers = versions(self.scorers, ruleset)
-        decisions = await decide_batch(comments, scores, ruleset, vers, self.rules_budget_s)
-        stored = await self.store.record_many([(c, d, a) for (c, a), d in zip(fresh, decisions, strict=True)])
+        decisions = await decide_batch(comments, scored.scores, ruleset, vers, self.rules_budget_s)
+        items = [(c, d, a) for (c, a), d in zip(fresh, decisions, strict=True)]
+        failures = 0
+        while True:
+            try:
+                stored = await self.store.record_many(items)
+                break
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                if stop is None or stop.is_set():
+                    raise
+                failures += 1
+                await pause_after_outage(exc, failures, stop, log)
         self.processed += len(fresh)
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - scored.started)
         for (comment, _), decision, outcome in zip(fresh, decisions, stored, strict=True):
             metrics.COMMENTS.labels(outcome.metric).inc()
             if outcome is not Outcome.ALREADY:

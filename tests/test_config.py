@@ -24,7 +24,7 @@ def test_shipped_config_loads_with_documented_defaults(monkeypatch):
     assert s.redis.url is None and s.redis.data_dir == ROOT / "modbot-data"
     assert s.scorers.enabled == ("patterns", "toxicity")
     assert s.scorers.patterns.file == ROOT / "config" / "patterns.yaml"
-    assert s.stream.batch_size == 32 and s.sink.type == "webhook"
+    assert s.stream.batch_size == 256 and s.sink.type == "webhook"
 
 
 @pytest.mark.parametrize(("text", "where", "what"), [
@@ -90,14 +90,14 @@ def test_any_setting_can_be_overridden_from_the_environment(tmp_path, monkeypatc
     monkeypatch.setenv("MODBOT_STREAM__CONSUMER", "yes")  # a string setting keeps the text YAML would make True
     monkeypatch.setenv("MODBOT_METRICS__ENABLED", "true")
     monkeypatch.setenv("MODBOT_SCORERS__ENABLED", "[patterns]")
-    monkeypatch.setenv("MODBOT_SCORERS__TOXICITY__QUANTIZE", "true")
+    monkeypatch.setenv("MODBOT_SCORERS__TOXICITY__QUANTIZE", "false")  # the default is true
     monkeypatch.setenv("MODBOT_RULES__FILE", "/etc/modbot/rules.yaml")
     monkeypatch.setenv("MODBOT_WEBHOOK_SECRET", "not a setting: left alone")
     s = load_settings(_write(tmp_path, "sink:\n  type: webhook\n  webhook:\n    url: http://127.0.0.1:9000/x\n"
                                        "stream:\n  batch_size: 8\n"))
     assert s.sink.webhook.url == "http://platform:9000/modbot" and s.sink.type == "webhook"
     assert s.stream.batch_size == 64 and s.stream.consumer == "yes"
-    assert s.metrics.enabled is True and s.scorers.enabled == ("patterns",) and s.scorers.toxicity.quantize
+    assert s.metrics.enabled is True and s.scorers.enabled == ("patterns",) and not s.scorers.toxicity.quantize
     assert s.rules.file == Path("/etc/modbot/rules.yaml")
 
 

@@ -124,7 +124,8 @@ async def test_local_checkpoint_loads_and_scores_without_any_network_call(
         assert all(isinstance(v, float) and 0.0 <= v <= 1.0 for v in out.labels.values())
         assert out.matches == ()
     assert scorer.name == "toxicity"
-    assert scorer.version.startswith("detoxify:tiny:") and len(scorer.version.split(":")[-1].split("@")[0]) == 12
+    digest, _, precision = scorer.version.split(":")[-1].split("@")[0].partition("+")
+    assert scorer.version.startswith("detoxify:tiny:") and len(digest) == 12 and precision == "int8"  # the default
 
 
 def test_the_network_guard_sees_detoxifys_own_loader_reach_for_the_hub(
@@ -334,6 +335,13 @@ def test_a_tokenizer_bigger_than_the_model_is_refused(tiny: dict[str, tuple[Path
         load_local_checkpoint(ckpt, other)
 
 
+def test_quantize_applies_on_the_cpu_only() -> None:
+    from modbot.scoring.detoxify_loading import quantizes
+
+    assert quantizes(ToxicitySettings()) and not quantizes(ToxicitySettings(quantize=False))
+    assert not quantizes(ToxicitySettings(device="cuda"))  # dynamic int8 is a CPU kernel: the GPU runs as loaded
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a torch without CUDA")
 def test_an_unusable_device_is_a_load_error(tiny: dict[str, tuple[Path, Path]]) -> None:
     with pytest.raises(ModelLoadError, match="device 'cuda' cannot be used"):
@@ -423,10 +431,10 @@ def test_make_test_checkpoint_command(tmp_path: Path, capsys: pytest.CaptureFixt
     assert set(model.labels) == LABELS[arch]
 
 
-async def test_quantized_model_is_marked_and_scores_close(tiny: dict[str, tuple[Path, Path]]) -> None:
+async def test_the_default_on_cpu_is_int8_and_scores_close_to_float32(tiny: dict[str, tuple[Path, Path]]) -> None:
     texts = ["the council vote was a farce", "thanks for the clear report", "Это хорошая статья"]
-    plain = await ToxicityScorer.load(settings_for(tiny["bert"]))
-    small = await ToxicityScorer.load(settings_for(tiny["bert"], quantize=True))
+    plain = await ToxicityScorer.load(settings_for(tiny["bert"], quantize=False))
+    small = await ToxicityScorer.load(settings_for(tiny["bert"]))  # the defaults: quantize on the CPU
     try:
         a = await plain.score(comments(texts))
         b = await small.score(comments(texts))
@@ -434,6 +442,7 @@ async def test_quantized_model_is_marked_and_scores_close(tiny: dict[str, tuple[
         await plain.close()
         await small.close()
     assert small.version == plain.version.replace("@", "+int8@")
+    assert (small.precision, plain.precision) == ("int8", "float32")
     import torch
     assert any(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in small._model.model.modules())
     for x, y in zip(a, b, strict=True):
@@ -442,3 +451,33 @@ async def test_quantized_model_is_marked_and_scores_close(tiny: dict[str, tuple[
         # real model's (bench/bench_toxicity.py --quantize measures that on a full-size model).
         assert max(abs(x.labels[k] - y.labels[k]) for k in x.labels) < 0.25
         assert all(0.0 <= v <= 1.0 for v in y.labels.values())
+
+
+async def test_check_explain_shows_the_precision_and_the_float32_difference(
+        tiny: dict[str, tuple[Path, Path]], tmp_path: Path) -> None:
+    from modbot.commands.check import check, render
+    from modbot.config import load_settings
+    from tests.helpers import write_config
+
+    ckpt, config_dir = tiny["bert"]
+    config = write_config(tmp_path, None, "x:", scorers="patterns, toxicity",
+                          extra=f"  toxicity:\n    model: tiny\n    checkpoint: {ckpt}\n    config_dir: {config_dir}\n")
+    text = config.read_text().replace("scorers:\n  enabled: [patterns, toxicity]\n", "")
+    config.write_text(text.replace("  toxicity:\n", "scorers:\n  enabled: [patterns, toxicity]\n  toxicity:\n", 1))
+    settings = load_settings(config)
+    comment = Comment(id="check", text="the council vote was a farce", author=Author(id="a"))
+    result = await check(settings, comment, explain_model=True)
+    model = result["toxicity_model"]
+    assert model["precision"] == "int8" and model["version"].endswith("+int8@windows128")
+    exact = await ToxicityScorer.load(settings_for(tiny["bert"], quantize=False))
+    try:
+        reference = (await exact.score([comment]))[0].labels
+    finally:
+        await exact.close()
+    assert model["float32_scores"] == pytest.approx(dict(reference))
+    assert model["largest_difference"] == pytest.approx(
+        max(abs(result["scores"][k] - v) for k, v in reference.items()))
+    shown = render(result, result.pop("_explain_text"))
+    assert "(int8 on cpu)" in shown and "int8 vs float32 for this text: largest difference" in shown
+    plain = await check(settings, comment)
+    assert "toxicity_model" not in plain  # without --explain the float model is not loaded

@@ -282,3 +282,67 @@ async def test_an_edit_keeps_an_escalation_or_clears_it(redis_client, prefix):
     await drain(worker)
     assert await redis_client.zrange(keys.review_escalated, 0, -1) == [b"x1"]  # still held: stays escalated
     assert await redis_client.zcard(keys.review) == 0  # and not in both queues; x2 left both
+
+
+class CountingScorer:
+    """Wraps the pattern scorer: records every comment it scores and takes its time, so batches overlap."""
+
+    name = "patterns"
+
+    def __init__(self, inner: PatternScorer, delay_s: float) -> None:
+        self.inner = inner
+        self.delay_s = delay_s
+        self.scored: list[tuple[str, str]] = []
+
+    @property
+    def version(self) -> str:
+        return self.inner.version
+
+    async def score(self, batch):  # type: ignore[no-untyped-def]
+        self.scored += [(c.id, c.text) for c in batch]
+        await asyncio.sleep(self.delay_s)  # the model's time: the previous batch is stored meanwhile
+        return await self.inner.score(batch)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+async def run_until(worker: Worker, count: int) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        async with asyncio.timeout(30):
+            while worker.processed < count:
+                await asyncio.sleep(0.02)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+async def test_overlapping_batches_score_and_decide_every_comment_exactly_once(redis_client, prefix):
+    rules = load_rules(ROOT / "config" / "rules.yaml")
+    scorer = CountingScorer(PatternScorer.from_file(ROOT / "config" / "patterns.yaml"), delay_s=0.05)
+    worker = Worker(redis_client, Keys(prefix), StreamSettings(batch_size=7), "w1", [scorer], lambda: rules)
+    await add(redis_client, prefix, *(comment_json(f"c{i}", f"comment number {i} about the bridge")
+                                      for i in range(60)))
+    await run_until(worker, 60)
+    assert sorted(cid for cid, _ in scorer.scored) == sorted(f"c{i}" for i in range(60))  # each once
+    history = await redis_client.xrange(Keys(prefix).decisions)
+    assert sorted(json.loads(f[b"decision"])["comment_id"] for _, f in history) == sorted(f"c{i}" for i in range(60))
+    assert (await redis_client.xpending(Keys(prefix).comments, "modbot"))["pending"] == 0
+
+
+async def test_an_edit_in_the_next_batch_is_stored_after_the_first_version(redis_client, prefix):
+    # Batches of one, each scored while the one before is stored: the edit must still land last.
+    rules = load_rules(ROOT / "config" / "rules.yaml")
+    scorer = CountingScorer(PatternScorer.from_file(ROOT / "config" / "patterns.yaml"), delay_s=0.02)
+    worker = Worker(redis_client, Keys(prefix), StreamSettings(batch_size=1), "w1", [scorer], lambda: rules)
+    texts = ["Good point about the highway.", "Good point. The media is controlled by the Zionists.",
+             "Good point, and thanks for the report."]
+    await add(redis_client, prefix, *(comment_json("ed", t) for t in texts))
+    await run_until(worker, 3)
+    assert [t for _, t in scorer.scored] == texts
+    history = [json.loads(f[b"decision"]) for _, f in await redis_client.xrange(Keys(prefix).decisions)]
+    assert [d["action"] for d in history] == ["approve", "hold", "approve"]
+    final = await DecisionStore(redis_client, Keys(prefix)).get("ed")
+    assert final is not None and final.text_sha256 == history[-1]["text_sha256"] and final.action is Action.APPROVE

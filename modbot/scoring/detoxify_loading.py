@@ -63,6 +63,7 @@ class DetoxifyModel:
     tokenizer: Any  # the matching transformers tokenizer
     labels: tuple[str, ...]
     version: str
+    quantized: bool = False  # Linear layers in dynamic int8 (quantize())
 
 
 def rename_labels(classes: Sequence[str]) -> tuple[str, ...]:
@@ -156,7 +157,7 @@ def load_named_model(name: str, device: str = "cpu") -> DetoxifyModel:
 
 def load_model(settings: ToxicitySettings) -> DetoxifyModel:
     """The model the settings name: the local checkpoint when one is set, else the named Detoxify model;
-    int8-quantized when `quantize` is set."""
+    int8-quantized on the CPU unless `quantize: false`."""
     if settings.checkpoint is not None:
         if settings.config_dir is None:
             raise ModelLoadError("scorers.toxicity.checkpoint needs scorers.toxicity.config_dir too")
@@ -164,12 +165,21 @@ def load_model(settings: ToxicitySettings) -> DetoxifyModel:
                                        device=settings.device)
     else:
         loaded = load_named_model(settings.model, settings.device)
-    return quantize(loaded) if settings.quantize else loaded
+    # in place: the float weights are dropped as the int8 ones are made, not kept beside a full copy
+    return quantize(loaded, inplace=True) if quantizes(settings) else loaded
 
 
-def quantize(loaded: DetoxifyModel) -> DetoxifyModel:
-    """Dynamic int8 quantization of the Linear layers (CPU only): about twice the throughput on CPU, scores
-    within about 0.01 of the float model (measured on Detoxify-shaped models; see docs/toxicity.md)."""
+def quantizes(settings: ToxicitySettings) -> bool:
+    """Whether the model runs int8: `quantize` (the default) on the CPU. Dynamic quantization is a CPU kernel;
+    on a GPU the model runs as loaded."""
+    return settings.quantize and settings.device == "cpu"
+
+
+def quantize(loaded: DetoxifyModel, *, inplace: bool = False) -> DetoxifyModel:
+    """Dynamic int8 quantization of the Linear layers (CPU only): 1.5-2x the throughput on CPU, scores within
+    about 0.01 of the float model (measured on Detoxify-shaped models: docs/performance.md; `modbot check
+    --explain` shows the difference for one text). `inplace` converts `loaded`'s own model (which is then no
+    longer float) instead of a copy: lower peak memory when the float model is not needed afterwards."""
     import torch
 
     if next(loaded.model.parameters()).device.type != "cpu":
@@ -179,9 +189,9 @@ def quantize(loaded: DetoxifyModel) -> DetoxifyModel:
         # needs no extra package.
         warnings.simplefilter("ignore")
         model = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
-            loaded.model, {torch.nn.Linear}, dtype=torch.qint8)
+            loaded.model, {torch.nn.Linear}, dtype=torch.qint8, inplace=inplace)
     return DetoxifyModel(model=model, tokenizer=loaded.tokenizer, labels=loaded.labels,
-                         version=loaded.version + "+int8")
+                         version=loaded.version + "+int8", quantized=True)
 
 
 def _read_checkpoint(path: Path, torch: Any) -> Mapping[str, Any]:

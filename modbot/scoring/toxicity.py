@@ -102,6 +102,11 @@ class ToxicityScorer:
         return f"{self._model.version}@windows{self._max_length}"
 
     @property
+    def precision(self) -> str:
+        """How the model computes: "int8" (dynamic quantization on the CPU, the default there) or "float32"."""
+        return "int8" if self._model.quantized else "float32"
+
+    @property
     def labels(self) -> tuple[str, ...]:
         """The label names every output carries, in the model's order."""
         return self._model.labels
