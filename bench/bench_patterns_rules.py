@@ -3,11 +3,13 @@
     python bench/bench_patterns_rules.py                  # typical comments and hate-dense text, with targets
     python bench/bench_patterns_rules.py --data ../shared/data/hatexplain/hatexplain.csv --text-column text
     python bench/bench_patterns_rules.py --profile        # cProfile of both, top functions by own time
+    python bench/bench_patterns_rules.py --per-comment    # patterns by `match` per comment, not in batches
 
-Per comment: `PatternScorer.match` on the text, then `RuleSet.evaluate` (config/rules.yaml) with the matches and
-random toxicity labels, as the daemon runs them. One thread, pinned to one CPU when the OS allows, timed as the
-process's CPU time (`time.process_time`) so that other jobs on a shared machine do not count; best and median
-of several rounds.
+Per batch of 32 comments (the stream's batch size): `PatternScorer.match_many` on the texts, as the daemon's
+`score` runs it (`--per-comment`: `PatternScorer.match` on each text instead), then per comment
+`RuleSet.evaluate` (config/rules.yaml) with the matches and random toxicity labels. One thread, pinned to one CPU
+when the OS allows, timed as the process's CPU time (`time.process_time`) so that other jobs on a shared machine do
+not count; best and median of several rounds.
 
 Typical comments are bench/bench_patterns.py's built-in ones (1-6 ordinary news-comment sentences, median about
 250 characters, none matching), or a CSV of real comments with --data. Hate-dense text is the functional
@@ -69,13 +71,23 @@ def dense_text(length: int, seed: int = 7) -> str:
     return " ".join(parts)[:length]
 
 
+BATCH = 32  # the stream's default batch_size (config.py): the daemon scores and decides batches this size
+PER_COMMENT = False  # --per-comment: `PatternScorer.match` per comment instead of the batch path
+
+
 def judge_all(scorer: PatternScorer, rules: RuleSet, batch: Sequence[tuple[Comment, dict[str, float]]]) -> int:
-    """Patterns then rules for every comment; returns how many had a pattern match."""
+    """Patterns then rules for every comment, in batches of BATCH as the daemon runs them (`match_many`, which
+    `PatternScorer.score` calls, then `evaluate` per comment); returns how many had a pattern match."""
     matched = 0
-    for comment, labels in batch:
-        matches = tuple(scorer.match(comment.text))
-        matched += bool(matches)
-        rules.evaluate(comment, Scores(labels, matches))
+    for k in range(0, len(batch), BATCH):
+        part = batch[k:k + BATCH]
+        if PER_COMMENT:
+            found = [tuple(scorer.match(c.text)) for c, _ in part]
+        else:
+            found = scorer.match_many([c.text for c, _ in part])
+        for (comment, labels), matches in zip(part, found, strict=True):
+            matched += bool(matches)
+            rules.evaluate(comment, Scores(labels, matches))
     return matched
 
 
@@ -108,9 +120,15 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--profile", action="store_true", help="print cProfile's top functions instead of timing")
     parser.add_argument("--cpu", type=int, help="CPU to run on (default: the highest allowed)")
+    parser.add_argument("--per-comment", action="store_true",
+                        help="patterns by `match` per comment instead of the daemon's batch path (`match_many`)")
     args = parser.parse_args()
+    global PER_COMMENT
+    PER_COMMENT = args.per_comment
 
     print(pin_one_core(args.cpu))
+    print("patterns: " + ("PatternScorer.match per comment" if args.per_comment else
+                          f"PatternScorer.match_many on batches of {BATCH} (the daemon's path)"))
     scorer = PatternScorer.from_file(args.patterns)
     rules = load_rules(args.rules, scorer.lexicon.categories)
     texts = from_csv(args.data, args.text_column, args.n) if args.data else synthetic(args.n)

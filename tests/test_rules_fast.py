@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from modbot.models import Author, Comment, Match, Scores, Stance
 from modbot.rules import load_rules, parse_rules
+from modbot.rules.compiled import compile_condition
 from modbot.rules.conditions import AllOf, Context, needs_match
 from modbot.rules.features import caps_ratio
 
@@ -96,3 +97,45 @@ def test_caps_ratio_ascii_path_counts_as_the_general_one(text: str) -> None:
 
 def test_caps_ratio_non_ascii_text() -> None:
     assert caps_ratio("ÉCOLE fermée") == 5 / 11
+
+
+_EVERY_KIND = """\
+version: 1
+thresholds: {toxic: 0.5}
+rules:
+  - {id: fixed, action: hold, when: {score: {label: insult, gt: 0.5, lt: 0.8}}}
+  - {id: named, action: hold, when: {score: {label: toxicity, gte: toxic}}}
+  - {id: lte, action: hold, when: {score: {label: threat, lte: 0.1}}}
+  - {id: age, action: hold, when: {author: {account_age: "< 7 days"}}}
+  - {id: approved, action: hold, when: {author: {approved_count: ">= 3"}}}
+  - {id: flags, action: hold, when: {author: {flags: [verified, trusted], account_age: "> 1 year"}}}
+  - {id: feats, action: hold, when: {features: {links: ">= 1", caps_ratio: "> 0.5", length: "<= 40"}}}
+  - {id: words, action: hold, when: {features: {words: "!= 3", repeated_chars: ">= 4"}}}
+  - {id: nested, action: hold, when: {any: [{all: [{text: [cat]}, {pattern: {category: any}},
+                                                   {not: {score: {label: insult, gte: 0.3}}}]},
+                                            {not: {author: {flags: [trusted]}}}]}}
+  - {id: evidence, action: hold, when: {all: [{pattern: {category: slurs, min_count: 2}}, {text: [dog, cat]},
+                                              {any: [{text: [bird]}, {features: {length: "> 3"}}]}]}}
+"""
+
+
+def test_compiled_conditions_return_what_check_returns() -> None:
+    """Every condition kind, compiled, against `check` on random comments: same evidence (or None) each time."""
+    rs = parse_rules(_EVERY_KIND.encode(), "rules.yaml")
+    rng = random.Random(9)
+    texts = ["the cat", "WWW.A.COM CAT dog bird", "dog cat bird!!!!", "a b c", "", "sooooo good",
+             "x.org 1 2 3 4 5 6 7 8 9 0 " * 3]
+    held = {r.id: 0 for r in rs.rules}
+    for i in range(3000):
+        matches = tuple(Match(rng.choice(("slurs", "conspiracy")), "p", 0, 3, rng.choice(("abc", "xyz")))
+                        for _ in range(rng.choice((0, 1, 2, 3))))
+        labels = {k: rng.random() for k in ("insult", "toxicity", "threat") if rng.random() < 0.9}
+        author = Author("u", "n", rng.choice((None, 0.5, 100.0, 800.0)), rng.randint(0, 5),
+                        frozenset(rng.sample(("trusted", "verified", "moderator"), rng.randint(0, 3))))
+        comment = Comment(str(i), rng.choice(texts), author)
+        for rule in rs.rules:
+            ctx = Context(comment, Scores(labels, matches), {"toxic": 0.5})
+            expected = rule.when.check(ctx)
+            assert compile_condition(rule.when)(Context(comment, Scores(labels, matches), {"toxic": 0.5})) == expected
+            held[rule.id] += expected is not None
+    assert all(0 < n < 3000 for n in held.values()), str(held)  # each rule both holds and fails somewhere

@@ -19,6 +19,7 @@ from types import MappingProxyType
 from typing import Any
 
 from modbot.models import Action, Comment, Match, Scores
+from modbot.rules.compiled import Check, compile_condition
 from modbot.rules.conditions import Condition, CondTrace, Context, Evidence, OverBudget, needs_match
 
 ACTION_RANK = {Action.REJECT: 0, Action.SPAM: 0, Action.HOLD: 1, Action.APPROVE: 2}
@@ -137,9 +138,14 @@ class RuleSet:
     sha256: str = ""  # full hash of the file contents
 
     @cached_property
-    def _without_matches(self) -> tuple[Rule, ...]:
-        """The rules that can hold for a comment without pattern matches, in order."""
-        return tuple(r for r in self.rules if not needs_match(r.when))
+    def _compiled(self) -> tuple[tuple[Rule, Check], ...]:
+        """Each rule with its condition compiled to one function (modbot.rules.compiled), in order."""
+        return tuple((r, compile_condition(r.when)) for r in self.rules)
+
+    @cached_property
+    def _without_matches(self) -> tuple[tuple[Rule, Check], ...]:
+        """The compiled rules that can hold for a comment without pattern matches, in order."""
+        return tuple((r, check) for r, check in self._compiled if not needs_match(r.when))
 
     def _skip(self, rule: Rule, comment: Comment) -> str | None:
         if rule.moderators_exempt and comment.author.is_moderator:
@@ -170,13 +176,13 @@ class RuleSet:
         budgeted = budget_s is not None
         try:
             # Most comments have no pattern match, and rules that need one cannot hold for them.
-            for rule in self.rules if scores.matches else self._without_matches:
+            for rule, check in self._compiled if scores.matches else self._without_matches:
                 if moderator and rule.moderators_exempt:  # as `_skip`, inlined: this loop runs per comment
                     continue
                 if budgeted:
                     ctx.spend()
                 running = rule
-                evidence = rule.when.check(ctx)
+                evidence = check(ctx)
                 if evidence is not None:
                     return self._policy(self._fired(rule, ctx, evidence), scores)
         except OverBudget:
@@ -270,6 +276,12 @@ def _placeholder(m: re.Match[str], rule: Rule, ctx: Context, evidence: Evidence)
         if name == "category":
             return ", ".join(dict.fromkeys(x.category for x in matches))
         return str(max((x.severity for x in matches), default=0))
+    kind, _, rest = name.partition(".")
+    if kind == "score":  # no other name starts with "score." or "threshold."
+        score = ctx.scores.labels.get(rest)
+        return "n/a" if score is None else f"{score:.2f}"
+    if kind == "threshold":
+        return f"{ctx.thresholds.get(rest, 0.0):g}"
     simple = {"rule": rule.id, "action": rule.action.value, "author.name": author.name, "author.id": author.id,
               "site": ctx.comment.site or "", "thread_id": ctx.comment.thread_id}
     if name in simple:
@@ -278,12 +290,6 @@ def _placeholder(m: re.Match[str], rule: Rule, ctx: Context, evidence: Evidence)
         return _age(author.account_age_days)
     if name == "author.approved_count":
         return str(author.approved_count)
-    kind, _, rest = name.partition(".")
-    if kind == "score":
-        score = ctx.scores.labels.get(rest)
-        return "n/a" if score is None else f"{score:.2f}"
-    if kind == "threshold":
-        return f"{ctx.thresholds.get(rest, 0.0):g}"
     return m.group(0)
 
 

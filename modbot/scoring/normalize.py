@@ -154,15 +154,15 @@ _NOT_SQUEEZED = bytes(0 if i == 32 or 97 <= i <= 122 else 1 for i in range(256))
 _ZERO_TO_MARK = bytes([255] + [0] * 255)
 # Step 1 for ASCII text as byte tables: each character's fold (always one ASCII character), with separators
 # already spaces (used when nothing is spelled out), and the class of the fold (see _may_spell).
-_ASCII_FOLD = bytes(ord(fold_char(chr(i))) if i < 128 else i for i in range(256)).translate(_DOT_BYTES)
-_ASCII_CLASSES = bytes(_CLASSES[ord(fold_char(chr(i)))] if i < 128 else ord("o") for i in range(256))
+ASCII_FOLD = bytes(ord(fold_char(chr(i))) if i < 128 else i for i in range(256)).translate(_DOT_BYTES)
+ASCII_CLASSES = bytes(_CLASSES[ord(fold_char(chr(i)))] if i < 128 else ord("o") for i in range(256))
 # A whole run of one letter: the offset map gives the kept letter the run's span.
 _RUNS = re.compile(r"([a-z])\1+")
 # What every _SPLIT_LETTERS match contains: its second letter stands alone between separators, and the letter
 # after it ends a word. Searched first because, unlike _SPLIT_LETTERS (which opens with \b), it starts with a
 # character class that `re` can skip ahead to: most comments have no such place and skip the join entirely.
 _SPLIT_HINT = re.compile(r"[ .][a-z0-9][ .]+[a-z0-9]\b")
-_SPELL_HINT = re.compile(rb"sas+a(?!a)")  # _SPLIT_HINT over the class bytes of ASCII text (see _may_spell)
+SPELL_HINT = re.compile(rb"sas+a(?!a)")  # _SPLIT_HINT over the class bytes of ASCII text (see _may_spell)
 
 
 def _join_region(m: re.Match[str], join_all: bool) -> tuple[int, int]:
@@ -197,8 +197,8 @@ def _skeleton(text: str, join_all: bool) -> tuple[str, bool]:
         # Nearly every comment: each ASCII character folds to one ASCII character, so step 1 is a byte table,
         # and without spelled-out letters steps 3-4 follow on the same bytes (the str path gives the same).
         data = text.encode("ascii")
-        if _SPELL_HINT.search(data.translate(_ASCII_CLASSES)) is None:
-            return _squeeze_bytes(data.translate(_ASCII_FOLD)), False
+        if SPELL_HINT.search(data.translate(ASCII_CLASSES)) is None:
+            return _squeeze_bytes(data.translate(ASCII_FOLD)), False
     s = text.translate(_TABLE)
     split_off = False
     if _may_spell(s) and _SPLIT_LETTERS.search(s):
@@ -213,11 +213,11 @@ def _may_spell(s: str) -> bool:
 
     Every match has a lone letter or digit between separators followed, after more separators, by a letter or
     digit that ends a word (_SPLIT_HINT). For ASCII text each character becomes its class (s: separator, a:
-    letter or digit, o: anything else) and _SPELL_HINT looks for that shape with a literal prefix ("sas"), which
+    letter or digit, o: anything else) and SPELL_HINT looks for that shape with a literal prefix ("sas"), which
     `re` finds by a fast scan rather than by trying a match at every space."""
     if not s.isascii():
         return _SPLIT_HINT.search(s) is not None
-    return _SPELL_HINT.search(s.encode("ascii").translate(_CLASSES)) is not None
+    return SPELL_HINT.search(s.encode("ascii").translate(_CLASSES)) is not None
 
 
 def _squeeze(s: str) -> str:
@@ -239,17 +239,24 @@ def _squeeze(s: str) -> str:
 
 def _squeeze_bytes(b: bytes) -> str:
     """`_squeeze` of ASCII text whose separators are already spaces."""
+    return squeeze_raw(b).decode("ascii")
+
+
+def squeeze_raw(b: bytes) -> bytes:
+    """`_squeeze_bytes` without the decoding. Bytes other than a space and a-z are never deleted and never equal
+    their neighbour's class, so a byte 0x80 between ASCII texts keeps each one's squeeze apart (PatternScorer's
+    batch path joins a batch with it)."""
     n = len(b)
     if n < 2:
-        return b.decode("ascii")
+        return b
     x = int.from_bytes(b, "big")
     # Byte i of `differ` is b[i] ^ b[i + 1], or'ed with 1 where b[i] is neither a space nor a letter a-z: a zero
     # byte is a character to delete.
     differ = (x >> 8) ^ (x & ((1 << (8 * (n - 1))) - 1)) | int.from_bytes(b[:-1].translate(_NOT_SQUEEZED), "big")
     marks = int.from_bytes(differ.to_bytes(n - 1, "big").translate(_ZERO_TO_MARK), "big")
     if not marks:
-        return b.decode("ascii")
-    return (x | (marks << 8)).to_bytes(n, "big").translate(None, b"\xff").decode("ascii")
+        return b
+    return (x | (marks << 8)).to_bytes(n, "big").translate(None, b"\xff")
 
 
 def normalize(text: str) -> str:
