@@ -5,8 +5,8 @@
     python bench/bench_patterns_rules.py --profile        # cProfile of both, top functions by own time
     python bench/bench_patterns_rules.py --per-comment    # patterns by `match` per comment, not in batches
 
-Per batch of 32 comments (the stream's batch size): `PatternScorer.match_many` on the texts, as the daemon's
-`score` runs it (`--per-comment`: `PatternScorer.match` on each text instead), then per comment
+Per batch of 32 comments (`--batch`; a saturated daemon reads 256): `PatternScorer.match_many` on the texts, as the
+daemon's `score` runs it (`--per-comment`: `PatternScorer.match` on each text instead), then per comment
 `RuleSet.evaluate` (config/rules.yaml) with the matches and random toxicity labels. One thread, pinned to one CPU
 when the OS allows, timed as the process's CPU time (`time.process_time`) so that other jobs on a shared machine do
 not count; best and median of several rounds.
@@ -71,7 +71,10 @@ def dense_text(length: int, seed: int = 7) -> str:
     return " ".join(parts)[:length]
 
 
-BATCH = 32  # the stream's default batch_size (config.py): the daemon scores and decides batches this size
+# Comments per `match_many` call (--batch). The daemon scores whatever has arrived, up to stream.batch_size (256):
+# small batches when it idles, full ones when it is saturated, which is when throughput counts. 32 is the cautious
+# default; --batch 256 is the saturated daemon.
+BATCH = 32
 PER_COMMENT = False  # --per-comment: `PatternScorer.match` per comment instead of the batch path
 
 
@@ -120,11 +123,14 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--profile", action="store_true", help="print cProfile's top functions instead of timing")
     parser.add_argument("--cpu", type=int, help="CPU to run on (default: the highest allowed)")
+    parser.add_argument("--batch", type=int, default=32, help="comments per match_many call (default 32; the "
+                        "daemon reads up to stream.batch_size, 256, when saturated)")
     parser.add_argument("--per-comment", action="store_true",
                         help="patterns by `match` per comment instead of the daemon's batch path (`match_many`)")
     args = parser.parse_args()
-    global PER_COMMENT
+    global PER_COMMENT, BATCH
     PER_COMMENT = args.per_comment
+    BATCH = max(1, args.batch)
 
     print(pin_one_core(args.cpu))
     print("patterns: " + ("PatternScorer.match per comment" if args.per_comment else
