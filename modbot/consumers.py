@@ -23,6 +23,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from modbot.config import StreamSettings
 from modbot.keys import OUTBOX_GROUP, Keys
+from modbot.replies import as_str
 from modbot.retry import sleep_or_stop
 
 log = logging.getLogger("modbot.consumers")
@@ -144,8 +145,3 @@ async def prune_loop(redis: aioredis.Redis, keys: Keys, settings: StreamSettings
             log.debug("idle consumers not pruned", extra={"error": str(exc)})
         if await sleep_or_stop(stop, interval_s):
             return
-
-
-def as_str(value: bytes | str) -> str:
-    """Consumer names and ids come back as bytes (modbot.ingest.stream imports this module, not the reverse)."""
-    return value.decode() if isinstance(value, bytes) else value

@@ -35,8 +35,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from modbot import metrics
 from modbot.errors import ConfigError
-from modbot.ingest.stream import as_str
 from modbot.keys import Keys
+from modbot.replies import as_str
 from modbot.retry import sleep_or_stop
 
 log = logging.getLogger("modbot.identity")
@@ -235,7 +235,7 @@ def _last_id(info: Any) -> str:
     if not isinstance(info, dict):
         return ""  # no such stream
     value = info.get("last-generated-id", b"")
-    return value.decode() if isinstance(value, bytes) else str(value)
+    return as_str(value)
 
 
 def _iso(epoch: float) -> str:

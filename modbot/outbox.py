@@ -36,9 +36,10 @@ from modbot.config import SinkSettings
 from modbot.consumers import DeadConsumers
 from modbot.decisions import newer_decision
 from modbot.errors import DeliveryError
-from modbot.ingest.stream import as_str, ensure_group
+from modbot.ingest.stream import ensure_group
 from modbot.keys import OUTBOX_GROUP, Keys
 from modbot.models import Decision
+from modbot.replies import as_str
 from modbot.retry import backoff, run_resilient, sleep_or_stop
 from modbot.sinks.base import Sink
 

@@ -14,6 +14,8 @@ from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from redis.commands.core import AsyncScript
 from redis.typing import EncodableT, KeyT
 
+from modbot.replies import as_str
+
 
 def is_cluster(redis: Any) -> bool:
     return isinstance(redis, RedisCluster | ClusterPipeline)
@@ -51,7 +53,7 @@ async def summed_hashes(redis: Any, keys: Sequence[str]) -> dict[str, int]:
     total: dict[str, int] = {}
     for raw in found:
         for field, value in raw.items():
-            name = field.decode() if isinstance(field, bytes) else str(field)
+            name = as_str(field)
             try:
                 total[name] = total.get(name, 0) + int(value)
             except ValueError:

@@ -24,9 +24,10 @@ from modbot.connections import connect
 from modbot.decisions import newer_decision
 from modbot.delivery_state import read_state
 from modbot.identity import read_marker
-from modbot.ingest.stream import as_str, group_backlog
+from modbot.ingest.stream import group_backlog
 from modbot.keys import OUTBOX_GROUP, Keys
 from modbot.models import Decision
+from modbot.replies import as_str
 from modbot.slots import summed
 
 log = logging.getLogger("modbot.status")

@@ -18,6 +18,7 @@ from redis.exceptions import ResponseError
 from modbot.config import StreamSettings
 from modbot.consumers import DeadConsumers
 from modbot.keys import Keys
+from modbot.replies import as_str
 
 
 @dataclass(frozen=True)
@@ -112,11 +113,6 @@ async def ensure_group(redis: aioredis.Redis, stream: str, group: str) -> None:
     except ResponseError as exc:
         if "BUSYGROUP" not in str(exc):
             raise
-
-
-def as_str(value: bytes | str) -> str:
-    """Stream ids come back as bytes from redis-py; keys and logs want text."""
-    return value.decode() if isinstance(value, bytes) else value
 
 
 async def group_backlog(redis: aioredis.Redis, stream: str, group: str) -> tuple[int, int]:

@@ -399,7 +399,8 @@ async def undo_verdicts(app: web.Application, ids: list[str], moderator: str) ->
     return results
 
 
-async def undo_json(request: web.Request) -> web.Response:
+async def _json_ids(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object, with `ids` a list of comment ids, or 400."""
     try:
         data = await request.json()
     except ValueError:
@@ -407,6 +408,11 @@ async def undo_json(request: web.Request) -> web.Response:
     if not isinstance(data, dict) or not isinstance(data.get("ids"), list) \
             or not all(isinstance(i, str) for i in data["ids"]):
         raise web.HTTPBadRequest(text="'ids' must be a list of comment ids")
+    return data
+
+
+async def undo_json(request: web.Request) -> web.Response:
+    data = await _json_ids(request)
     results = await undo_verdicts(request.app, data["ids"], _session(request).user)
     counts = await request.app[QUEUE].counts()
     status = 200 if all(r["ok"] for r in results.values()) else 409
@@ -432,13 +438,7 @@ def _note(value: object) -> str:
 
 
 async def verdict_json(request: web.Request) -> web.Response:
-    try:
-        data = await request.json()
-    except ValueError:
-        raise web.HTTPBadRequest(text="send JSON") from None
-    if not isinstance(data, dict) or not isinstance(data.get("ids"), list) \
-            or not all(isinstance(i, str) for i in data["ids"]):
-        raise web.HTTPBadRequest(text="'ids' must be a list of comment ids")
+    data = await _json_ids(request)
     seen = data.get("seen", {})
     if not isinstance(seen, dict) or not all(isinstance(v, str) for v in seen.values()):
         raise web.HTTPBadRequest(text="'seen' must map comment ids to the text_sha256 the page showed")

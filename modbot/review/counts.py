@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 from modbot.keys import Keys
+from modbot.replies import as_str
 
 BUILT = "built"
 
@@ -77,11 +78,11 @@ class QueueCounts:
 
     async def read(self, queue_key: str, counts_key: str, partition: int = 0) -> FilterCounts:
         raw = await self.redis.hgetall(counts_key)
-        fields = {_text(k): _text(v) for k, v in raw.items()}
+        fields = {as_str(k): as_str(v) for k, v in raw.items()}
         if BUILT not in fields:
             # The decisions it reads are the queue's partition's (in its hash slot, as the queue is).
             flat = await self._rebuild(keys=[queue_key, counts_key], args=[self.keys.part(partition).decision("")])
-            fields = {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat), 2)}
+            fields = {as_str(flat[i]): as_str(flat[i + 1]) for i in range(0, len(flat), 2)}
         rules: dict[str, int] = {}
         categories: dict[str, int] = {}
         for field, value in fields.items():
@@ -91,7 +92,3 @@ class QueueCounts:
             elif kind == "cat":
                 categories[name] = int(value)
         return FilterCounts(rules=rules, categories=categories)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -34,6 +34,7 @@ from modbot import slots
 from modbot.decisions import DecisionStore, PendingGone, StaleVerdict, audit_fields
 from modbot.keys import Keys
 from modbot.models import Action, Decision
+from modbot.replies import as_str
 from modbot.review.counts import LUA as COUNTS_LUA
 
 log = logging.getLogger("modbot.review")
@@ -194,7 +195,7 @@ class PendingVerdicts:
         pending = await self.get(comment_id)
         audit = audit_fields(comment_id, "undo", moderator, current, verdict=pending.action.value if pending else "")
         status, where = await self._undo(keys=self._keys(comment_id), args=[comment_id, moderator, *_flat(audit)])
-        where_s = where.decode() if isinstance(where, bytes) else str(where)
+        where_s = as_str(where)
         result = {1: "back", 2: "edited", 0: "too-late", -1: "not-yours"}[int(status)]
         return UndoResult(result, holder=where_s) if result == "not-yours" else UndoResult(result, queue=where_s)
 
@@ -207,7 +208,7 @@ class PendingVerdicts:
         heads: list[tuple[float, str]] = []
         for part in self.keys.parts:  # each partition's soonest, merged: at most partitions × limit ids read
             found: list[Any] = await self.redis.zrange(part.review_pending, 0, limit - 1, withscores=True)
-            heads += [(float(due), _text(i)) for i, due in found]
+            heads += [(float(due), as_str(i)) for i, due in found]
         ids = [i for _, i in sorted(heads)[:limit]]
         if not ids:
             return []
@@ -223,7 +224,7 @@ class PendingVerdicts:
         now = time.time() if now is None else now
         committed: list[str] = []
         for part in self.keys.parts:
-            ids = [_text(i) for i in await self.redis.zrangebyscore(part.review_pending, "-inf", now, 0, limit)]
+            ids = [as_str(i) for i in await self.redis.zrangebyscore(part.review_pending, "-inf", now, 0, limit)]
             committed += [cid for cid in ids if await self.commit(cid)]
         return committed
 
@@ -284,7 +285,3 @@ def _flat(fields: Mapping[FieldT, EncodableT]) -> list[str]:
 
 def _bytes(value: bytes | str) -> bytes:
     return value if isinstance(value, bytes) else value.encode()
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

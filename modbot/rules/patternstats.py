@@ -21,6 +21,7 @@ from typing import Any
 
 from modbot.keys import Keys
 from modbot.models import Decision
+from modbot.replies import as_str
 from modbot.slots import summed_fields, summed_hashes
 
 COUNTERS = ("fired", "held", "upheld", "overturned")
@@ -85,7 +86,7 @@ async def read_pattern_stats(redis: Any, keys: Keys) -> list[PatternStats]:
     raw = await summed_hashes(redis, [p.patternstats for p in keys.parts])
     counts: dict[tuple[str, str], dict[str, int]] = {}
     for key, value in raw.items():
-        name = key.decode() if isinstance(key, bytes) else str(key)
+        name = as_str(key)
         parts = name.rsplit("|", 2)
         if len(parts) != 3 or parts[2] not in COUNTERS:
             continue
