@@ -7,6 +7,8 @@ goes through here.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -76,6 +78,17 @@ async def summed_fields(redis: Any, keys: Sequence[str], fields: Sequence[str]) 
             except ValueError:
                 continue
     return total
+
+
+async def merged_heads(redis: Any, zsets: Sequence[str], limit: int) -> list[str]:
+    """The first `limit` members of several sorted sets in score order (ties by member), as if they were one:
+    each set's head read in one pipelined round trip, then merged."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for key in zsets:
+            pipe.zrange(key, 0, limit - 1, withscores=True)
+        heads = await pipe.execute()
+    merged = heapq.merge(*heads, key=lambda member: (member[1], member[0]))
+    return [as_str(member) for member, _ in itertools.islice(merged, limit)]
 
 
 async def summed(redis: Any, command: str, keys: Sequence[str]) -> int:

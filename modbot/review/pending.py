@@ -25,7 +25,6 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import redis.asyncio as aioredis
 from redis.typing import EncodableT, FieldT
@@ -205,11 +204,7 @@ class PendingVerdicts:
 
     async def listed(self, limit: int = 20) -> list[PendingVerdict]:
         """The first `limit` pending verdicts, soonest due first (for the page: they are no longer in a queue)."""
-        heads: list[tuple[float, str]] = []
-        for part in self.keys.parts:  # each partition's soonest, merged: at most partitions × limit ids read
-            found: list[Any] = await self.redis.zrange(part.review_pending, 0, limit - 1, withscores=True)
-            heads += [(float(due), as_str(i)) for i, due in found]
-        ids = [i for _, i in sorted(heads)[:limit]]
+        ids = await slots.merged_heads(self.redis, [part.review_pending for part in self.keys.parts], limit)
         if not ids:
             return []
         raws = await slots.mget(self.redis, [self.keys.pending(i) for i in ids])
@@ -222,11 +217,11 @@ class PendingVerdicts:
         """Commit every verdict whose window has passed (at most `limit` per partition and call); the ids this
         call committed."""
         now = time.time() if now is None else now
-        committed: list[str] = []
-        for part in self.keys.parts:
-            ids = [as_str(i) for i in await self.redis.zrangebyscore(part.review_pending, "-inf", now, 0, limit)]
-            committed += [cid for cid in ids if await self.commit(cid)]
-        return committed
+        async with self.redis.pipeline(transaction=False) as pipe:  # every partition in one round trip
+            for part in self.keys.parts:
+                pipe.zrangebyscore(part.review_pending, "-inf", now, 0, limit)
+            due = await pipe.execute()
+        return [cid for ids in due for cid in map(as_str, ids) if await self.commit(cid)]
 
     async def commit(self, comment_id: str) -> bool:
         """Record the pending verdict on the comment as a decision, delivered like any other. False when there

@@ -12,8 +12,6 @@ them by score, so the order is the same as with one queue, and the counts are ad
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import json
 from collections import Counter
 from collections.abc import Sequence
@@ -30,7 +28,7 @@ from modbot.models import Comment, Decision
 from modbot.review.counts import LUA as COUNTS_LUA
 from modbot.review.counts import FilterCounts, QueueCounts
 from modbot.review.escalation import Escalation, clean_note
-from modbot.slots import mget, queue_script, summed
+from modbot.slots import merged_heads, mget, queue_script, summed
 
 QUEUES = ("held", "escalated")
 SCAN_LIMIT = 2000  # a filtered list looks at this many items from the head of a queue (the counts are exact)
@@ -147,12 +145,7 @@ class ReviewQueue:
 
     async def _head(self, queue: str, limit: int) -> list[str]:
         """The first `limit` ids of the queue in review order, merged from the partitions' queues by score."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for n in range(self.keys.partitions):
-                pipe.zrange(self.zset(queue, n), 0, limit - 1, withscores=True)
-            heads = await pipe.execute()
-        merged = heapq.merge(*heads, key=lambda member: (member[1], member[0]))
-        return [i.decode() if isinstance(i, bytes) else str(i) for i, _ in itertools.islice(merged, limit)]
+        return await merged_heads(self.redis, [self.zset(queue, n) for n in range(self.keys.partitions)], limit)
 
     async def view(self, queue: str = "held", filters: Filters | None = None, limit: int = 50) -> QueueView:
         """The first `limit` items of `queue` that pass `filters`, in review order.
