@@ -30,7 +30,7 @@ class OverBudget(Exception):  # noqa: N818 - reads as what happened: the rules w
     """Judging one comment took longer than its time budget; raised between two steps of the evaluation."""
 
 
-@dataclass
+@dataclass(slots=True, eq=False)  # one per comment judged: slots make it cheap to build
 class Context:
     """One comment being judged, with the thresholds that apply to its site and thread.
 
@@ -42,7 +42,7 @@ class Context:
     scores: Scores
     thresholds: Mapping[str, float]
     deadline: float = float("inf")
-    _features: dict[str, float] = field(default_factory=dict)
+    _features: dict[str, float] | None = None  # made when a rule first asks: most comments need none
 
     def spend(self) -> None:
         if self.deadline != _NO_DEADLINE and time.monotonic() > self.deadline:
@@ -50,9 +50,13 @@ class Context:
 
     def feature(self, name: str) -> float:
         # Features are computed at most once per comment, however many rules ask.
-        if name not in self._features:
-            self._features[name] = features.compute(name, self.comment.text)
-        return self._features[name]
+        known = self._features
+        if known is None:
+            known = self._features = {}
+        elif name in known:
+            return known[name]
+        value = known[name] = features.compute(name, self.comment.text)
+        return value
 
     def field_value(self, name: str) -> str:
         c = self.comment

@@ -10,7 +10,6 @@ by the pseudo-rule `rules-timeout`, with the overrun in its reason, instead of h
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,11 +20,11 @@ from typing import Any
 from modbot.models import Action, Comment, Match, Scores
 from modbot.rules.compiled import Check, compile_condition
 from modbot.rules.conditions import Condition, CondTrace, Context, Evidence, OverBudget, needs_match
+from modbot.rules.reasons import PLACEHOLDER as PLACEHOLDER
+from modbot.rules.reasons import SIMPLE_PLACEHOLDERS as SIMPLE_PLACEHOLDERS
+from modbot.rules.reasons import Render, compile_reason
 
 ACTION_RANK = {Action.REJECT: 0, Action.SPAM: 0, Action.HOLD: 1, Action.APPROVE: 2}
-PLACEHOLDER = re.compile(r"\{\{\s*([a-zA-Z0-9_.\-]+)\s*\}\}")
-SIMPLE_PLACEHOLDERS = ("match", "stance", "rule", "action", "category", "severity", "author.name", "author.id",
-                       "author.account_age", "author.approved_count", "site", "thread_id")
 # The rule id of a hold decided because the rules ran past the comment's time budget (reserved in rules files).
 RULES_TIMEOUT = "rules-timeout"
 
@@ -174,20 +173,21 @@ class RuleSet:
         running: Rule | None = None  # the rule whose evaluation was under way when the budget ran out
         moderator = comment.author.is_moderator
         budgeted = budget_s is not None
+        deadline, clock = ctx.deadline, time.monotonic  # Context.spend, inlined: this loop runs per comment
         try:
             # Most comments have no pattern match, and rules that need one cannot hold for them.
             for rule, check in self._compiled if scores.matches else self._without_matches:
-                if moderator and rule.moderators_exempt:  # as `_skip`, inlined: this loop runs per comment
+                if moderator and rule.moderators_exempt:  # as `_skip`, inlined
                     continue
-                if budgeted:
-                    ctx.spend()
+                if budgeted and clock() > deadline:
+                    raise OverBudget
                 running = rule
                 evidence = check(ctx)
                 if evidence is not None:
                     return self._policy(self._fired(rule, ctx, evidence), scores)
         except OverBudget:
             return self.over_budget(budget_s or 0.0, running)
-        return self._policy(self._default(), scores)
+        return self._policy(self._default_verdict, scores)
 
     def explain(self, comment: Comment, scores: Scores, budget_s: float | None = None) -> Explanation:
         """Evaluate every rule fully and report each condition; the verdict equals `evaluate`'s.
@@ -242,8 +242,13 @@ class RuleSet:
     def _default(self) -> Verdict:
         return self._default_verdict  # frozen: one object serves every comment no rule decided
 
+    @cached_property
+    def _reasons(self) -> dict[str, Render]:
+        """Each rule's reason, compiled once (modbot.rules.reasons)."""
+        return {r.id: compile_reason(r) for r in self.rules}
+
     def _fired(self, rule: Rule, ctx: Context, evidence: Evidence) -> Verdict:
-        return Verdict(rule.action, rule.id, render_reason(rule, ctx, evidence), rule.priority, self.version,
+        return Verdict(rule.action, rule.id, self._reasons[rule.id](ctx, evidence), rule.priority, self.version,
                        evidence.matches)
 
     def _policy(self, verdict: Verdict, scores: Scores) -> Verdict:
@@ -256,66 +261,5 @@ class RuleSet:
                        verdict.priority, self.version, verdict.matches, scorer_failed=True)
 
 
-def render_reason(rule: Rule, ctx: Context, evidence: Evidence) -> str:
-    """Fill {{placeholders}} in a rule's reason. Names were validated at load, so every name is known here."""
-    if "{{" not in rule.reason:
-        return rule.reason
-    return PLACEHOLDER.sub(lambda m: _placeholder(m, rule, ctx, evidence), rule.reason)
-
-
-def _placeholder(m: re.Match[str], rule: Rule, ctx: Context, evidence: Evidence) -> str:
-    """One placeholder's text, computed only when the reason names it."""
-    name = m.group(1)
-    author = ctx.comment.author
-    if name == "match":
-        return _strongest(evidence)
-    if name == "stance":
-        return _strongest_stance(evidence)
-    if name in ("category", "severity"):
-        matches = evidence.matches or ctx.scores.matches
-        if name == "category":
-            return ", ".join(dict.fromkeys(x.category for x in matches))
-        return str(max((x.severity for x in matches), default=0))
-    kind, _, rest = name.partition(".")
-    if kind == "score":  # no other name starts with "score." or "threshold."
-        score = ctx.scores.labels.get(rest)
-        return "n/a" if score is None else f"{score:.2f}"
-    if kind == "threshold":
-        return f"{ctx.thresholds.get(rest, 0.0):g}"
-    simple = {"rule": rule.id, "action": rule.action.value, "author.name": author.name, "author.id": author.id,
-              "site": ctx.comment.site or "", "thread_id": ctx.comment.thread_id}
-    if name in simple:
-        return simple[name]
-    if name == "author.account_age":
-        return _age(author.account_age_days)
-    if name == "author.approved_count":
-        return str(author.approved_count)
-    return m.group(0)
-
-
-def _strongest(evidence: Evidence) -> str:
-    """The text {{match}} names: the most severe pattern match (the longest among equals), else the first text."""
-    strongest = Match.strongest(evidence.matches)
-    if strongest is not None:
-        return strongest.text
-    return evidence.texts[0] if evidence.texts else ""
-
-
 def _ms(budget_s: float | None) -> str:
     return f"{(budget_s or 0.0) * 1000:g} ms"
-
-
-def _strongest_stance(evidence: Evidence) -> str:
-    """How {{match}} is used, with its cue: "quoted — cue: 'says'"; empty without a pattern match."""
-    strongest = Match.strongest(evidence.matches)
-    return strongest.describe_stance() if strongest is not None else ""
-
-
-def _age(days: float | None) -> str:
-    if days is None:
-        return "unknown"
-    if days < 1:
-        hours = round(days * 24)
-        return f"{hours} hour{'' if hours == 1 else 's'}"
-    whole = round(days)
-    return f"{whole} day{'' if whole == 1 else 's'}"
