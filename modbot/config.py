@@ -69,7 +69,7 @@ class ToxicitySettings:
     max_length: int = 256  # tokens per window (special tokens included); longer texts are read in windows
     max_windows: int = 32  # windows per comment, at most; past it they are spread over the text, gaps unread
     max_batch_tokens: int = 4096  # padded tokens per forward pass (rows x longest row); a longer window goes alone
-    quantize: bool = True  # int8 dynamic quantization when device is cpu (ignored on cuda/mps): about 1.5-2x faster
+    quantize: bool = True  # reduced precision: int8 on cpu (1.5-2x faster), float16 on cuda; false: float32
 
 
 @dataclass(frozen=True)

@@ -335,11 +335,54 @@ def test_a_tokenizer_bigger_than_the_model_is_refused(tiny: dict[str, tuple[Path
         load_local_checkpoint(ckpt, other)
 
 
-def test_quantize_applies_on_the_cpu_only() -> None:
-    from modbot.scoring.detoxify_loading import quantizes
+def test_quantize_means_int8_on_the_cpu_and_float16_on_a_cuda_gpu() -> None:
+    from modbot.scoring.detoxify_loading import precision_for
 
-    assert quantizes(ToxicitySettings()) and not quantizes(ToxicitySettings(quantize=False))
-    assert not quantizes(ToxicitySettings(device="cuda"))  # dynamic int8 is a CPU kernel: the GPU runs as loaded
+    assert precision_for(ToxicitySettings()) == "int8"  # dynamic int8 is a CPU kernel
+    assert precision_for(ToxicitySettings(device="cuda")) == "float16"
+    assert precision_for(ToxicitySettings(device="cuda:1")) == "float16"
+    assert precision_for(ToxicitySettings(device="mps")) == "float32"
+    assert {precision_for(ToxicitySettings(device=d, quantize=False)) for d in ("cpu", "cuda", "mps")} == {"float32"}
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+async def test_float16_scores_close_to_float32(tiny: dict[str, tuple[Path, Path]], arch: str) -> None:
+    """The float16 path (a GPU's default) through the whole scorer, run here on the CPU where torch has float16
+    kernels too: integer inputs, the model's own float mask, logits back to float32 before the sigmoid."""
+    from modbot.scoring.detoxify_loading import half
+
+    texts = ["the council vote was a farce", "thanks for the clear report", "Это хорошая статья", "word " * 300]
+    plain = ToxicityScorer(load_local_checkpoint(*tiny[arch]), max_length=64)
+    halved = ToxicityScorer(half(load_local_checkpoint(*tiny[arch])), max_length=64)
+    try:
+        a = await plain.score(comments(texts))
+        b = await halved.score(comments(texts))
+    finally:
+        await plain.close()
+        await halved.close()
+    assert {p.dtype for p in halved._model.model.parameters()} == {torch.float16}
+    assert (halved.precision, plain.precision) == ("float16", "float32")
+    assert halved.version == plain.version.replace("@", "+fp16@")
+    for x, y in zip(a, b, strict=True):
+        assert x.labels.keys() == y.labels.keys()
+        assert max(abs(x.labels[k] - y.labels[k]) for k in x.labels) < 0.02
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+async def test_on_a_cuda_gpu_the_default_is_float16_close_to_float32(tiny: dict[str, tuple[Path, Path]]) -> None:
+    texts = ["the council vote was a farce", "thanks for the clear report", "word " * 600]
+    cpu = await ToxicityScorer.load(settings_for(tiny["bert"], quantize=False))
+    gpu = await ToxicityScorer.load(settings_for(tiny["bert"], device="cuda"))
+    try:
+        a = await cpu.score(comments(texts))
+        b = await gpu.score(comments(texts))
+    finally:
+        await cpu.close()
+        await gpu.close()
+    parameter = next(gpu._model.model.parameters())
+    assert (gpu.precision, parameter.dtype, parameter.device.type) == ("float16", torch.float16, "cuda")
+    for x, y in zip(a, b, strict=True):
+        assert max(abs(x.labels[k] - y.labels[k]) for k in x.labels) < 0.02
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a torch without CUDA")

@@ -23,8 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_scorers_argument(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--explain", action="store_true",
-                        help="also show how the toxicity model computes (int8 or float32) and, for int8, the "
-                             "float32 model's scores for the same text and the largest difference")
+                        help="also show how the toxicity model computes (int8, float16 or float32) and, below "
+                             "float32, the float32 model's scores for the same text and the largest difference")
     parser.add_argument("--site", default=None, help="site the comment is from (per-site thresholds)")
     parser.add_argument("--thread", default="", help="thread id (per-thread thresholds)")
     parser.add_argument("--author-age-days", type=float, default=None, help="author's account age in days")
@@ -53,7 +53,7 @@ def _comment(args: argparse.Namespace) -> Comment:
 
 async def check(settings: Settings, comment: Comment, explain_model: bool = False) -> dict[str, Any]:
     """Everything `modbot check` reports, as one JSON-ready dict (with `explain_model`, the toxicity model's
-    precision and, when it runs int8, how far the float32 model's scores for the same text are)."""
+    precision and, when it runs int8 or float16, how far the float32 model's scores for the same text are)."""
     scorers = await build_scorers(settings)
     try:
         ruleset = load_rules(settings.rules.file, pattern_categories(scorers))
@@ -81,8 +81,9 @@ async def check(settings: Settings, comment: Comment, explain_model: bool = Fals
 
 async def _model_explanation(settings: Settings, scorers: list[Scorer], comment: Comment,
                              scores: dict[str, float]) -> dict[str, Any] | None:
-    """The toxicity model's version and precision; for int8, the float32 scores of the same text (the model
-    loaded a second time without quantization) and the largest difference. None without the toxicity scorer."""
+    """The toxicity model's version and precision; below float32 (int8, float16), the float32 scores of the same
+    text (the model loaded a second time, on the same device, with `quantize: false`) and the largest
+    difference. None without the toxicity scorer."""
     from modbot.scoring.toxicity import ToxicityScorer
 
     scorer = next((s for s in scorers if isinstance(s, ToxicityScorer)), None)
@@ -90,7 +91,7 @@ async def _model_explanation(settings: Settings, scorers: list[Scorer], comment:
         return None
     out: dict[str, Any] = {"version": scorer.version, "precision": scorer.precision,
                            "device": settings.scorers.toxicity.device}
-    if scorer.precision == "int8":
+    if scorer.precision != "float32":
         exact = await ToxicityScorer.load(replace(settings.scorers.toxicity, quantize=False))
         try:
             reference = (await exact.score([comment]))[0].labels
@@ -120,7 +121,8 @@ def render(result: dict[str, Any], explain_text: str) -> str:
     if model:
         lines.append(f"toxicity model: {model['version']} ({model['precision']} on {model['device']})")
         if "float32_scores" in model:
-            lines.append(f"  int8 vs float32 for this text: largest difference {model['largest_difference']:.4f}")
+            lines.append(f"  {model['precision']} vs float32 for this text: largest difference "
+                         f"{model['largest_difference']:.4f}")
             for label, value in sorted(model["float32_scores"].items()):
                 lines.append(f"  {label:<18} float32 {value:.4f}")
     elif "toxicity_model" in result:

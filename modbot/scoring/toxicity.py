@@ -103,8 +103,9 @@ class ToxicityScorer:
 
     @property
     def precision(self) -> str:
-        """How the model computes: "int8" (dynamic quantization on the CPU, the default there) or "float32"."""
-        return "int8" if self._model.quantized else "float32"
+        """How the model computes: "int8" (the default on the CPU), "float16" (the default on a CUDA GPU) or
+        "float32" (`quantize: false`)."""
+        return self._model.precision
 
     @property
     def labels(self) -> tuple[str, ...]:
