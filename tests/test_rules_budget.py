@@ -128,3 +128,23 @@ def test_budget_setting_is_checked(tmp_path: Path) -> None:
     path.write_text("rules:\n  budget_ms: 0\n")
     with pytest.raises(ConfigError, match="budget_ms"):
         load_settings(path)
+
+
+def test_the_budget_runs_out_inside_a_negated_text_search() -> None:
+    """A `not:` around a text condition is written out inline (modbot.rules.judge): a search that runs past the
+    budget there still holds the comment by rules-timeout, naming its rule."""
+    rules = parse_rules(f"""\
+version: 1
+rules:
+  - id: slow-negated
+    action: reject
+    when:
+      all:
+        - features: {{length: "> 10000"}}
+        - not:
+            text (includes, regex): [{SLOW_VALUES}]
+""".encode(), "rules.yaml")
+    verdict = rules.evaluate(Comment("c", long_text(1), Author("u")), Scores(), budget_s=0.002)
+    assert verdict.action is Action.HOLD and verdict.over_budget
+    assert "it ran out in rule 'slow-negated'" in verdict.reason
+    assert rules.evaluate(Comment("c", long_text(1), Author("u")), Scores()).rule == "slow-negated"

@@ -139,3 +139,71 @@ def test_compiled_conditions_return_what_check_returns() -> None:
             assert compile_condition(rule.when)(Context(comment, Scores(labels, matches), {"toxic": 0.5})) == expected
             held[rule.id] += expected is not None
     assert all(0 < n < 3000 for n in held.values()), str(held)  # each rule both holds and fails somewhere
+
+
+_LEAVES = (
+    "{score: {label: insult, gt: 0.5}}", "{score: {label: toxicity, gte: toxic}}", "{score: {label: threat, lte: 0.1}}",
+    "{score: {label: identity_attack, gte: 0.0}}", "{author: {account_age: '< 7 days'}}",
+    "{author: {approved_count: '>= 3'}}", "{author: {flags: [trusted]}}", "{features: {links: '>= 1'}}",
+    "{features: {caps_ratio: '> 0.5'}}", "{features: {length: '<= 20'}}", "{features: {words: '!= 3'}}",
+    "{features: {repeated_chars: '== 4'}}", "{text: [cat]}", "{text (regex): ['d.g']}",
+    "{pattern: {category: any}}", "{pattern: {category: slurs, min_count: 2}}",
+    "{pattern: {category: conspiracy, stance: [asserted]}}",
+)
+
+
+def _random_condition(rng: random.Random, depth: int = 0) -> str:
+    kind = rng.random()
+    if depth >= 2 or kind < 0.5:
+        return rng.choice(_LEAVES)
+    if kind < 0.65:
+        return "{not: " + _random_condition(rng, depth + 1) + "}"
+    parts = ", ".join(_random_condition(rng, depth + 1) for _ in range(rng.randint(1, 3)))
+    return "{" + rng.choice(("all", "any")) + ": [" + parts + "]}"
+
+
+def _random_rules(rng: random.Random) -> str:
+    lines = ["version: 1", "thresholds: {toxic: 0.5}", "rules:"]
+    for n in range(rng.randint(1, 6)):
+        action = rng.choice(("hold", "reject", "approve", "spam"))
+        exempt = rng.choice(("true", "false"))
+        lines.append(f"  - {{id: r{n}, action: {action}, priority: {rng.randint(0, 3)}, moderators_exempt: {exempt},"
+                     f" reason: 'r{n} {{{{match}}}}', when: {_random_condition(rng)}}}")
+    return "\n".join(lines) + "\n"
+
+
+def test_the_written_out_rules_decide_as_explain_on_random_rule_sets() -> None:
+    """modbot.rules.judge writes a rule set out as one function: on random rule sets (every condition kind,
+    nested, moderator exemptions) and random comments, `evaluate` decides as `explain`, which walks the tree."""
+    rng = random.Random(11)
+    texts = ["the cat", "WWW.A.COM CAT dog bird", "dog cat bird!!!!", "a b c", "", "dig dug", "x.org " * 5]
+    actions = set()
+    for _ in range(150):
+        rs = parse_rules(_random_rules(rng).encode(), "rules.yaml")
+        for i in range(40):
+            matches = tuple(Match(rng.choice(("slurs", "conspiracy")), "p", 0, 3, "abc", 1,
+                                  rng.choice(list(Stance))) for _ in range(rng.choice((0, 0, 1, 2))))
+            labels = {k: rng.random() for k in ("insult", "toxicity", "threat") if rng.random() < 0.9}
+            author = Author("u", "n", rng.choice((None, 0.5, 100.0)), rng.randint(0, 5),
+                            frozenset(rng.sample(("trusted", "moderator"), rng.randint(0, 2))))
+            comment = Comment(str(i), rng.choice(texts), author)
+            scores = Scores(labels, matches)
+            verdict = rs.evaluate(comment, scores)
+            assert verdict == rs.explain(comment, scores).verdict
+            actions.add((verdict.action, verdict.rule is None))
+    assert len(actions) >= 5  # rules of every action fired, and the default decided too
+
+
+def test_rule_file_text_never_becomes_code() -> None:
+    """The written-out function takes every value from the rules file as a constant: an id, a flag or a text
+    that looks like Python stays data."""
+    rs = parse_rules(textwrap.dedent("""\
+        version: 1
+        rules:
+          - id: x-1
+            action: hold
+            when: {all: [{author: {flags: ["') or True or ('"]}}, {text: ["__import__('os')"]}]}
+        """).encode(), "rules.yaml")
+    flagged = Author("u", flags=frozenset({"') or True or ('"}))
+    assert rs.evaluate(Comment("c", "try __import__('os') now", flagged), Scores()).rule == "x-1"
+    assert rs.evaluate(Comment("c", "try __import__('os') now", Author("u")), Scores()).rule is None

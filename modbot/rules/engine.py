@@ -18,8 +18,8 @@ from types import MappingProxyType
 from typing import Any
 
 from modbot.models import Action, Comment, Match, Scores
-from modbot.rules.compiled import Check, compile_condition
 from modbot.rules.conditions import Condition, CondTrace, Context, Evidence, OverBudget, needs_match
+from modbot.rules.judge import Judge, compile_judge
 from modbot.rules.reasons import PLACEHOLDER as PLACEHOLDER
 from modbot.rules.reasons import SIMPLE_PLACEHOLDERS as SIMPLE_PLACEHOLDERS
 from modbot.rules.reasons import Render, compile_reason
@@ -137,14 +137,14 @@ class RuleSet:
     sha256: str = ""  # full hash of the file contents
 
     @cached_property
-    def _compiled(self) -> tuple[tuple[Rule, Check], ...]:
-        """Each rule with its condition compiled to one function (modbot.rules.compiled), in order."""
-        return tuple((r, compile_condition(r.when)) for r in self.rules)
+    def _judge(self) -> Judge:
+        """The rules written out as one function (modbot.rules.judge), in order."""
+        return compile_judge(self.rules)
 
     @cached_property
-    def _without_matches(self) -> tuple[tuple[Rule, Check], ...]:
-        """The compiled rules that can hold for a comment without pattern matches, in order."""
-        return tuple((r, check) for r, check in self._compiled if not needs_match(r.when))
+    def _judge_without_matches(self) -> Judge:
+        """The same for a comment without pattern matches: rules that need one cannot hold, so they are left out."""
+        return compile_judge([r for r in self.rules if not needs_match(r.when)])
 
     def _skip(self, rule: Rule, comment: Comment) -> str | None:
         if rule.moderators_exempt and comment.author.is_moderator:
@@ -170,24 +170,16 @@ class RuleSet:
         else:
             deadline = float("inf") if budget_s is None else time.monotonic() + budget_s
             ctx = Context(comment, scores, self._base_thresholds, deadline)
-        running: Rule | None = None  # the rule whose evaluation was under way when the budget ran out
-        moderator = comment.author.is_moderator
-        budgeted = budget_s is not None
-        deadline, clock = ctx.deadline, time.monotonic  # Context.spend, inlined: this loop runs per comment
-        try:
-            # Most comments have no pattern match, and rules that need one cannot hold for them.
-            for rule, check in self._compiled if scores.matches else self._without_matches:
-                if moderator and rule.moderators_exempt:  # as `_skip`, inlined
-                    continue
-                if budgeted and clock() > deadline:
-                    raise OverBudget
-                running = rule
-                evidence = check(ctx)
-                if evidence is not None:
-                    return self._policy(self._fired(rule, ctx, evidence), scores)
-        except OverBudget:
-            return self.over_budget(budget_s or 0.0, running)
-        return self._policy(self._default_verdict, scores)
+        # Most comments have no pattern match, and rules that need one cannot hold for them.
+        judge = self._judge if scores.matches else self._judge_without_matches
+        outcome = judge(ctx, budget_s is not None, ctx.deadline)
+        if outcome is None:
+            return self._policy(self._default_verdict, scores)
+        rule, evidence = outcome
+        if evidence is None:  # the budget ran out while `rule` was running
+            return self.over_budget(budget_s or 0.0, rule)
+        assert rule is not None
+        return self._policy(self._fired(rule, ctx, evidence), scores)
 
     def explain(self, comment: Comment, scores: Scores, budget_s: float | None = None) -> Explanation:
         """Evaluate every rule fully and report each condition; the verdict equals `evaluate`'s.
