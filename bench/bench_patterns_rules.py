@@ -7,9 +7,10 @@
 
 Per batch of 32 comments (`--batch`; a saturated daemon reads 256): `PatternScorer.match_many` on the texts, as the
 daemon's `score` runs it (`--per-comment`: `PatternScorer.match` on each text instead), then per comment
-`RuleSet.evaluate` (config/rules.yaml) with the matches and random toxicity labels. One thread, pinned to one CPU
-when the OS allows, timed as the process's CPU time (`time.process_time`) so that other jobs on a shared machine do
-not count; best and median of several rounds.
+`RuleSet.evaluate` (config/rules.yaml) with the matches and random toxicity labels, within the daemon's default
+time budget per comment (rules.budget_ms). One thread, pinned to one CPU when the OS allows, timed as the
+process's CPU time (`time.process_time`) so that other jobs on a shared machine do not count; best and median of
+several rounds.
 
 Typical comments are bench/bench_patterns.py's built-in ones (1-6 ordinary news-comment sentences, median about
 250 characters, none matching), or a CSV of real comments with --data. Hate-dense text is the functional
@@ -38,6 +39,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_patterns import from_csv, synthetic  # noqa: E402
 
+from modbot.config import RulesSettings  # noqa: E402
 from modbot.models import Author, Comment, Scores  # noqa: E402
 from modbot.rules import load_rules  # noqa: E402
 from modbot.rules.engine import RuleSet  # noqa: E402
@@ -76,6 +78,7 @@ def dense_text(length: int, seed: int = 7) -> str:
 # default; --batch 256 is the saturated daemon.
 BATCH = 32
 PER_COMMENT = False  # --per-comment: `PatternScorer.match` per comment instead of the batch path
+BUDGET_S = RulesSettings().budget_ms / 1000  # the daemon gives each comment's rules this budget (rules.budget_ms)
 
 
 def judge_all(scorer: PatternScorer, rules: RuleSet, batch: Sequence[tuple[Comment, dict[str, float]]]) -> int:
@@ -90,7 +93,7 @@ def judge_all(scorer: PatternScorer, rules: RuleSet, batch: Sequence[tuple[Comme
             found = scorer.match_many([c.text for c, _ in part])
         for (comment, labels), matches in zip(part, found, strict=True):
             matched += bool(matches)
-            rules.evaluate(comment, Scores(labels, matches))
+            rules.evaluate(comment, Scores(labels, matches), BUDGET_S)
     return matched
 
 
