@@ -44,7 +44,11 @@ _SEPARATOR = re.compile(b"\x80")  # between the texts of a batch's joined skelet
 
 def _any_candidate(by_lead: dict[str, tuple[Entry, ...]], present: set[str]) -> bool:
     """Whether `PatternScorer.candidates` would find an entry for these anchors."""
-    return any(e.anchors <= present for a in present if a in by_lead for e in by_lead[a])
+    for anchor in present:  # plain loops: a generator's setup costs more than the one or two tests it makes
+        for entry in by_lead.get(anchor, ()):
+            if entry.anchors <= present:
+                return True
+    return False
 
 
 def _window(text: str, start: int, end: int, words: int | None) -> tuple[int, int]:
