@@ -5,9 +5,19 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from modbot.scoring.evasion import PERTURBATIONS, perturb
-from modbot.scoring.normalize import normalize, normalize_variants, normalize_with_offsets
+from modbot.scoring.normalize import (
+    SQUEEZE_ARRAY_FROM,
+    _squeeze_array,
+    _squeeze_int,
+    normalize,
+    normalize_variants,
+    normalize_with_offsets,
+    squeeze_raw,
+)
 
 
 @pytest.mark.parametrize(("text", "skeleton"), [
@@ -80,3 +90,37 @@ def test_fast_and_offset_paths_agree_on_random_text() -> None:
             norm = normalize_with_offsets(text, join_all=variant == 1)
             assert norm.text == skeleton, text
             assert all(0 <= s < e <= len(text) for s, e in zip(norm.starts, norm.ends, strict=True))
+
+
+def _squeeze_reference(b: bytes) -> bytes:
+    """squeeze_raw byte by byte: a space or a letter a-z equal to the byte before it is dropped."""
+    out = bytearray()
+    for i, c in enumerate(b):
+        if i == 0 or c != b[i - 1] or not (c == 32 or 97 <= c <= 122):
+            out.append(c)
+    return bytes(out)
+
+
+# Runs of spaces and letters, the batch separator 0x80, other ASCII and other high bytes; long enough to cross
+# SQUEEZE_ARRAY_FROM, where squeeze_raw switches from big integers to numpy.
+_RUNS = st.lists(st.tuples(st.sampled_from(b"  aabzz{`@.0\x80\x80\x7f\x81\xfe\x00"), st.integers(1, 5)), max_size=700)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(_RUNS.map(lambda runs: bytes(c for c, k in runs for _ in range(k))), st.binary(max_size=2000)))
+def test_squeeze_matches_reference(b: bytes) -> None:
+    assert _squeeze_array(b) == _squeeze_reference(b) if b else True
+    b = b.replace(b"\xff", b"")  # the big-integer way's delete mark: never in its input (ASCII and 0x80)
+    want = _squeeze_reference(b)
+    assert squeeze_raw(b) == want
+    assert _squeeze_int(b) == want if len(b) >= 2 else True
+    assert _squeeze_array(b) == want if b else True
+
+
+def test_squeeze_both_ways_around_the_switch() -> None:
+    text = b"ssoooo  nazziii \x80 \x80zz..." * (SQUEEZE_ARRAY_FROM // 30 + 2)
+    for n in (2, 3, SQUEEZE_ARRAY_FROM - 1, SQUEEZE_ARRAY_FROM, SQUEEZE_ARRAY_FROM + 1, len(text)):
+        want = _squeeze_reference(text[:n])
+        assert squeeze_raw(text[:n]) == _squeeze_int(text[:n]) == _squeeze_array(text[:n]) == want
+    assert squeeze_raw(b"a") == b"a" and squeeze_raw(b"") == b""
+    assert squeeze_raw(b"aa\x80aa  \x80  b") == b"a\x80a \x80 b"  # 0x80 splits the runs on either side

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from itertools import accumulate
 from typing import Any
 
+from modbot.scoring.automaton import Automaton
 from modbot.scoring.lexicon import Entry
 
 # What listing anchor words and computing windows costs, in characters of one entry's whole-skeleton regex
@@ -42,24 +43,25 @@ def _is_word(ch: str) -> bool:
 class AnchorSites:
     """The anchor occurrences of one skeleton, and the space positions that bound the windows around them."""
 
-    def __init__(self, automaton: Any, skeleton: str, candidates: int, always: bool = False) -> None:
-        """`candidates`: how many entries will be searched; `always` windows them however dense the anchor words
-        (tests compare the windows with the whole search)."""
+    def __init__(self, automaton: Automaton[tuple[tuple[str, bool], ...]], skeleton: str, candidates: int,
+                 always: bool = False) -> None:
+        """`automaton`: Lexicon.sites; `candidates`: how many entries will be searched; `always` windows them
+        however dense the anchor words (tests compare the windows with the whole search)."""
         self.skeleton = skeleton
         self.always = always
         n = len(skeleton)
         self.sites: dict[str, list[tuple[int, int]]] | None = {}
         self.spaces: list[int] = []
-        found = list(automaton.iter(skeleton))
-        if not always and sum(PER_HIT + PER_ANCHOR * len(v[1]) for _, v in found) >= n * candidates:
+        found = automaton.find(skeleton)  # (key, start, end): the word is skeleton[start:end]
+        served = automaton.values
+        if not always and sum(PER_HIT + PER_ANCHOR * len(served[key]) for key, _, _ in found) >= n * candidates:
             self.sites = None
             return
-        for last, (size, anchors) in found:
-            start, end = last - size + 1, last + 1
+        for key, start, end in found:
             if start > 0 and _is_word(skeleton[start - 1]):
                 continue
             closed = end >= n or not _is_word(skeleton[end])
-            for anchor, prefix in anchors:
+            for anchor, prefix in served[key]:
                 if prefix or closed:
                     self.sites.setdefault(anchor, []).append((start, end))
         self.spaces = [p - 1 for p in accumulate(len(w) + 1 for w in skeleton.split(" "))][:-1]

@@ -39,10 +39,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import ahocorasick
-
 from modbot.errors import ConfigError
 from modbot.saferegex import LinearRegex, RegexRefused, compile_linear
+from modbot.scoring.automaton import Automaton
 from modbot.scoring.normalize import normalize, spelled
 from modbot.scoring.stance import StanceCues
 from modbot.yamlsrc import LDict, LList, error_at, load_yaml
@@ -104,13 +103,13 @@ class Lexicon:
     """Compiled lexicon: anchor automaton, entries by anchor, and the file's short hash."""
 
     entries: tuple[Entry, ...]
-    automaton: Any  # ahocorasick.Automaton: " key " (space-padded skeleton word) -> frozenset of anchor ids
+    automaton: Automaton[frozenset[str]]  # " key " (space-padded skeleton word) -> the anchor ids it serves
     by_anchor: dict[str, tuple[Entry, ...]]
     version: str
     stance: StanceCues = NO_CUES
-    # ahocorasick.Automaton of the same anchor words unpadded: skeleton word -> (its length, ((anchor id, is
-    # prefix), ...)). Finds where each anchor occurs (modbot.scoring.anchors), not merely whether it does.
-    sites: Any = None
+    # The same anchor words unpadded: skeleton word -> ((anchor id, is prefix), ...). Finds where each anchor
+    # occurs (modbot.scoring.anchors), not merely whether it does.
+    sites: Automaton[tuple[tuple[str, bool], ...]] | None = None
 
     @property
     def categories(self) -> frozenset[str]:
@@ -441,7 +440,7 @@ class _Compiler:
                              hint='e.g. unless_spelled: [niger]')
         return frozenset(spelled(w) for w in items)
 
-    def automaton(self) -> Any:
+    def automaton(self) -> Automaton[frozenset[str]]:
         """Keys are padded with the spaces around a whole word, so the automaton itself enforces word
         boundaries and never reports a key inside a longer word; the text is padded the same way."""
         padded: dict[str, set[str]] = {}
@@ -449,19 +448,11 @@ class _Compiler:
             for anchor, prefix in anchors.items():
                 k = (" " if key[0].isalnum() else "") + key + (" " if key[-1].isalnum() and not prefix else "")
                 padded.setdefault(k, set()).add(anchor)
-        auto = ahocorasick.Automaton()
-        for k, ids in padded.items():
-            auto.add_word(k, frozenset(ids))
-        auto.make_automaton()
-        return auto
+        return Automaton({k: frozenset(ids) for k, ids in padded.items()})
 
-    def sites_automaton(self) -> Any:
-        """The anchor words unpadded, each with its length and the anchors it serves (see Lexicon.sites)."""
-        auto = ahocorasick.Automaton()
-        for key, anchors in self.keys.items():
-            auto.add_word(key, (len(key), tuple(sorted(anchors.items()))))
-        auto.make_automaton()
-        return auto
+    def sites_automaton(self) -> Automaton[tuple[tuple[str, bool], ...]]:
+        """The anchor words unpadded, each with the anchors it serves (see Lexicon.sites)."""
+        return Automaton({key: tuple(sorted(anchors.items())) for key, anchors in self.keys.items()})
 
 
 def load_lexicon(path: Path) -> Lexicon:

@@ -38,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
+import numpy as np
 from confusable_homoglyphs import confusables
 
 # Characters a writer can slip between letters without a visible trace.
@@ -225,8 +226,7 @@ def _squeeze(s: str) -> str:
 
     Each step deletes a character equal to the one after it (a space, or a letter a-z) and neither creates such
     a pair for the other, so for ASCII text one pass over the bytes does both, with no Python work per
-    character: compare each byte with the next as two big integers, mark the bytes to delete, delete them with
-    `bytes.translate`. Other text takes the regexes, which give the same string."""
+    character (`squeeze_raw`). Other text takes the regexes, which give the same string."""
     n = len(s)
     if n < 2 or not s.isascii():
         if "." in s:
@@ -243,12 +243,44 @@ def _squeeze_bytes(b: bytes) -> str:
 
 
 def squeeze_raw(b: bytes) -> bytes:
-    """`_squeeze_bytes` without the decoding. Bytes other than a space and a-z are never deleted and never equal
-    their neighbour's class, so a byte 0x80 between ASCII texts keeps each one's squeeze apart (PatternScorer's
-    batch path joins a batch with it)."""
+    """`_squeeze_bytes` without the decoding: each run of one byte that is a space or a letter a-z shrinks to one.
+    `b` is folded ASCII text, or such texts joined with the byte 0x80 (never 0xff, see `_squeeze_int`).
+
+    Bytes other than a space and a-z are never deleted and never equal their neighbour's class, so a byte 0x80
+    between ASCII texts is a hard boundary: it is kept, and a byte after it is compared with 0x80, which no ASCII
+    byte equals, so each text's squeeze is exactly its own (PatternScorer's batch path joins a batch with it).
+
+    Both ways compare each byte with the one before it, with no Python work per byte: numpy arrays for a batch,
+    big integers for one comment (numpy's fixed cost per call, several µs, is more than a comment's whole squeeze).
+    """
     n = len(b)
     if n < 2:
         return b
+    return _squeeze_array(b) if n >= SQUEEZE_ARRAY_FROM else _squeeze_int(b)
+
+
+# From this many bytes (about six typical comments) `_squeeze_array` is faster than `_squeeze_int`: measured
+# 2.5 against 1.8 µs per comment at 2,300 bytes, 3.2 against 3.8 at 1,100 (a batch of 32: 2.3 against 0.75).
+SQUEEZE_ARRAY_FROM = 1_500
+
+
+def _squeeze_array(b: bytes) -> bytes:
+    """`squeeze_raw` with numpy: keep a byte that differs from the one before it or is neither a space nor a-z."""
+    a = np.frombuffer(b, np.uint8)
+    keep = np.empty(len(a), np.bool_)
+    keep[0] = True
+    after = a[1:]
+    np.not_equal(after, a[:-1], out=keep[1:])
+    if keep.all():
+        return b
+    keep[1:] |= ((after - 97) > 25) & (after != 32)  # uint8 wraps: after - 97 > 25 is "not a-z"
+    return a[keep].tobytes()
+
+
+def _squeeze_int(b: bytes) -> bytes:
+    """`squeeze_raw` with big integers: compare each byte with the next as two integers, mark the bytes to delete
+    with 0xff (so `b` must hold none: ASCII text and the 0x80 separator do not), delete them with `bytes.translate`."""
+    n = len(b)
     x = int.from_bytes(b, "big")
     # Byte i of `differ` is b[i] ^ b[i + 1], or'ed with 1 where b[i] is neither a space nor a letter a-z: a zero
     # byte is a character to delete.

@@ -44,7 +44,11 @@ _SEPARATOR = re.compile(b"\x80")  # between the texts of a batch's joined skelet
 
 def _any_candidate(by_lead: dict[str, tuple[Entry, ...]], present: set[str]) -> bool:
     """Whether `PatternScorer.candidates` would find an entry for these anchors."""
-    return any(e.anchors <= present for a in present if a in by_lead for e in by_lead[a])
+    for anchor in present:  # plain loops: a generator's setup costs more than the one or two tests it makes
+        for entry in by_lead.get(anchor, ()):
+            if entry.anchors <= present:
+                return True
+    return False
 
 
 def _window(text: str, start: int, end: int, words: int | None) -> tuple[int, int]:
@@ -112,9 +116,8 @@ class PatternScorer:
 
     def candidates(self, skeleton: str) -> list[Entry]:
         """Entries whose anchor words all occur in the skeleton (one automaton pass)."""
-        present: set[str] = set()
-        for _, anchors in self._lexicon.automaton.iter(" " + skeleton + " "):
-            present |= anchors
+        automaton = self._lexicon.automaton
+        present: set[str] = set().union(*[automaton.values[key] for key, _, _ in automaton.find(f" {skeleton} ")])
         if not present:
             return []
         by_lead = self._by_lead
@@ -153,8 +156,9 @@ class PatternScorer:
             entries = first if variant == 0 else self.candidates(skeleton)
             mapped: Normalized | None = None
             reader: StanceReader | None = None
-            long = entries and len(skeleton) >= self.windowed_from and self._lexicon.sites is not None
-            sites = AnchorSites(self._lexicon.sites, skeleton, len(entries), self.always_windows) if long else None
+            words = self._lexicon.sites
+            long = entries and len(skeleton) >= self.windowed_from and words is not None
+            sites = AnchorSites(words, skeleton, len(entries), self.always_windows) if long and words else None
             for entry in entries:
                 for m in sites.finditer(entry) if sites is not None else entry.regex.finditer(skeleton):
                     hits = self._exceptions(entry, skeleton, m.start(), m.end())
@@ -242,18 +246,20 @@ class PatternScorer:
         ends = [m.start() for m in _SEPARATOR.finditer(skeleton)]
         ends.append(len(skeleton))
         # Padded as `candidates` pads one skeleton: a text's " skeleton " is a substring here, and a hit inside it
-        # ends (padded index e, skeleton index e - 1) within [its start, its end]: the first k with ends[k] >= e - 1.
-        # Hits come in order of their end, so k only moves forward.
+        # has its last character (padded index e - 1, skeleton index e - 2) within [its start, its end]: the first
+        # k with ends[k] >= e - 2. Hits come in order of their end, so k only moves forward.
         k, end = 0, ends[0]
         present: set[str] = set()
         by_lead = self._by_lead
-        for e, anchors in self._lexicon.automaton.iter(" " + skeleton.decode("latin-1").replace("\x80", " ") + " "):
-            if e - 1 > end:
+        automaton = self._lexicon.automaton
+        served = automaton.values
+        for key, _, e in automaton.find_bytes(b" " + skeleton.replace(b"\x80", b" ") + b" "):
+            if e - 2 > end:
                 if present and _any_candidate(by_lead, present):
                     full.add(plain[k])
-                k = bisect_left(ends, e - 1, k + 1)
+                k = bisect_left(ends, e - 2, k + 1)
                 end, present = ends[k], set()
-            present |= anchors
+            present |= served[key]
         if present and _any_candidate(by_lead, present):
             full.add(plain[k])
         for i in full:
