@@ -29,20 +29,17 @@ Render = Callable[[Context, Evidence], str]
 def compile_reason(rule: Rule) -> Render:
     """A function giving `rule`'s reason for one comment: its text with every placeholder filled in."""
     reason = rule.reason
-    head = None
-    tail: list[tuple[Part, str]] = []
+    literals: list[str] = []
+    parts: list[Part] = []
     pos = 0
     for m in PLACEHOLDER.finditer(reason):
-        if head is None:
-            head = reason[:m.start()]
-        else:
-            tail[-1] = (tail[-1][0], reason[pos:m.start()])
-        tail.append((_part(m.group(1), m.group(0), rule), ""))
+        literals.append(reason[pos:m.start()])
+        parts.append(_part(m.group(1), m.group(0), rule))
         pos = m.end()
-    if head is None:
+    if not parts:
         return lambda ctx, evidence: reason
-    tail[-1] = (tail[-1][0], reason[pos:])
-    steps = tuple(tail)
+    literals.append(reason[pos:])
+    head, steps = literals[0], tuple(zip(parts, literals[1:], strict=True))
 
     def render(ctx: Context, evidence: Evidence) -> str:
         out = [head]
