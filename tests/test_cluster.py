@@ -102,7 +102,7 @@ async def test_decisions_dead_letters_verdicts_and_readers_on_a_cluster(cluster:
 
     report = await status(cluster, keys, "modbot", 5)
     assert report["decisions"] == 22 and report["outbox"]["waiting"] == 22 and report["deadletter"]["length"] == 1
-    assert report["review"] == {"held": 7, "escalated": 1} and report["redis"]["identity"]
+    assert report["review"] == {"held": 7, "escalated": 1, "pending": 0} and report["redis"]["identity"]
     cases = await read_history(cluster, keys, [])
     assert len(cases) == 20 and next(c for c in cases if c.comment.id == "c4").label is Action.REJECT
     assert (await read_rule_stats(cluster, keys))["r"].upheld == 2

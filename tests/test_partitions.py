@@ -129,7 +129,7 @@ async def test_readers_merge_the_partitions(redis_client, prefix) -> None:
 
     report = await status(redis_client, keys, "modbot", 5)
     assert report["decisions"] == 41 and report["outbox"]["waiting"] == 41
-    assert report["review"] == {"held": 18, "escalated": 1}
+    assert report["review"] == {"held": 18, "escalated": 1, "pending": 0}
     assert len(report["outbox"]["partitions"]) == 4
     assert sum(p["waiting"] for p in report["outbox"]["partitions"]) == 41
 

@@ -241,3 +241,17 @@ async def test_an_edit_inside_the_window_drops_the_verdict(redis_client: aioredi
     assert await redis_client.exists(keys.pending("c1"), keys.review_pending) == 0
     assert [a[1] for a in await audit(redis_client, keys)] == ["pending", "dropped"]
     assert (await pending.undo("c1", "alice")).status == "too-late"
+
+
+async def test_status_counts_verdicts_waiting_out_their_window(redis_client: aioredis.Redis, keys: Keys) -> None:
+    from modbot.commands.status import render, status
+
+    for n in range(3):
+        await hold(redis_client, keys, f"c{n}", f"{TEXT} {n}")
+    item = await ReviewQueue(redis_client, keys, claim_ttl_s=60).item("c0")
+    assert item is not None
+    pending = PendingVerdicts(redis_client, keys, DecisionStore(redis_client, keys))
+    assert await pending.give(item.decision, Action.REJECT, "alice", "", 60.0) == 1
+    report = await status(redis_client, keys, "modbot", 5)
+    assert report["review"] == {"held": 2, "escalated": 0, "pending": 1}
+    assert "2 held, 0 escalated, 1 verdict(s) waiting out the undo window" in render(report)

@@ -97,7 +97,9 @@ async def status(redis: aioredis.Redis, keys: Keys, group: str, last: int, sink:
                                       "error": _text(f, b"error")} for _, f in refused],
                    "partitions": outboxes},
         "review": {"held": await summed(redis, "zcard", [p.review for p in keys.parts]),
-                   "escalated": await summed(redis, "zcard", [p.review_escalated for p in keys.parts])},
+                   "escalated": await summed(redis, "zcard", [p.review_escalated for p in keys.parts]),
+                   # verdicts inside their undo window: out of the queues, not yet sent (review.undo_seconds)
+                   "pending": await summed(redis, "zcard", [p.review_pending for p in keys.parts])},
     }
 
 
@@ -245,7 +247,8 @@ def render(r: dict[str, Any]) -> str:
     elif o["last_delivered_at"]:
         lines.append(f"  {o['sink']}: delivering; last delivery at {o['last_delivered_at']}")
     lines += [
-        f"review     {r['review']['held']} held, {r['review']['escalated']} escalated",
+        f"review     {r['review']['held']} held, {r['review']['escalated']} escalated, "
+        f"{r['review']['pending']} verdict(s) waiting out the undo window",
         f"deadletter {d['length']} rejected message(s)"
         + ("" if d["oldest_age_s"] is None else f", the oldest {d['oldest_age_s']:g} s old")
         + (f", {d['trimmed']} older one(s) trimmed (stream.deadletter_maxlen)" if d["trimmed"] else ""),
