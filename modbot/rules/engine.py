@@ -153,7 +153,11 @@ class RuleSet:
 
     def _context(self, comment: Comment, scores: Scores, budget_s: float | None) -> Context:
         deadline = float("inf") if budget_s is None else time.monotonic() + budget_s
-        return Context(comment, scores, self.thresholds.resolve(comment.site, comment.thread_id), deadline)
+        t = self.thresholds
+        overridden = (comment.site and comment.site in t.sites) or \
+            (comment.thread_id and comment.thread_id in t.threads)
+        thresholds = t.resolve(comment.site, comment.thread_id) if overridden else self._base_thresholds
+        return Context(comment, scores, thresholds, deadline)
 
     @cached_property
     def _base_thresholds(self) -> Mapping[str, float]:
@@ -164,12 +168,7 @@ class RuleSet:
         """Judge one comment: the first rule (in priority order) whose conditions hold decides.
 
         With `budget_s`, a comment whose rules run longer is held by RULES_TIMEOUT (see `over_budget`)."""
-        t = self.thresholds
-        if (comment.site and comment.site in t.sites) or (comment.thread_id and comment.thread_id in t.threads):
-            ctx = self._context(comment, scores, budget_s)
-        else:
-            deadline = float("inf") if budget_s is None else time.monotonic() + budget_s
-            ctx = Context(comment, scores, self._base_thresholds, deadline)
+        ctx = self._context(comment, scores, budget_s)
         # Most comments have no pattern match, and rules that need one cannot hold for them.
         judge = self._judge if scores.matches else self._judge_without_matches
         outcome = judge(ctx, budget_s is not None, ctx.deadline)
@@ -215,7 +214,7 @@ class RuleSet:
         if verdict is None and out_of_time:
             final = self.over_budget(budget_s or 0.0, running)
         else:
-            final = self._policy(verdict or self._default(), scores)
+            final = self._policy(verdict or self._default_verdict, scores)
         return Explanation(final, tuple(traces), ctx.thresholds, dict(scores.errors))
 
     def over_budget(self, budget_s: float, rule: Rule | None) -> Verdict:
@@ -229,10 +228,8 @@ class RuleSet:
 
     @cached_property
     def _default_verdict(self) -> Verdict:
+        """Frozen: one object serves every comment no rule decided."""
         return Verdict(self.default_action, None, self.default_reason, 0, self.version)
-
-    def _default(self) -> Verdict:
-        return self._default_verdict  # frozen: one object serves every comment no rule decided
 
     @cached_property
     def _reasons(self) -> dict[str, Render]:

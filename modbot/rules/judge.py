@@ -66,7 +66,7 @@ class _Writer:
                 "    L = ctx.scores.labels",
                 "    T = ctx.thresholds",
                 "    A = ctx.comment.author",
-                "    moderator = 'moderator' in A.flags",
+                "    moderator = A.is_moderator",
                 "    running = None"]
         for rule in rules:
             r = self.const(rule)

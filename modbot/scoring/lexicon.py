@@ -100,11 +100,10 @@ class Entry:
 
 @dataclass(frozen=True)
 class Lexicon:
-    """Compiled lexicon: anchor automaton, entries by anchor, and the file's short hash."""
+    """Compiled lexicon: entries, anchor automatons, stance cues and the file's short hash."""
 
     entries: tuple[Entry, ...]
     automaton: Automaton[frozenset[str]]  # " key " (space-padded skeleton word) -> the anchor ids it serves
-    by_anchor: dict[str, tuple[Entry, ...]]
     version: str
     stance: StanceCues = NO_CUES
     # The same anchor words unpadded: skeleton word -> ((anchor id, is prefix), ...). Finds where each anchor
@@ -475,11 +474,6 @@ def load_lexicon(path: Path) -> Lexicon:
         raise error_at(tree, "entries" if "entries" in tree else None, "`entries` must be a non-empty list", file)
     seen: set[str] = set()
     entries = tuple(comp.compile_entry(spec, seen) for spec in specs)
-    by_anchor: dict[str, list[Entry]] = {}
-    for entry in entries:
-        for anchor in entry.anchors:
-            by_anchor.setdefault(anchor, []).append(entry)
     stance = comp.load_stance(tree.get("stance"))
     version = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-    return Lexicon(entries, comp.automaton(), {k: tuple(v) for k, v in by_anchor.items()}, version, stance,
-                   comp.sites_automaton())
+    return Lexicon(entries, comp.automaton(), version, stance, comp.sites_automaton())

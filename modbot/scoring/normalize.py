@@ -25,9 +25,10 @@ skeleton character, the [start, end) range of original characters it came from, 
 reported on the characters the reader sees.
 
 Speed: nearly every comment is ASCII, and for ASCII text steps 1-4 run on bytes (a byte table for step 1, a
-class-string search that rules out step 2, one pass of big-integer and `bytes.translate` operations for steps
-3-4), with no Python work per character; other text takes the `str.translate` table and the regexes. Both
-give the same skeleton (tests/test_patterns_fast.py checks them against a per-character reference).
+class-string search that rules out step 2, one pass over the bytes for steps 3-4, `squeeze_raw`: big integers
+for one comment, numpy for a batch), with no Python work per character; other text takes the `str.translate`
+table and the regexes. Both give the same skeleton (tests/test_patterns_fast.py checks them against a
+per-character reference).
 """
 
 from __future__ import annotations
