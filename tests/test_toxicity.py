@@ -19,7 +19,7 @@ import torch
 from modbot.commands import make_test_checkpoint
 from modbot.config import ToxicitySettings
 from modbot.errors import ScorerError
-from modbot.models import Author, Comment
+from modbot.models import Author, Comment, ScorerOutput
 from modbot.scoring.tiny_checkpoint import build_tiny_checkpoint
 from modbot.scoring.toxicity import (
     ModelLoadError,
@@ -101,6 +101,22 @@ def settings_for(paths: tuple[Path, Path], **kw: Any) -> ToxicitySettings:
 
 def comments(texts: list[str]) -> list[Comment]:
     return [Comment(id=str(i), text=t, author=Author(id="a")) for i, t in enumerate(texts)]
+
+
+async def score_both(first: ToxicityScorer, second: ToxicityScorer, texts: list[str]
+                     ) -> tuple[list[ScorerOutput], list[ScorerOutput]]:
+    """Both scorers' outputs for the same texts; both are closed afterwards."""
+    try:
+        return await first.score(comments(texts)), await second.score(comments(texts))
+    finally:
+        await first.close()
+        await second.close()
+
+
+def largest_difference(a: list[ScorerOutput], b: list[ScorerOutput]) -> float:
+    """The largest |score difference| over every text and label (the label sets must be equal)."""
+    assert all(x.labels.keys() == y.labels.keys() for x, y in zip(a, b, strict=True))
+    return max(abs(x.labels[k] - y.labels[k]) for x, y in zip(a, b, strict=True) for k in x.labels)
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -354,18 +370,11 @@ async def test_float16_scores_close_to_float32(tiny: dict[str, tuple[Path, Path]
     texts = ["the council vote was a farce", "thanks for the clear report", "Это хорошая статья", "word " * 300]
     plain = ToxicityScorer(load_local_checkpoint(*tiny[arch]), max_length=64)
     halved = ToxicityScorer(half(load_local_checkpoint(*tiny[arch])), max_length=64)
-    try:
-        a = await plain.score(comments(texts))
-        b = await halved.score(comments(texts))
-    finally:
-        await plain.close()
-        await halved.close()
+    a, b = await score_both(plain, halved, texts)
     assert {p.dtype for p in halved._model.model.parameters()} == {torch.float16}
     assert (halved.precision, plain.precision) == ("float16", "float32")
     assert halved.version == plain.version.replace("@", "+fp16@")
-    for x, y in zip(a, b, strict=True):
-        assert x.labels.keys() == y.labels.keys()
-        assert max(abs(x.labels[k] - y.labels[k]) for k in x.labels) < 0.02
+    assert largest_difference(a, b) < 0.02
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -373,16 +382,10 @@ async def test_on_a_cuda_gpu_the_default_is_float16_close_to_float32(tiny: dict[
     texts = ["the council vote was a farce", "thanks for the clear report", "word " * 600]
     cpu = await ToxicityScorer.load(settings_for(tiny["bert"], quantize=False))
     gpu = await ToxicityScorer.load(settings_for(tiny["bert"], device="cuda"))
-    try:
-        a = await cpu.score(comments(texts))
-        b = await gpu.score(comments(texts))
-    finally:
-        await cpu.close()
-        await gpu.close()
+    a, b = await score_both(cpu, gpu, texts)
     parameter = next(gpu._model.model.parameters())
     assert (gpu.precision, parameter.dtype, parameter.device.type) == ("float16", torch.float16, "cuda")
-    for x, y in zip(a, b, strict=True):
-        assert max(abs(x.labels[k] - y.labels[k]) for k in x.labels) < 0.02
+    assert largest_difference(a, b) < 0.02
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a torch without CUDA")
@@ -478,22 +481,15 @@ async def test_the_default_on_cpu_is_int8_and_scores_close_to_float32(tiny: dict
     texts = ["the council vote was a farce", "thanks for the clear report", "Это хорошая статья"]
     plain = await ToxicityScorer.load(settings_for(tiny["bert"], quantize=False))
     small = await ToxicityScorer.load(settings_for(tiny["bert"]))  # the defaults: quantize on the CPU
-    try:
-        a = await plain.score(comments(texts))
-        b = await small.score(comments(texts))
-    finally:
-        await plain.close()
-        await small.close()
+    a, b = await score_both(plain, small, texts)
     assert small.version == plain.version.replace("@", "+int8@")
     assert (small.precision, plain.precision) == ("int8", "float32")
     import torch
     assert any(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in small._model.model.modules())
-    for x, y in zip(a, b, strict=True):
-        assert x.labels.keys() == y.labels.keys()
-        # The tiny model's weights are spread wide on purpose, so int8 rounding moves its scores more than a
-        # real model's (bench/bench_toxicity.py --quantize measures that on a full-size model).
-        assert max(abs(x.labels[k] - y.labels[k]) for k in x.labels) < 0.25
-        assert all(0.0 <= v <= 1.0 for v in y.labels.values())
+    # The tiny model's weights are spread wide on purpose, so int8 rounding moves its scores more than a real
+    # model's (bench/bench_toxicity.py --quantize measures that on a full-size model).
+    assert largest_difference(a, b) < 0.25
+    assert all(0.0 <= v <= 1.0 for y in b for v in y.labels.values())
 
 
 async def test_check_explain_shows_the_precision_and_the_float32_difference(
